@@ -1,0 +1,65 @@
+# Everyday tasks. A fresh machine needs only Python 3.11+: the virtual
+# environment is built from the lock files on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= $(or $(HOTSWAP_PORT),8080)
+
+.PHONY: run test test-pg lint typecheck migrate bench lock clean schemathesis
+
+$(VENV)/.runtime: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(VENV)/.runtime $@
+
+## run: set up, migrate, and serve on the embedded default (SQLite, in-process bus)
+run: $(VENV)/.runtime
+	$(BIN)/hotswap migrate
+	$(BIN)/hotswap serve --host $(HOST) --port $(PORT)
+
+## migrate: apply the database migrations
+migrate: $(VENV)/.runtime
+	$(BIN)/hotswap migrate
+
+## test: set up and run the whole suite (SQLite unless HOTSWAP_TEST_DATABASE_URL says otherwise)
+test: $(VENV)/.dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test-pg: the same suite against the local PostgreSQL and Redis
+test-pg: $(VENV)/.dev
+	HOTSWAP_TEST_DATABASE_URL=$${HOTSWAP_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} \
+	HOTSWAP_TEST_REDIS_URL=$${HOTSWAP_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	HOTSWAP_TEST_REQUIRE_SERVICES=1 \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## schemathesis: fuzz the API against its own OpenAPI document
+schemathesis: $(VENV)/.dev
+	$(BIN)/pytest -m schemathesis -p no:cacheprovider tests/test_openapi_fuzz.py $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+## lock: re-resolve the pinned dependencies (needs network to PyPI)
+lock:
+	$(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q uv
+	.lockenv/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
+	.lockenv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,151 @@
+"""The FastAPI app factory: mounts each slice's router on one composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.responses import Response
+
+from hotswap import __version__
+from hotswap.approvals.api import router as approvals_router
+from hotswap.audit.api import router as audit_router
+from hotswap.auth.api import router as auth_router
+from hotswap.auth.model import Permission, Principal
+from hotswap.configs.api import router as configs_router
+from hotswap.container import Container, build_container
+from hotswap.core.clock import Clock
+from hotswap.settings import Settings
+from hotswap.storage.migrate import current_revision, head_revision
+from hotswap.web.deps import ContainerDep, require
+from hotswap.web.middleware import EdgeMiddleware
+from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/api/v1/auth/token", "/openapi.json", "/docs", "/redoc"})
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith("/docs/")
+
+
+_PROBLEM = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"description": "Missing, invalid, expired or revoked token", **_PROBLEM},
+    403: {"description": "The token's role may not do this", **_PROBLEM},
+    404: {"description": "Not found", **_PROBLEM},
+    409: {"description": "Conflicts with the current state", **_PROBLEM},
+    413: {"description": "Body too large", **_PROBLEM},
+    422: {"description": "Invalid input; `errors` lists each failing field", **_PROBLEM},
+    429: {"description": "Rate limited; see Retry-After", **_PROBLEM},
+}
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or Settings()
+    container = container or build_container(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await container.aclose()
+
+    app = FastAPI(
+        title="HotSwap",
+        version=__version__,
+        description="Live-ops configuration for online games. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        responses=COMMON_RESPONSES,
+    )
+    app.state.container = container
+    install_problem_handlers(app)
+    app.add_middleware(
+        EdgeMiddleware,
+        authenticator=container.authenticator,
+        rate_limiter=container.rate_limiter,
+        metrics=container.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        is_public=is_public,
+    )
+    for router in (auth_router, configs_router, approvals_router, audit_router):
+        app.include_router(router)
+    _mount_operational_routes(app)
+    _declare_problem_schema(app)
+    return app
+
+
+def _mount_operational_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "Not ready", **_PROBLEM}})
+    async def ready(c: ContainerDep) -> Response:
+        """The database answers and its schema is at the newest migration."""
+        checks: dict[str, str] = {}
+        try:
+            async with c.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                current = await current_revision(conn)
+            checks["database"] = "ok"
+            head = head_revision()
+            checks["migrations"] = "ok" if current == head else f"at {current}, expected {head}"
+        except Exception as exc:  # any failure to reach the store means not ready, with the reason
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(
+        _: Annotated[Principal, Depends(require(Permission.METRICS_READ))], c: ContainerDep
+    ) -> Response:
+        """Prometheus text format."""
+        return Response(c.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _declare_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Problem"] = {
+            "type": "object",
+            "description": "RFC 9457 problem details",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "requestId": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "pointer": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+        components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,177 @@
+"""Use cases for tokens and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotswap.audit.service import AuditLog
+from hotswap.auth.model import Principal, Role
+from hotswap.auth.repository import AuthRepository
+from hotswap.auth.tokens import IssuedToken, TokenCodec
+from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
+from hotswap.core.ids import new_id
+from hotswap.storage.uow import UnitOfWork
+
+API_KEY_PREFIX = "hsk_"
+
+
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    id: str
+    name: str
+    role: Role
+    api_key: str  # shown once, never stored
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(
+        self,
+        codec: TokenCodec,
+        audit: AuditLog,
+        *,
+        token_ttl: timedelta,
+        server_token_ttl: timedelta,
+    ) -> None:
+        self.codec = codec
+        self.audit = audit
+        self.token_ttl = token_ttl
+        self.server_token_ttl = server_token_ttl
+
+    def default_ttl(self, role: Role) -> timedelta:
+        return self.server_token_ttl if role is Role.SERVER else self.token_ttl
+
+    async def issue_token(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        *,
+        subject: str,
+        role: Role,
+        ttl: timedelta | None = None,
+        credential_id: str | None = None,
+    ) -> IssuedToken:
+        subject = subject.strip()
+        if not subject:
+            raise InvalidInput("A token needs a subject.", errors=[FieldError("body.subject", "must not be empty")])
+        ttl = ttl or self.default_ttl(role)
+        if ttl <= timedelta(0):
+            raise InvalidInput("A token's lifetime must be positive.", errors=[FieldError("body.ttlSeconds", "must be > 0")])
+        issued = self.codec.issue(subject, role, ttl)
+        await AuthRepository(uow.conn).add_token(
+            {
+                "jti": issued.jti,
+                "subject": subject,
+                "role": role.value,
+                "issued_at": issued.issued_at,
+                "expires_at": issued.expires_at,
+                "issued_by": actor.subject,
+                "credential_id": credential_id,
+            }
+        )
+        await self.audit.record(
+            uow,
+            actor,
+            "token.issue",
+            target_type="token",
+            target_id=issued.jti,
+            summary=f"issued a {role.value} token for {subject!r} valid until {issued.expires_at.isoformat()}",
+        )
+        return issued
+
+    async def revoke_token(self, uow: UnitOfWork, actor: Principal, jti: str) -> None:
+        repo = AuthRepository(uow.conn)
+        if await repo.get_token(jti) is None:
+            raise NotFound(f"No token with id {jti!r}.")
+        if await repo.revoke_token(jti, uow.clock.now(), actor.subject):
+            await self.audit.record(
+                uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
+            )
+
+    async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
+        credential_id = new_id("key")
+        secret = secrets.token_urlsafe(32)
+        await AuthRepository(uow.conn).add_credential(
+            {
+                "id": credential_id,
+                "name": name,
+                "role": role.value,
+                "secret_hash": _hash_secret(secret),
+                "created_at": uow.clock.now(),
+                "created_by": actor.subject,
+            }
+        )
+        await self.audit.record(
+            uow,
+            actor,
+            "credential.create",
+            target_type="credential",
+            target_id=credential_id,
+            summary=f"created {role.value} API key {name!r}",
+        )
+        return NewCredential(credential_id, name, role, f"{API_KEY_PREFIX}{credential_id}.{secret}")
+
+    async def revoke_credential(self, uow: UnitOfWork, actor: Principal, credential_id: str) -> None:
+        repo = AuthRepository(uow.conn)
+        if await repo.get_credential(credential_id) is None:
+            raise NotFound(f"No API key with id {credential_id!r}.")
+        if await repo.revoke_credential(credential_id, uow.clock.now()):
+            await self.audit.record(
+                uow,
+                actor,
+                "credential.revoke",
+                target_type="credential",
+                target_id=credential_id,
+                summary=f"revoked API key {credential_id}",
+            )
+
+    async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
+        """Client-credentials exchange: an API key for a short-lived bearer token."""
+        invalid = Unauthorized("The API key is not valid.")
+        if not api_key.startswith(API_KEY_PREFIX) or "." not in api_key:
+            raise invalid
+        credential_id, _, secret = api_key[len(API_KEY_PREFIX) :].partition(".")
+        row = await AuthRepository(uow.conn).get_credential(credential_id)
+        if row is None or row.revoked_at is not None:
+            raise invalid
+        if not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
+            raise invalid
+        role = Role(row.role)
+        owner = Principal(subject=row.name, role=role, token_id="-")
+        return await self.issue_token(uow, owner, subject=row.name, role=role, ttl=ttl, credential_id=credential_id)
+
+    async def bootstrap_admin(self, uow: UnitOfWork) -> NewCredential | None:
+        """On first start, create the admin API key (returned once, to be printed)."""
+        if await AuthRepository(uow.conn).count_credentials() > 0:
+            return None
+        system = Principal(subject="system", role=Role.ADMIN, token_id="-")
+        return await self.create_credential(uow, system, name="admin", role=Role.ADMIN)
+
+
+class Authenticator:
+    """Bearer token -> Principal, rejecting revoked tokens. One indexed lookup per request."""
+
+    def __init__(self, codec: TokenCodec, engine: AsyncEngine) -> None:
+        self.codec = codec
+        self.engine = engine
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized()
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use the Authorization header with the Bearer scheme.")
+        principal = self.codec.decode(token.strip())
+        async with self.engine.connect() as conn:
+            if await AuthRepository(conn).is_token_revoked(principal.token_id):
+                raise Unauthorized("The bearer token has been revoked.")
+        return principal

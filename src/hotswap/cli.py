@@ -1,0 +1,157 @@
+"""`hotswap serve | migrate | token ... | key ...`: the command-line composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hotswap.auth.model import Principal, Role
+from hotswap.container import build_container
+from hotswap.settings import Settings
+from hotswap.storage import migrate as migrations
+
+app = typer.Typer(help="HotSwap: live-ops configuration for online games.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys (exchanged for tokens at POST /api/v1/auth/token).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(key_app, name="key")
+err = Console(stderr=True, soft_wrap=True)
+CLI = Principal(subject="cli", role=Role.ADMIN, token_id="-")
+
+_TTL = re.compile(r"^(\d+)([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_ttl(value: str) -> timedelta:
+    """`3600`, `90m`, `12h`, `30d`, `52w`."""
+    match = _TTL.match(value.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise typer.BadParameter("use a positive number with an optional unit s, m, h, d or w (e.g. 12h)")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (HOTSWAP_DATABASE_URL)."""
+    settings = _settings()
+    migrations.upgrade(settings.database_url)
+    err.print(f"database at migration {migrations.head_revision()}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Defaults to HOTSWAP_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to HOTSWAP_PORT")] = None,
+) -> None:
+    """Serve the API. On first start, creates the admin API key and prints it once."""
+    import uvicorn
+
+    from hotswap.api import create_app
+    from hotswap.observability.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    host = host or settings.host
+    port = port or settings.port
+    if settings.bootstrap_admin:
+        created = asyncio.run(_bootstrap(settings))
+        if created is not None:
+            base = f"http://{host}:{port}"
+            err.print(
+                "\n[bold green]First start: created the admin API key[/bold green] (shown once, keep it safe):\n"
+                f"  {created}\n\nGet a bearer token with it:\n"
+                f"  curl -s -X POST {base}/api/v1/auth/token -H 'content-type: application/json' "
+                f"-d '{{\"apiKey\": \"{created}\"}}'\n"
+                "or, on this machine: .venv/bin/hotswap token create --role admin --subject you\n"
+            )
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+async def _bootstrap(settings: Settings) -> str | None:
+    container = build_container(settings)
+    try:
+        async with container.uow() as uow:
+            created = await container.auth.bootstrap_admin(uow)
+            await uow.commit()
+        return None if created is None else created.api_key
+    finally:
+        await container.aclose()
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[Role, typer.Option(help="admin, operator, approver, viewer or server")],
+    subject: Annotated[str, typer.Option(help="Who the token is for (a person or a game server)")],
+    ttl: Annotated[str | None, typer.Option(help="Lifetime, e.g. 3600, 12h, 30d (default by role)")] = None,
+) -> None:
+    """Sign a token and print it (only the token, so it can be captured: TOKEN=$(hotswap token create ...))."""
+    settings = _settings()
+    lifetime = parse_ttl(ttl) if ttl else None
+
+    async def run() -> str:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                issued = await container.auth.issue_token(uow, CLI, subject=subject, role=role, ttl=lifetime)
+                await uow.commit()
+            return issued.token
+        finally:
+            await container.aclose()
+
+    typer.echo(asyncio.run(run()))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (its jti)")]) -> None:
+    """Revoke a token by id."""
+    settings = _settings()
+
+    async def run() -> None:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                await container.auth.revoke_token(uow, CLI, token_id)
+                await uow.commit()
+        finally:
+            await container.aclose()
+
+    asyncio.run(run())
+    err.print(f"revoked {token_id}")
+
+
+@key_app.command("create")
+def key_create(
+    role: Annotated[Role, typer.Option()],
+    name: Annotated[str, typer.Option(help="A name for the key, e.g. a game server fleet")],
+) -> None:
+    """Create an API key and print it once."""
+    settings = _settings()
+
+    async def run() -> str:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                created = await container.auth.create_credential(uow, CLI, name=name, role=role)
+                await uow.commit()
+            return created.api_key
+        finally:
+            await container.aclose()
+
+    typer.echo(asyncio.run(run()))
+
+
+if __name__ == "__main__":
+    app()

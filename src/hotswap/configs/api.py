@@ -1,0 +1,293 @@
+"""HTTP routes for configs, versions, releases and game configs. Thin: parse, call, commit, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.configs import model as m
+from hotswap.configs.schemas import (
+    ConfigCreate,
+    ConfigRead,
+    ConfigUpdate,
+    DiffRead,
+    DiffSummary,
+    EnvironmentField,
+    GameConfigCreate,
+    GameConfigRead,
+    ReleaseCreate,
+    ReleaseRead,
+    RevertCreate,
+    VersionCreate,
+    VersionRead,
+    VersionSummary,
+)
+from hotswap.configs.service import ConfigService, ProfileDraft, ReleaseView, VersionView
+from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.schemas import PageRead
+from hotswap.storage.uow import UnitOfWork
+
+router = APIRouter(prefix="/api/v1", tags=["configs"])
+
+Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
+Releaser = Annotated[Principal, Depends(require(Permission.RELEASE_REQUEST))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+async def _config_read(service: ConfigService, uow: UnitOfWork, profile: m.Profile) -> ConfigRead:
+    return ConfigRead(
+        id=profile.id,
+        name=profile.name,
+        environment=profile.environment,
+        service_type=profile.service_type,
+        schema_version=profile.schema_version,
+        json_schema=profile.json_schema,
+        game_id=profile.game_id,
+        config_type=profile.config_type,
+        parent=await service.parent_name(uow, profile),
+        description=profile.description,
+        live_version=await service.live_version_label(uow, profile),
+        archived=profile.archived,
+        archived_at=profile.archived_at,
+        created_at=profile.created_at,
+        created_by=profile.created_by,
+        updated_at=profile.updated_at,
+        updated_by=profile.updated_by,
+        revision=profile.revision,
+    )
+
+
+def _summary(profile: m.Profile, v: m.Version) -> VersionSummary:
+    return VersionSummary(
+        id=v.id,
+        config_name=profile.name,
+        version=v.version,
+        checksum=v.checksum,
+        description=v.description,
+        author=v.author,
+        created_at=v.created_at,
+        live=profile.live_version_id == v.id,
+    )
+
+
+def _version_read(view: VersionView) -> VersionRead:
+    return VersionRead(
+        **_summary(view.profile, view.version).model_dump(),
+        config_data=view.version.data,
+        effective_data=view.effective,
+    )
+
+
+def _release_read(view: ReleaseView) -> ReleaseRead:
+    r = view.release
+    return ReleaseRead(
+        id=r.id,
+        config_name=view.profile.name,
+        environment=view.profile.environment,
+        version=view.version,
+        previous_version=view.previous_version,
+        kind=r.kind,
+        status=r.status,
+        approval_id=r.approval_id,
+        comment=r.comment,
+        requested_by=r.requested_by,
+        requested_at=r.requested_at,
+        decided_at=r.decided_at,
+    )
+
+
+# -- profiles ----------------------------------------------------------------------------
+
+
+@router.post("/configs", status_code=status.HTTP_201_CREATED, response_model=ConfigRead)
+async def create_config(body: ConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response) -> ConfigRead:
+    draft = ProfileDraft(**body.model_dump(by_alias=False))
+    profile = await c.configs.create_profile(uow, actor, draft)
+    result = await _config_read(c.configs, uow, profile)
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/configs/{profile.name}"
+    return result
+
+
+@router.get("/configs", response_model=PageRead[ConfigRead])
+async def list_configs(
+    _: Reader,
+    uow: UowDep,
+    c: ContainerDep,
+    environment: EnvironmentField | None = None,
+    game_id: Annotated[str | None, Query(alias="gameId")] = None,
+    config_type: Annotated[str | None, Query(alias="configType")] = None,
+    include_archived: Annotated[bool, Query(alias="includeArchived")] = False,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> PageRead[ConfigRead]:
+    page = await c.configs.list_profiles(
+        uow,
+        environment=environment,
+        game_id=game_id,
+        config_type=config_type,
+        include_archived=include_archived,
+        cursor=cursor,
+        limit=limit,
+    )
+    return PageRead(items=[await _config_read(c.configs, uow, p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/configs/{name}", response_model=ConfigRead)
+async def get_config(name: str, _: Reader, uow: UowDep, c: ContainerDep) -> ConfigRead:
+    return await _config_read(c.configs, uow, await c.configs.get_profile(uow, name))
+
+
+@router.patch("/configs/{name}", response_model=ConfigRead)
+async def update_config(name: str, body: ConfigUpdate, actor: Writer, uow: UowDep, c: ContainerDep) -> ConfigRead:
+    changes = {field: getattr(body, field) for field in body.model_fields_set}
+    profile = await c.configs.update_profile(uow, actor, name, changes)
+    result = await _config_read(c.configs, uow, profile)
+    await uow.commit()
+    return result
+
+
+@router.post("/configs/{name}/archive", response_model=ConfigRead)
+async def archive_config(name: str, actor: Writer, uow: UowDep, c: ContainerDep) -> ConfigRead:
+    profile = await c.configs.archive_profile(uow, actor, name)
+    result = await _config_read(c.configs, uow, profile)
+    await uow.commit()
+    return result
+
+
+# -- versions ----------------------------------------------------------------------------
+
+
+@router.post("/configs/{name}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionRead)
+async def create_version(
+    name: str, body: VersionCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+) -> VersionRead:
+    view = await c.configs.create_version(
+        uow, actor, name, data=body.config_data, version=body.version, description=body.description
+    )
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/configs/{name}/versions/{view.version.version}"
+    return _version_read(view)
+
+
+@router.get("/configs/{name}/versions", response_model=PageRead[VersionSummary])
+async def list_versions(
+    name: str, _: Reader, uow: UowDep, c: ContainerDep, cursor: str | None = None, limit: Limit = 100
+) -> PageRead[VersionSummary]:
+    profile = await c.configs.get_profile(uow, name)
+    page = await c.configs.list_versions(uow, name, cursor=cursor, limit=limit)
+    return PageRead(items=[_summary(profile, v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/configs/{name}/versions/{version}", response_model=VersionRead)
+async def get_version(name: str, version: str, _: Reader, uow: UowDep, c: ContainerDep) -> VersionRead:
+    return _version_read(await c.configs.get_version(uow, name, version))
+
+
+@router.get("/configs/{name}/diff", response_model=DiffRead)
+async def diff_versions(
+    name: str,
+    _: Reader,
+    uow: UowDep,
+    c: ContainerDep,
+    from_version: Annotated[str, Query(alias="from", min_length=1, max_length=100)],
+    to_version: Annotated[str, Query(alias="to", min_length=1, max_length=100)],
+) -> DiffRead:
+    result, old, new = await c.configs.diff(uow, name, from_version, to_version)
+    return DiffRead(
+        config_name=name,
+        from_version=old.version,
+        to_version=new.version,
+        from_checksum=old.checksum,
+        to_checksum=new.checksum,
+        patch=result.patch,
+        summary=DiffSummary(added=result.added, removed=result.removed, changed=result.changed, changes=result.summary),
+    )
+
+
+# -- releases ----------------------------------------------------------------------------
+
+
+@router.post("/configs/{name}/releases", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
+async def request_release(name: str, body: ReleaseCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
+    view = await c.configs.request_release(uow, actor, name, version=body.version, comment=body.comment)
+    await uow.commit()
+    return _release_read(view)
+
+
+@router.post("/configs/{name}/revert", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
+async def revert_config(name: str, body: RevertCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
+    view = await c.configs.revert(uow, actor, name, to_version=body.to_version, comment=body.comment)
+    await uow.commit()
+    return _release_read(view)
+
+
+@router.get("/configs/{name}/releases", response_model=list[ReleaseRead])
+async def list_releases(name: str, _: Reader, uow: UowDep, c: ContainerDep, limit: Limit = 100) -> list[ReleaseRead]:
+    return [_release_read(v) for v in await c.configs.list_releases(uow, name, limit=limit)]
+
+
+@router.post("/configs/{name}/releases/{release_id}/cancel", response_model=ReleaseRead)
+async def cancel_release(name: str, release_id: str, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
+    view = await c.configs.cancel_release(uow, actor, name, release_id)
+    await uow.commit()
+    return _release_read(view)
+
+
+# -- game configs (seed 001) -------------------------------------------------------------
+
+
+def _game_config_read(profile: m.Profile, version: m.Version, live: str | None) -> GameConfigRead:
+    return GameConfigRead(
+        id=profile.id,
+        name=profile.name,
+        game_id=profile.game_id,
+        config_type=profile.config_type,
+        environment=profile.environment,
+        version=version.version,
+        version_id=version.id,
+        configuration=version.data,
+        checksum=version.checksum,
+        description=version.description,
+        created_at=version.created_at,
+        created_by=version.author,
+        live_version=live,
+    )
+
+
+@router.post("/game-configs", status_code=status.HTTP_201_CREATED, response_model=GameConfigRead, tags=["game-configs"])
+async def create_game_config(
+    body: GameConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+) -> GameConfigRead:
+    view = await c.configs.put_game_config(
+        uow,
+        actor,
+        name=body.name,
+        game_id=body.game_id,
+        config_type=body.config_type,
+        configuration=body.configuration,
+        version=body.version,
+        environment=body.environment,
+        description=body.description,
+    )
+    live = await c.configs.live_version_label(uow, view.profile)
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/configs/{body.name}/versions/{body.version}"
+    return _game_config_read(view.profile, view.version, live)
+
+
+@router.get("/game-configs", response_model=PageRead[GameConfigRead], tags=["game-configs"])
+async def list_game_configs(
+    _: Reader,
+    uow: UowDep,
+    c: ContainerDep,
+    game_id: Annotated[str | None, Query(alias="gameId")] = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> PageRead[GameConfigRead]:
+    page = await c.configs.list_game_configs(uow, game_id=game_id, cursor=cursor, limit=limit)
+    items = [_game_config_read(p, v, await c.configs.live_version_label(uow, p)) for p, v in page.items]
+    return PageRead(items=items, next_cursor=page.next_cursor)

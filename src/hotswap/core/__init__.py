@@ -1,0 +1,1 @@
+"""Shared kernel: no slice imports allowed from here."""

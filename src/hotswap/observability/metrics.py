@@ -1,0 +1,35 @@
+"""Prometheus metrics. One registry per app instance, so tests and replicas don't share state."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "hotswap_http_requests", "HTTP requests handled", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "hotswap_http_request_duration_seconds",
+            "Time to handle an HTTP request",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.auth_failures = Counter("hotswap_auth_failures", "Rejected authentications", ["reason"], registry=r)
+        self.rate_limited = Counter("hotswap_rate_limited", "Requests refused by a rate limit", ["scope"], registry=r)
+        self.config_versions_created = Counter(
+            "hotswap_config_versions_created", "Config versions written", ["environment"], registry=r
+        )
+        self.config_releases = Counter(
+            "hotswap_config_releases", "Config releases by outcome", ["environment", "outcome"], registry=r
+        )
+        self.approvals_decided = Counter("hotswap_approvals_decided", "Approval decisions", ["decision"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,68 @@
+"""One typed settings object, read from HOTSWAP_* environment variables at the composition root.
+
+Pure code never reads settings; the app factory, the CLI and tests build a `Settings` and pass
+what each part needs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from limits import parse as parse_rate
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development only: a production start with this secret is refused (see `_refuse_dev_secret`).
+DEV_JWT_SECRET = "hotswap-development-secret-do-not-use-in-production"
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTSWAP_", extra="ignore")
+
+    # -- runtime
+    env: Environment = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    data_dir: str = "./data"
+
+    # -- storage and shared infrastructure
+    database_url: str = "sqlite+aiosqlite:///./data/hotswap.db"
+    redis_url: str | None = None
+    database_echo: bool = False
+
+    # -- auth
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "hotswap"
+    token_ttl_seconds: int = Field(default=3600, gt=0)
+    server_token_ttl_seconds: int = Field(default=365 * 24 * 3600, gt=0)
+    bootstrap_admin: bool = True
+
+    # -- request limits
+    rate_limit_per_token: str = "600/minute"
+    rate_limit_per_address: str = "1200/minute"
+    rate_limit_enabled: bool = True
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+    @field_validator("rate_limit_per_token", "rate_limit_per_address")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        parse_rate(value)  # raises ValueError with a readable message
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret(self) -> Settings:
+        if self.env == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError(
+                "HOTSWAP_JWT_SECRET is the development secret; set a strong secret to run in production"
+            )
+        if self.env == "production" and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("HOTSWAP_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,181 @@
+"""The edge of every request: request id, access log, metrics, body limit, rate limits, authentication.
+
+A pure ASGI middleware (not BaseHTTPMiddleware) so streaming responses pass through untouched.
+Authentication happens here, before any body is parsed, so an unauthenticated request is a
+401 whatever it carries, and no route can forget it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hotswap.auth.service import Authenticator
+from hotswap.core.errors import HotSwapError, PayloadTooLarge, RateLimited, Unauthorized
+from hotswap.observability.logging import request_id_var
+from hotswap.observability.metrics import Metrics
+from hotswap.web.problems import problem_response
+from hotswap.web.ratelimit import RateLimiter
+
+access_log = logging.getLogger("hotswap.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        rate_limiter: RateLimiter | None,
+        metrics: Metrics,
+        max_body_bytes: int,
+        is_public: Callable[[str], bool],
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.rate_limiter = rate_limiter
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.is_public = is_public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            await send(message)
+
+        try:
+            try:
+                receive = await self._gate(scope, receive)
+            except HotSwapError as refusal:
+                await problem_response(refusal, scope.get("path"))(scope, receive, send_with_id)
+                return
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.http_latency.labels(scope["method"], template).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope.get("path"),
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": (scope.get("client") or ("-",))[0],
+                    "principal": _principal_subject(scope),
+                },
+            )
+            request_id_var.reset(token)
+
+    async def _gate(self, scope: Scope, receive: Receive) -> Receive:
+        receive = await self._limit_body(scope, receive)
+        path: str = scope.get("path", "")
+        public = self.is_public(path)
+        if self.rate_limiter is not None and not public:
+            client = (scope.get("client") or ("unknown",))[0]
+            await self._rate("address", str(client))
+        if public:
+            return receive
+        headers = dict(scope["headers"])
+        raw = headers.get(b"authorization")
+        try:
+            principal = await self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
+        except Unauthorized:
+            self.metrics.auth_failures.labels("missing" if raw is None else "invalid").inc()
+            raise
+        scope.setdefault("state", {})["principal"] = principal
+        if self.rate_limiter is not None:
+            await self._rate("token", principal.token_id)
+        return receive
+
+    async def _rate(self, scope_name: str, key: str) -> None:
+        assert self.rate_limiter is not None
+        refusal = await self.rate_limiter.hit(scope_name, key)
+        if refusal is not None:
+            self.metrics.rate_limited.labels(scope_name).inc()
+            raise RateLimited(
+                f"Rate limit of {refusal.limit} per {scope_name} exceeded; retry in {refusal.retry_after} s.",
+                headers={"Retry-After": str(refusal.retry_after)},
+                extra={"limitScope": scope_name},
+            )
+
+    async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
+        if scope["method"] not in _BODY_METHODS:
+            return receive
+        length = dict(scope["headers"]).get(b"content-length")
+        too_large = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared > self.max_body_bytes:
+                raise too_large
+            if declared >= 0:
+                return _counting_receive(receive, self.max_body_bytes, too_large)
+        # No usable length (chunked): read it here, bounded, and replay it to the app.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+def _counting_receive(receive: Receive, limit: int, error: HotSwapError) -> Receive:
+    """Guard against a client that sends more than its Content-Length declared."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise error
+        return message
+
+    return counted
+
+def _principal_subject(scope: Scope) -> str | None:
+    principal = scope.get("state", {}).get("principal")
+    return getattr(principal, "subject", None)

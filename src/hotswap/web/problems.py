@@ -1,0 +1,142 @@
+"""RFC 9457 problem details: every error leaves the API as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from hotswap.core.errors import PROBLEM_BASE, Conflict, FieldError, HotSwapError, Unavailable
+from hotswap.observability.logging import request_id_var
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("hotswap.errors")
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    429: "rate-limited",
+}
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_uri: str,
+    instance: str | None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors]
+    if extra:
+        body.update(extra)
+    request_id = request_id_var.get()
+    if request_id:
+        body["requestId"] = request_id
+    return body
+
+
+def problem_response(error: HotSwapError, instance: str | None) -> Response:
+    body = problem_body(
+        error.status,
+        error.title,
+        error.detail,
+        type_uri=error.type_uri,
+        instance=instance,
+        errors=error.errors,
+        extra=error.extra,
+    )
+    return Response(orjson.dumps(body), status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in loc[1:]] if loc and loc[0] == "body" else []
+    return "/" + "/".join(parts) if parts else ""
+
+
+def validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        field = ".".join(str(p) for p in loc) or "body"
+        pointer = _pointer(loc) if loc and loc[0] == "body" else None
+        out.append(FieldError(field=field, message=str(err.get("msg", "invalid")), pointer=pointer))
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_hotswap_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HotSwapError)
+        return problem_response(exc, request.url.path)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(exc)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "The request is not valid."
+        body = problem_body(
+            422, "Invalid input", detail, type_uri=PROBLEM_BASE + "validation", instance=request.url.path, errors=errors
+        )
+        return Response(orjson.dumps(body), status_code=422, media_type=PROBLEM_MEDIA_TYPE)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
+        body = problem_body(
+            exc.status_code,
+            slug.replace("-", " ").capitalize(),
+            str(exc.detail),
+            type_uri=PROBLEM_BASE + slug,
+            instance=request.url.path,
+        )
+        return Response(
+            orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+
+    async def on_integrity_error(request: Request, exc: Exception) -> Response:
+        # Services turn the expected races into precise 409s; this is the net under them.
+        log.warning("integrity error reached the edge: %s", exc)
+        return problem_response(Conflict("The change conflicts with the current state; retry."), request.url.path)
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        log.error("database error: %s", exc)
+        return problem_response(
+            Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}), request.url.path
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        body = problem_body(
+            500,
+            "Internal error",
+            "An unexpected error occurred; it has been logged.",
+            type_uri=PROBLEM_BASE + "internal",
+            instance=request.url.path,
+        )
+        return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_MEDIA_TYPE)
+
+    app.add_exception_handler(HotSwapError, on_hotswap_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(Exception, on_unexpected)

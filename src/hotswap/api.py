@@ -45,7 +45,9 @@ COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, container: Container | None = None
+) -> FastAPI:
     settings = settings or Settings()
     container = container or build_container(settings, clock=clock)
 
@@ -104,9 +106,7 @@ def _mount_operational_routes(app: FastAPI) -> None:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics(
-        _: Annotated[Principal, Depends(require(Permission.METRICS_READ))], c: ContainerDep
-    ) -> Response:
+    async def metrics(_: Annotated[Principal, Depends(require(Permission.METRICS_READ))], c: ContainerDep) -> Response:
         """Prometheus text format."""
         return Response(c.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -74,7 +74,7 @@ def serve(
                 "\n[bold green]First start: created the admin API key[/bold green] (shown once, keep it safe):\n"
                 f"  {created}\n\nGet a bearer token with it:\n"
                 f"  curl -s -X POST {base}/api/v1/auth/token -H 'content-type: application/json' "
-                f"-d '{{\"apiKey\": \"{created}\"}}'\n"
+                f'-d \'{{"apiKey": "{created}"}}\'\n'
                 "or, on this machine: .venv/bin/hotswap token create --role admin --subject you\n"
             )
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)

@@ -56,9 +56,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_dev_secret(self) -> Settings:
         if self.env == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-            raise ValueError(
-                "HOTSWAP_JWT_SECRET is the development secret; set a strong secret to run in production"
-            )
+            raise ValueError("HOTSWAP_JWT_SECRET is the development secret; set a strong secret to run in production")
         if self.env == "production" and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("HOTSWAP_JWT_SECRET must be at least 32 characters in production")
         return self

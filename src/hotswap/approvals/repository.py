@@ -31,7 +31,9 @@ class ApprovalRepository:
         return None if row is None else _to_model(row)
 
     async def get_for_subject(self, subject_type: str, subject_id: str) -> Approval | None:
-        query = sa.select(approvals).where(approvals.c.subject_type == subject_type, approvals.c.subject_id == subject_id)
+        query = sa.select(approvals).where(
+            approvals.c.subject_type == subject_type, approvals.c.subject_id == subject_id
+        )
         row = (await self.conn.execute(query)).first()
         return None if row is None else _to_model(row)
 

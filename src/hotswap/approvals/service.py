@@ -118,7 +118,9 @@ class ApprovalService:
             except ValueError as exc:
                 raise invalid_cursor() from exc
             after = (pos["at"], pos["id"])
-        rows = await ApprovalRepository(uow.conn).list(status=status, subject_type=subject_type, after=after, limit=limit + 1)
+        rows = await ApprovalRepository(uow.conn).list(
+            status=status, subject_type=subject_type, after=after, limit=limit + 1
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = encode_cursor({"at": rows[-1].requested_at.isoformat(), "id": rows[-1].id}) if more and rows else None

@@ -43,7 +43,9 @@ async def list_audit_records(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PageRead[AuditRecordRead]:
     """Newest first. Follow `nextCursor` for older records."""
-    flt = AuditFilter(actor=actor, action=action, target_type=target_type, target_id=target_id, since=since, until=until)
+    flt = AuditFilter(
+        actor=actor, action=action, target_type=target_type, target_id=target_id, since=since, until=until
+    )
     page = await c.audit.search(uow, flt, cursor=cursor, limit=limit)
     return PageRead(
         items=[AuditRecordRead.model_validate(r, from_attributes=True) for r in page.items],

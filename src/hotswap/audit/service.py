@@ -41,9 +41,7 @@ class AuditLog:
             }
         )
 
-    async def search(
-        self, uow: UnitOfWork, flt: AuditFilter, *, cursor: str | None, limit: int
-    ) -> Page[AuditRecord]:
+    async def search(self, uow: UnitOfWork, flt: AuditFilter, *, cursor: str | None, limit: int) -> Page[AuditRecord]:
         check_limit(limit)
         before_id = None
         if cursor is not None:

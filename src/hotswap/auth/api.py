@@ -115,7 +115,9 @@ async def revoke_token(token_id: str, actor: TokenAdmin, uow: UowDep, c: Contain
 
 
 @router.post("/credentials", response_model=CredentialCreated, status_code=status.HTTP_201_CREATED)
-async def create_credential(body: CredentialCreate, actor: TokenAdmin, uow: UowDep, c: ContainerDep) -> CredentialCreated:
+async def create_credential(
+    body: CredentialCreate, actor: TokenAdmin, uow: UowDep, c: ContainerDep
+) -> CredentialCreated:
     created = await c.auth.create_credential(uow, actor, name=body.name, role=body.role)
     await uow.commit()
     return CredentialCreated(id=created.id, name=created.name, role=created.role, api_key=created.api_key)

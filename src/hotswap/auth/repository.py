@@ -25,7 +25,9 @@ class AuthRepository:
 
     async def revoke_token(self, jti: str, at: datetime, by: str) -> bool:
         result = await self.conn.execute(
-            tokens.update().where(tokens.c.jti == jti, tokens.c.revoked_at.is_(None)).values(revoked_at=at, revoked_by=by)
+            tokens.update()
+            .where(tokens.c.jti == jti, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_by=by)
         )
         return bool(result.rowcount)
 

@@ -65,7 +65,9 @@ class AuthService:
             raise InvalidInput("A token needs a subject.", errors=[FieldError("body.subject", "must not be empty")])
         ttl = ttl or self.default_ttl(role)
         if ttl <= timedelta(0):
-            raise InvalidInput("A token's lifetime must be positive.", errors=[FieldError("body.ttlSeconds", "must be > 0")])
+            raise InvalidInput(
+                "A token's lifetime must be positive.", errors=[FieldError("body.ttlSeconds", "must be > 0")]
+            )
         issued = self.codec.issue(subject, role, ttl)
         await AuthRepository(uow.conn).add_token(
             {

@@ -25,9 +25,9 @@ from hotswap.configs.schemas import (
     VersionSummary,
 )
 from hotswap.configs.service import ConfigService, ProfileDraft, ReleaseView, VersionView
+from hotswap.storage.uow import UnitOfWork
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.schemas import PageRead
-from hotswap.storage.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
 
@@ -103,7 +103,9 @@ def _release_read(view: ReleaseView) -> ReleaseRead:
 
 
 @router.post("/configs", status_code=status.HTTP_201_CREATED, response_model=ConfigRead)
-async def create_config(body: ConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response) -> ConfigRead:
+async def create_config(
+    body: ConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+) -> ConfigRead:
     draft = ProfileDraft(**body.model_dump(by_alias=False))
     profile = await c.configs.create_profile(uow, actor, draft)
     result = await _config_read(c.configs, uow, profile)

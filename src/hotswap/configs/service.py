@@ -178,6 +178,7 @@ class ConfigService:
                 values["parent_id"] = parent.id
         if not values:
             return profile
+        changed = list(values)
         values["updated_at"] = uow.clock.now()
         values["updated_by"] = actor.subject
         await repo.update_profile(profile.id, values)
@@ -187,7 +188,7 @@ class ConfigService:
             "config.update",
             target_type="config",
             target_id=name,
-            summary=f"updated {', '.join(sorted(k for k in values if k not in ('updated_at', 'updated_by')))} of {name!r}",
+            summary=f"updated {', '.join(sorted(changed))} of {name!r}",
             before_ref=f"revision:{profile.revision}",
             after_ref=f"revision:{profile.revision + 1}",
         )
@@ -295,7 +296,9 @@ class ConfigService:
         rows = rows[:limit]
         return Page(rows, encode_cursor({"seq": rows[-1].seq}) if more and rows else None)
 
-    async def diff(self, uow: UnitOfWork, name: str, from_version: str, to_version: str) -> tuple[m.Diff, m.Version, m.Version]:
+    async def diff(
+        self, uow: UnitOfWork, name: str, from_version: str, to_version: str
+    ) -> tuple[m.Diff, m.Version, m.Version]:
         repo = ConfigRepository(uow.conn)
         profile = await self._require_profile(repo, name)
         old = await self._require_version(repo, profile, from_version, field="query.from")
@@ -522,9 +525,13 @@ class ConfigService:
         stored = await repo.get_version(profile.id, version)
         if stored is None:
             if field is not None and field.startswith("query"):
-                raise NotFound(f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")])
+                raise NotFound(
+                    f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")]
+                )
             if field is not None:
-                raise InvalidInput(f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")])
+                raise InvalidInput(
+                    f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")]
+                )
             raise NotFound(f"{profile.name!r} has no version {version}.")
         return stored
 

@@ -27,7 +27,9 @@ def encode_cursor(position: dict[str, Any]) -> str:
 
 
 def invalid_cursor() -> InvalidInput:
-    return InvalidInput("The cursor is not one this server issued.", errors=[FieldError("query.cursor", "malformed cursor")])
+    return InvalidInput(
+        "The cursor is not one this server issued.", errors=[FieldError("query.cursor", "malformed cursor")]
+    )
 
 
 def check_limit(limit: int) -> None:

@@ -27,6 +27,7 @@ access_log = logging.getLogger("hotswap.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -161,6 +162,7 @@ class EdgeMiddleware:
 
         return replay
 
+
 def _counting_receive(receive: Receive, limit: int, error: HotSwapError) -> Receive:
     """Guard against a client that sends more than its Content-Length declared."""
     seen = 0
@@ -175,6 +177,7 @@ def _counting_receive(receive: Receive, limit: int, error: HotSwapError) -> Rece
         return message
 
     return counted
+
 
 def _principal_subject(scope: Scope) -> str | None:
     principal = scope.get("state", {}).get("principal")

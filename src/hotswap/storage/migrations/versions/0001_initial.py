@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import hotswap.storage.types
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -60,9 +60,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "at", hotswap.storage.types.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("at", hotswap.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("actor_role", sa.String(length=20), nullable=False),
         sa.Column("action", sa.String(length=100), nullable=False),
@@ -73,9 +71,7 @@ def upgrade() -> None:
         sa.Column("after_ref", sa.String(length=200), nullable=True),
         sa.Column(
             "details",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
         sa.Column("request_id", sa.String(length=64), nullable=True),
@@ -84,9 +80,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.create_index("ix_audit_records_actor", ["actor"], unique=False)
         batch_op.create_index("ix_audit_records_at", ["at"], unique=False)
-        batch_op.create_index(
-            "ix_audit_records_target", ["target_type", "target_id"], unique=False
-        )
+        batch_op.create_index("ix_audit_records_target", ["target_type", "target_id"], unique=False)
 
     op.create_table(
         "config_profiles",
@@ -97,9 +91,7 @@ def upgrade() -> None:
         sa.Column("schema_version", sa.String(length=50), nullable=True),
         sa.Column(
             "json_schema",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
         sa.Column("game_id", sa.String(length=200), nullable=True),
@@ -191,9 +183,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column(
             "data",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("checksum", sa.String(length=80), nullable=False),
@@ -210,12 +200,8 @@ def upgrade() -> None:
             name=op.f("fk_config_versions_profile_id_config_profiles"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_config_versions")),
-        sa.UniqueConstraint(
-            "profile_id", "seq", name=op.f("uq_config_versions_profile_id_seq")
-        ),
-        sa.UniqueConstraint(
-            "profile_id", "version", name=op.f("uq_config_versions_profile_id_version")
-        ),
+        sa.UniqueConstraint("profile_id", "seq", name=op.f("uq_config_versions_profile_id_seq")),
+        sa.UniqueConstraint("profile_id", "version", name=op.f("uq_config_versions_profile_id_version")),
     )
     op.create_table(
         "config_releases",
@@ -251,9 +237,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_config_releases")),
     )
     with op.batch_alter_table("config_releases", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_config_releases_profile", ["profile_id", "requested_at"], unique=False
-        )
+        batch_op.create_index("ix_config_releases_profile", ["profile_id", "requested_at"], unique=False)
 
 
 def downgrade() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -26,11 +27,15 @@ from hotswap.web.deps import ContainerDep, require
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/api/v1/auth/token", "/openapi.json", "/docs", "/redoc"})
+PROBE_PATHS = frozenset({"/health", "/ready"})  # never rate limited: load balancers poll them
+PUBLIC_PATHS = PROBE_PATHS | {"/api/v1/auth/token"}
+DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith("/docs/")
+def public_paths(settings: Settings) -> Callable[[str], bool]:
+    """Which paths take no bearer token. The token exchange authenticates with an API key instead."""
+    public = PUBLIC_PATHS | DOC_PATHS if settings.public_docs else PUBLIC_PATHS
+    return public.__contains__
 
 
 _PROBLEM = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -73,7 +78,8 @@ def create_app(
         rate_limiter=container.rate_limiter,
         metrics=container.metrics,
         max_body_bytes=settings.max_body_bytes,
-        is_public=is_public,
+        is_public=public_paths(settings),
+        is_unlimited=PROBE_PATHS.__contains__,
     )
     for router in (auth_router, configs_router, approvals_router, audit_router):
         app.include_router(router)
@@ -82,13 +88,23 @@ def create_app(
     return app
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="`ok`, or what is wrong: database, migrations")
+
+
 def _mount_operational_routes(app: FastAPI) -> None:
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["operations"], responses={503: {"description": "Not ready", **_PROBLEM}})
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        response_model=Readiness,
+        responses={503: {"description": "Not ready; `checks` says why", "model": Readiness}},
+    )
     async def ready(c: ContainerDep) -> Response:
         """The database answers and its schema is at the newest migration."""
         checks: dict[str, str] = {}

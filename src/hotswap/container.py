@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +11,7 @@ from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.service import Authenticator, AuthService
 from hotswap.auth.tokens import TokenCodec
+from hotswap.configs.releases import ReleaseService
 from hotswap.configs.service import ConfigService
 from hotswap.core.clock import Clock, SystemClock
 from hotswap.observability.metrics import Metrics
@@ -33,8 +34,8 @@ class Container:
     auth: AuthService
     approvals: ApprovalService
     configs: ConfigService
+    releases: ReleaseService
     rate_limiter: RateLimiter | None = None
-    closers: list[object] = field(default_factory=list)
 
     async def aclose(self) -> None:
         if self.rate_limiter is not None:
@@ -51,7 +52,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
     approvals = ApprovalService(audit, metrics)
-    configs = ConfigService(audit, approvals, metrics)
     rate_limiter = (
         RateLimiter.create(
             settings.redis_url, per_token=settings.rate_limit_per_token, per_address=settings.rate_limit_per_address
@@ -75,6 +75,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
             server_token_ttl=timedelta(seconds=settings.server_token_ttl_seconds),
         ),
         approvals=approvals,
-        configs=configs,
+        configs=ConfigService(audit, metrics),
+        releases=ReleaseService(audit, approvals, metrics),
         rate_limiter=rate_limiter,
     )

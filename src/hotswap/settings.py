@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, gt=0)
     server_token_ttl_seconds: int = Field(default=365 * 24 * 3600, gt=0)
     bootstrap_admin: bool = True
+    # The OpenAPI document and its viewers need a token unless this is set (only /health and
+    # /ready are public by default; the token exchange takes an API key instead of a token).
+    public_docs: bool = False
 
     # -- request limits
     rate_limit_per_token: str = "600/minute"
@@ -57,8 +60,10 @@ class Settings(BaseSettings):
     def _refuse_dev_secret(self) -> Settings:
         if self.env == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             raise ValueError("HOTSWAP_JWT_SECRET is the development secret; set a strong secret to run in production")
-        if self.env == "production" and len(self.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("HOTSWAP_JWT_SECRET must be at least 32 characters in production")
+        # RFC 7518 3.2: an HMAC key at least as long as the hash output (PyJWT warns otherwise).
+        needed = {"HS256": 32, "HS384": 48, "HS512": 64}[self.jwt_algorithm]
+        if len(self.jwt_secret.get_secret_value().encode()) < needed:
+            raise ValueError(f"HOTSWAP_JWT_SECRET must be at least {needed} bytes for {self.jwt_algorithm}")
         return self
 
     @property

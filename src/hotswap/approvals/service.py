@@ -12,7 +12,7 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
-from hotswap.core.pagination import Page, check_limit, decode_cursor, encode_cursor, invalid_cursor
+from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor, invalid_cursor
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.uow import UnitOfWork
 
@@ -110,14 +110,14 @@ class ApprovalService:
         check_limit(limit)
         after = None
         if cursor is not None:
-            pos = decode_cursor(cursor)
-            if not (isinstance(pos.get("at"), str) and isinstance(pos.get("id"), str)):
-                raise invalid_cursor()
+            at, approval_id = cursor_str(cursor, "at"), cursor_str(cursor, "id")
             try:
-                datetime.fromisoformat(pos["at"])
+                at_value = datetime.fromisoformat(at)
             except ValueError as exc:
                 raise invalid_cursor() from exc
-            after = (pos["at"], pos["id"])
+            if at_value.tzinfo is None:  # we issue UTC offsets; a naive time cannot be compared
+                raise invalid_cursor()
+            after = (at, approval_id)
         rows = await ApprovalRepository(uow.conn).list(
             status=status, subject_type=subject_type, after=after, limit=limit + 1
         )

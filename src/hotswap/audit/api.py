@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from hotswap.audit.model import AuditFilter
 from hotswap.auth.model import Permission, Principal
@@ -37,8 +38,8 @@ async def list_audit_records(
     action: Annotated[str | None, Query(max_length=100)] = None,
     target_type: Annotated[str | None, Query(alias="targetType", max_length=50)] = None,
     target_id: Annotated[str | None, Query(alias="targetId", max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive lower bound (ISO 8601 with offset).")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive upper bound (ISO 8601 with offset).")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound (ISO 8601 with offset).")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound (ISO 8601 with offset).")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PageRead[AuditRecordRead]:

@@ -7,7 +7,7 @@ from typing import Any
 from hotswap.audit.model import AuditFilter, AuditRecord
 from hotswap.audit.repository import AuditRepository
 from hotswap.auth.model import Principal
-from hotswap.core.pagination import Page, check_limit, decode_cursor, encode_cursor, invalid_cursor
+from hotswap.core.pagination import Page, check_limit, cursor_int, encode_cursor
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -45,10 +45,7 @@ class AuditLog:
         check_limit(limit)
         before_id = None
         if cursor is not None:
-            position = decode_cursor(cursor)
-            if not isinstance(position.get("id"), int):
-                raise invalid_cursor()
-            before_id = position["id"]
+            before_id = cursor_int(cursor, "id")
         rows = await AuditRepository(uow.conn).list(flt, before_id=before_id, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

@@ -19,9 +19,19 @@ class AuthRepository:
     async def get_token(self, jti: str) -> sa.Row[Any] | None:
         return (await self.conn.execute(sa.select(tokens).where(tokens.c.jti == jti))).first()
 
-    async def is_token_revoked(self, jti: str) -> bool:
+    async def token_is_valid(self, jti: str) -> bool:
+        """Issued by us and not revoked. A token we have no record of is refused: every token is
+        recorded when issued, so an unknown id means a forged or foreign token (or a wiped store)."""
         row = (await self.conn.execute(sa.select(tokens.c.revoked_at).where(tokens.c.jti == jti))).first()
-        return row is not None and row.revoked_at is not None
+        return row is not None and row.revoked_at is None
+
+    async def revoke_tokens_of_credential(self, credential_id: str, at: datetime, by: str) -> int:
+        result = await self.conn.execute(
+            tokens.update()
+            .where(tokens.c.credential_id == credential_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_by=by)
+        )
+        return int(result.rowcount or 0)
 
     async def revoke_token(self, jti: str, at: datetime, by: str) -> bool:
         result = await self.conn.execute(

@@ -126,14 +126,17 @@ class AuthService:
         repo = AuthRepository(uow.conn)
         if await repo.get_credential(credential_id) is None:
             raise NotFound(f"No API key with id {credential_id!r}.")
-        if await repo.revoke_credential(credential_id, uow.clock.now()):
+        now = uow.clock.now()
+        if await repo.revoke_credential(credential_id, now):
+            # A key's tokens go with it: revoking a leaked key must lock its holder out at once.
+            revoked = await repo.revoke_tokens_of_credential(credential_id, now, actor.subject)
             await self.audit.record(
                 uow,
                 actor,
                 "credential.revoke",
                 target_type="credential",
                 target_id=credential_id,
-                summary=f"revoked API key {credential_id}",
+                summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
             )
 
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
@@ -160,7 +163,9 @@ class AuthService:
 
 
 class Authenticator:
-    """Bearer token -> Principal, rejecting revoked tokens. One indexed lookup per request."""
+    """Bearer token -> Principal, accepting only tokens recorded as issued and not revoked.
+
+    One primary-key lookup per request; later slices put a short-lived cache in front of it."""
 
     def __init__(self, codec: TokenCodec, engine: AsyncEngine) -> None:
         self.codec = codec
@@ -174,6 +179,6 @@ class Authenticator:
             raise Unauthorized("Use the Authorization header with the Bearer scheme.")
         principal = self.codec.decode(token.strip())
         async with self.engine.connect() as conn:
-            if await AuthRepository(conn).is_token_revoked(principal.token_id):
-                raise Unauthorized("The bearer token has been revoked.")
+            if not await AuthRepository(conn).token_is_valid(principal.token_id):
+                raise Unauthorized("The bearer token has been revoked or was not issued here.")
         return principal

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.configs import model as m
+from hotswap.configs.releases import ReleaseView
 from hotswap.configs.schemas import (
     ConfigCreate,
     ConfigRead,
@@ -24,7 +25,7 @@ from hotswap.configs.schemas import (
     VersionRead,
     VersionSummary,
 )
-from hotswap.configs.service import ConfigService, ProfileDraft, ReleaseView, VersionView
+from hotswap.configs.service import ConfigService, ProfileDraft, VersionView
 from hotswap.storage.uow import UnitOfWork
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.schemas import PageRead
@@ -215,26 +216,26 @@ async def diff_versions(
 
 @router.post("/configs/{name}/releases", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
 async def request_release(name: str, body: ReleaseCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.configs.request_release(uow, actor, name, version=body.version, comment=body.comment)
+    view = await c.releases.request_release(uow, actor, name, version=body.version, comment=body.comment)
     await uow.commit()
     return _release_read(view)
 
 
 @router.post("/configs/{name}/revert", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
 async def revert_config(name: str, body: RevertCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.configs.revert(uow, actor, name, to_version=body.to_version, comment=body.comment)
+    view = await c.releases.revert(uow, actor, name, to_version=body.to_version, comment=body.comment)
     await uow.commit()
     return _release_read(view)
 
 
 @router.get("/configs/{name}/releases", response_model=list[ReleaseRead])
 async def list_releases(name: str, _: Reader, uow: UowDep, c: ContainerDep, limit: Limit = 100) -> list[ReleaseRead]:
-    return [_release_read(v) for v in await c.configs.list_releases(uow, name, limit=limit)]
+    return [_release_read(v) for v in await c.releases.list_releases(uow, name, limit=limit)]
 
 
 @router.post("/configs/{name}/releases/{release_id}/cancel", response_model=ReleaseRead)
 async def cancel_release(name: str, release_id: str, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.configs.cancel_release(uow, actor, name, release_id)
+    view = await c.releases.cancel_release(uow, actor, name, release_id)
     await uow.commit()
     return _release_read(view)
 
@@ -272,7 +273,8 @@ async def create_game_config(
         config_type=body.config_type,
         configuration=body.configuration,
         version=body.version,
-        environment=body.environment,
+        # Only an environment the client sent must match an existing config; the default does not.
+        environment=body.environment if "environment" in body.model_fields_set else None,
         description=body.description,
     )
     live = await c.configs.live_version_label(uow, view.profile)

@@ -7,7 +7,9 @@ parent: its effective data is the parent's effective data deep-merged with its o
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
-from hotswap.core.jsonutil import JSONObject
+from hotswap.core.jsonutil import JSONObject, canonical_bytes
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -150,6 +152,16 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
             ) from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object.", errors=[FieldError(field, "must be a JSON object")])
+    try:
+        # Python's parser lets NaN, Infinity and integers beyond 64 bits through a request body;
+        # none has a canonical JSON form (checksum) or a place in PostgreSQL's jsonb.
+        json.dumps(value, allow_nan=False)
+        canonical_bytes(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"{field} holds a value JSON cannot store: {exc}.",
+            errors=[FieldError(field, "numbers must be finite and integers within 64 bits")],
+        ) from exc
     return value
 
 
@@ -261,6 +273,9 @@ def diff(old: JSONObject, new: JSONObject) -> Diff:
     patch = jsonpatch.make_patch(old, new).patch
     summary: list[str] = []
     added = removed = changed = 0
+    # Each operation's path refers to the document as the earlier operations left it (RFC 6902),
+    # so the value it removes or replaces is looked up there: after `remove /a/0`, `/a/2` is old[a][3].
+    current: Any = copy.deepcopy(old)
     for op in patch:
         kind, path = op["op"], op["path"]
         if kind == "add":
@@ -268,16 +283,18 @@ def diff(old: JSONObject, new: JSONObject) -> Diff:
             summary.append(f"added {_dotted(path)} = {_show(op['value'])}")
         elif kind == "remove":
             removed += 1
-            summary.append(f"removed {_dotted(path)} (was {_show(_resolve(old, path))})")
+            summary.append(f"removed {_dotted(path)} (was {_show(_resolve(current, path))})")
         elif kind == "replace":
             changed += 1
-            summary.append(f"changed {_dotted(path)}: {_show(_resolve(old, path))} -> {_show(op['value'])}")
+            summary.append(f"changed {_dotted(path)}: {_show(_resolve(current, path))} -> {_show(op['value'])}")
         elif kind == "move":
             changed += 1
             summary.append(f"moved {_dotted(op['from'])} to {_dotted(path)}")
         elif kind == "copy":
             added += 1
             summary.append(f"copied {_dotted(op['from'])} to {_dotted(path)}")
+        # A copy of the operation, so applying it never aliases the patch's values into `current`.
+        current = jsonpatch.apply_patch(current, [copy.deepcopy(op)], in_place=True)
     return Diff(patch=patch, summary=summary, added=added, removed=removed, changed=changed)
 
 

@@ -16,7 +16,14 @@ def _environment(value: Any) -> Any:
 EnvironmentField = Annotated[Environment, BeforeValidator(_environment)]
 ConfigName = Annotated[str, StringConstraints(pattern=NAME_PATTERN.pattern, max_length=200)]
 ConfigTypeName = Annotated[str, StringConstraints(pattern=TYPE_PATTERN.pattern, max_length=100)]
-VersionLabel = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# Semantic Versioning 2.0.0 (semver.org's own expression), so clients and fuzzers see the rule;
+# the service checks it again with the semver library and names the field when it fails.
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+VersionLabel = Annotated[str, StringConstraints(pattern=SEMVER_PATTERN, max_length=100)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 ConfigData = Annotated[

@@ -1,27 +1,24 @@
-"""Config use cases: each runs inside the caller's unit of work and never commits."""
+"""Config profiles, versions and game configs: each use case runs inside the caller's unit of work
+and never commits. Releases (what is live, and approvals) are in `releases.py`."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from hotswap.approvals.model import Approval, ApprovalStatus
-from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
+from hotswap.configs import lookups
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
-from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.ids import new_id
 from hotswap.core.jsonutil import JSONObject, checksum
-from hotswap.core.pagination import Page, check_limit, decode_cursor, encode_cursor, invalid_cursor
+from hotswap.core.pagination import Page, check_limit, cursor_int, cursor_str, encode_cursor
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.uow import UnitOfWork
-
-RELEASE_SUBJECT = "config_release"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +41,18 @@ class VersionView:
     effective: JSONObject
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseView:
-    profile: m.Profile
-    release: m.Release
-    version: str
-    previous_version: str | None
+def _check_parent_active(parent: m.Profile) -> None:
+    """An archived config has no active children (archiving refuses them): keep it that way."""
+    if parent.archived:
+        raise InvalidInput(
+            f"Config {parent.name!r} is archived.", errors=[FieldError("body.parent", "config is archived")]
+        )
 
 
 class ConfigService:
-    def __init__(self, audit: AuditLog, approvals: ApprovalService, metrics: Metrics) -> None:
+    def __init__(self, audit: AuditLog, metrics: Metrics) -> None:
         self.audit = audit
-        self.approvals = approvals
         self.metrics = metrics
-        approvals.register(RELEASE_SUBJECT, self)
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -69,8 +64,9 @@ class ConfigService:
             m.check_json_schema(draft.json_schema, "body.jsonSchema")
         parent_id = None
         if draft.parent is not None:
-            parent = await self._require_profile(repo, draft.parent, field="body.parent")
-            m.check_parent_chain(None, await self._ancestor_ids(repo, parent))
+            parent = await lookups.require_profile(repo, draft.parent, field="body.parent")
+            _check_parent_active(parent)
+            m.check_parent_chain(None, [parent.id, *await lookups.ancestor_ids(repo, parent)])
             parent_id = parent.id
         now = uow.clock.now()
         profile_id = new_id("cfg")
@@ -110,7 +106,7 @@ class ConfigService:
         return profile
 
     async def get_profile(self, uow: UnitOfWork, name: str) -> m.Profile:
-        return await self._require_profile(ConfigRepository(uow.conn), name)
+        return await lookups.require_profile(ConfigRepository(uow.conn), name)
 
     async def parent_name(self, uow: UnitOfWork, profile: m.Profile) -> str | None:
         if profile.parent_id is None:
@@ -139,9 +135,7 @@ class ConfigService:
         check_limit(limit)
         after = None
         if cursor is not None:
-            after = decode_cursor(cursor).get("name")
-            if not isinstance(after, str):
-                raise invalid_cursor()
+            after = cursor_str(cursor, "name")
         rows = await ConfigRepository(uow.conn).list_profiles(
             environment=environment,
             game_id=game_id,
@@ -159,7 +153,7 @@ class ConfigService:
         """Edit metadata. The environment is fixed at creation: moving a config into or out of
         Production would sidestep the approval rule."""
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name, for_update=True)
+        profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
         values: dict[str, Any] = {}
         for key in ("service_type", "schema_version", "game_id", "config_type", "description"):
@@ -173,8 +167,9 @@ class ConfigService:
             if changes["parent"] is None:
                 values["parent_id"] = None
             else:
-                parent = await self._require_profile(repo, changes["parent"], field="body.parent")
-                m.check_parent_chain(profile.id, [parent.id, *await self._ancestor_ids(repo, parent)])
+                parent = await lookups.require_profile(repo, changes["parent"], field="body.parent")
+                _check_parent_active(parent)
+                m.check_parent_chain(profile.id, [parent.id, *await lookups.ancestor_ids(repo, parent)])
                 values["parent_id"] = parent.id
         if not values:
             return profile
@@ -198,7 +193,7 @@ class ConfigService:
 
     async def archive_profile(self, uow: UnitOfWork, actor: Principal, name: str) -> m.Profile:
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name, for_update=True)
+        profile = await lookups.require_profile(repo, name, for_update=True)
         if profile.archived:
             return profile  # archiving twice is a no-op: clients may retry
         if await repo.has_active_children(profile.id):
@@ -232,12 +227,12 @@ class ConfigService:
         data_field = f"{field_prefix}.configData" if field_prefix == "body" else field_prefix
         payload = m.parse_config_data(data, data_field)
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name, for_update=True)
+        profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
         if await repo.get_version(profile.id, version) is not None:
             raise Conflict(f"{name!r} already has a version {version}; versions are immutable.")
-        chain = await self._ancestors(repo, profile)
-        base = [await self._current_data(repo, p) for p in chain]
+        chain = await lookups.ancestors(repo, profile)
+        base = [await lookups.current_data(repo, p) for p in chain]
         effective = m.effective_data([*base, payload])
         schema = m.effective_schema([*[p.json_schema for p in chain], profile.json_schema])
         m.validate_against_schema(schema, effective, data_field)
@@ -276,9 +271,9 @@ class ConfigService:
 
     async def get_version(self, uow: UnitOfWork, name: str, version: str) -> VersionView:
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name)
-        stored = await self._require_version(repo, profile, version)
-        return VersionView(profile, stored, await self._effective(repo, profile, stored))
+        profile = await lookups.require_profile(repo, name)
+        stored = await lookups.require_version(repo, profile, version)
+        return VersionView(profile, stored, await lookups.effective(repo, profile, stored))
 
     async def list_versions(
         self, uow: UnitOfWork, name: str, *, cursor: str | None = None, limit: int = 100
@@ -286,11 +281,9 @@ class ConfigService:
         check_limit(limit)
         before = None
         if cursor is not None:
-            before = decode_cursor(cursor).get("seq")
-            if not isinstance(before, int):
-                raise invalid_cursor()
+            before = cursor_int(cursor, "seq")
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name)
+        profile = await lookups.require_profile(repo, name)
         rows = await repo.list_versions(profile.id, before_seq=before, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -300,157 +293,11 @@ class ConfigService:
         self, uow: UnitOfWork, name: str, from_version: str, to_version: str
     ) -> tuple[m.Diff, m.Version, m.Version]:
         repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name)
-        old = await self._require_version(repo, profile, from_version, field="query.from")
-        new = await self._require_version(repo, profile, to_version, field="query.to")
-        result = m.diff(await self._effective(repo, profile, old), await self._effective(repo, profile, new))
+        profile = await lookups.require_profile(repo, name)
+        old = await lookups.require_version(repo, profile, from_version, field="query.from")
+        new = await lookups.require_version(repo, profile, to_version, field="query.to")
+        result = m.diff(await lookups.effective(repo, profile, old), await lookups.effective(repo, profile, new))
         return result, old, new
-
-    # -- releases -------------------------------------------------------------------------
-
-    async def request_release(
-        self,
-        uow: UnitOfWork,
-        actor: Principal,
-        name: str,
-        *,
-        version: str,
-        comment: str | None,
-        kind: m.ReleaseKind = m.ReleaseKind.RELEASE,
-    ) -> ReleaseView:
-        """Make a version live: at once outside Production, after approval in Production."""
-        repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name, for_update=True)
-        field_name = "body.version" if kind is m.ReleaseKind.RELEASE else "body.toVersion"
-        target = await self._require_version(repo, profile, version, field=field_name)
-        m.check_releasable(profile, target, await repo.pending_release(profile.id))
-        if kind is m.ReleaseKind.REVERT:
-            live = await repo.get_version_by_id(profile.live_version_id) if profile.live_version_id else None
-            m.check_revert_target(profile, target, live)
-        now = uow.clock.now()
-        release = m.Release(
-            id=new_id("rel"),
-            profile_id=profile.id,
-            version_id=target.id,
-            previous_version_id=profile.live_version_id,
-            kind=kind,
-            status=m.ReleaseStatus.PENDING_APPROVAL,
-            comment=comment,
-            requested_by=actor.subject,
-            requested_at=now,
-            decided_at=None,
-            approval_id=None,
-        )
-        verb = "revert" if kind is m.ReleaseKind.REVERT else "release"
-        if profile.environment.needs_approval:
-            approval = await self.approvals.request(
-                uow,
-                actor,
-                subject_type=RELEASE_SUBJECT,
-                subject_id=release.id,
-                environment=profile.environment.value,
-                summary=f"{verb} of {name!r} to version {version}",
-            )
-            release = dataclasses.replace(release, approval_id=approval.id)
-            await repo.add_release(release)
-            await self.audit.record(
-                uow,
-                actor,
-                f"config.{verb}.request",
-                target_type="config",
-                target_id=name,
-                summary=f"requested {verb} of {name!r} to {version} (approval {approval.id})",
-                after_ref=release.id,
-            )
-        else:
-            await repo.add_release(release)
-            release = await self._apply(uow, actor, profile, release)
-        return await self._release_view(repo, profile, release)
-
-    async def revert(
-        self, uow: UnitOfWork, actor: Principal, name: str, *, to_version: str, comment: str | None
-    ) -> ReleaseView:
-        return await self.request_release(
-            uow, actor, name, version=to_version, comment=comment, kind=m.ReleaseKind.REVERT
-        )
-
-    async def cancel_release(self, uow: UnitOfWork, actor: Principal, name: str, release_id: str) -> ReleaseView:
-        repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name, for_update=True)
-        release = await repo.get_release(release_id)
-        if release is None or release.profile_id != profile.id:
-            raise NotFound(f"{name!r} has no release {release_id!r}.")
-        cancelled = m.cancel_release(release, at=uow.clock.now())
-        await repo.save_release(cancelled)
-        await self.approvals.cancel_for_subject(uow, actor, RELEASE_SUBJECT, release.id, "release cancelled")
-        await self.audit.record(
-            uow,
-            actor,
-            "config.release.cancel",
-            target_type="config",
-            target_id=name,
-            summary=f"cancelled release {release_id} of {name!r}",
-            after_ref=release_id,
-        )
-        return await self._release_view(repo, profile, cancelled)
-
-    async def list_releases(self, uow: UnitOfWork, name: str, *, limit: int = 100) -> list[ReleaseView]:
-        check_limit(limit)
-        repo = ConfigRepository(uow.conn)
-        profile = await self._require_profile(repo, name)
-        releases = await repo.list_releases(profile.id, limit=limit)
-        labels = await repo.version_labels(
-            {r.version_id for r in releases} | {r.previous_version_id for r in releases if r.previous_version_id}
-        )
-        return [
-            ReleaseView(profile, r, labels[r.version_id], labels.get(r.previous_version_id or "")) for r in releases
-        ]
-
-    async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None:
-        repo = ConfigRepository(uow.conn)
-        release = await repo.get_release(approval.subject_id)
-        if release is None:
-            raise NotFound(f"The release behind approval {approval.id} no longer exists.")
-        profile = await repo.get_profile_by_id(release.profile_id)
-        assert profile is not None
-        profile = await self._require_profile(repo, profile.name, for_update=True)
-        if approval.status is ApprovalStatus.APPROVED:
-            profile.ensure_active()
-            await self._apply(uow, actor, profile, release)
-        else:
-            rejected = m.settle_release(release, approved=False, at=uow.clock.now())
-            await repo.save_release(rejected)
-            env = profile.environment.value
-            uow.after_commit(lambda: self.metrics.config_releases.labels(env, "rejected").inc())
-
-    async def _apply(self, uow: UnitOfWork, actor: Principal, profile: m.Profile, release: m.Release) -> m.Release:
-        repo = ConfigRepository(uow.conn)
-        now = uow.clock.now()
-        # The previous version is whatever is live at the moment of applying, not of asking.
-        applied = dataclasses.replace(
-            m.settle_release(release, approved=True, at=now), previous_version_id=profile.live_version_id
-        )
-        await repo.save_release(applied)
-        await repo.update_profile(
-            profile.id, {"live_version_id": release.version_id, "updated_at": now, "updated_by": actor.subject}
-        )
-        ids = {release.version_id} | ({profile.live_version_id} if profile.live_version_id else set())
-        labels = await repo.version_labels(ids)
-        verb = "revert" if release.kind is m.ReleaseKind.REVERT else "release"
-        await self.audit.record(
-            uow,
-            actor,
-            f"config.{verb}.apply",
-            target_type="config",
-            target_id=profile.name,
-            summary=f"{profile.name!r} is live at {labels[release.version_id]}"
-            + (f" (was {labels[profile.live_version_id]})" if profile.live_version_id else ""),
-            before_ref=profile.live_version_id,
-            after_ref=release.version_id,
-        )
-        env = profile.environment.value
-        uow.after_commit(lambda: self.metrics.config_releases.labels(env, "applied").inc())
-        return applied
 
     # -- game configs (seed 001) ----------------------------------------------------------
 
@@ -464,7 +311,7 @@ class ConfigService:
         config_type: str,
         configuration: str | JSONObject,
         version: str,
-        environment: m.Environment,
+        environment: m.Environment | None,
         description: str | None,
     ) -> VersionView:
         """A game config is a profile plus its first or next version, in one request."""
@@ -477,13 +324,20 @@ class ConfigService:
             await self.create_profile(
                 uow,
                 actor,
-                ProfileDraft(name=name, environment=environment, game_id=game_id, config_type=config_type),
+                ProfileDraft(
+                    name=name,
+                    environment=environment or m.Environment.PRODUCTION,
+                    game_id=game_id,
+                    config_type=config_type,
+                ),
             )
         else:
             if existing.game_id != game_id:
                 raise Conflict(f"{name!r} already exists for game {existing.game_id!r}.")
             if existing.config_type != config_type:
                 raise Conflict(f"{name!r} is a {existing.config_type} config, not {config_type}.")
+            if environment is not None and existing.environment is not environment:
+                raise Conflict(f"{name!r} is a {existing.environment.value} config, not {environment.value}.")
         return await self.create_version(
             uow,
             actor,
@@ -506,65 +360,3 @@ class ConfigService:
             if latest is not None:
                 items.append((profile, latest))
         return Page(items, page.next_cursor)
-
-    # -- helpers --------------------------------------------------------------------------
-
-    async def _require_profile(
-        self, repo: ConfigRepository, name: str, *, for_update: bool = False, field: str | None = None
-    ) -> m.Profile:
-        profile = await repo.get_profile(name, for_update=for_update)
-        if profile is None:
-            if field is not None:
-                raise InvalidInput(f"No config named {name!r}.", errors=[FieldError(field, "no such config")])
-            raise NotFound(f"No config named {name!r}.")
-        return profile
-
-    async def _require_version(
-        self, repo: ConfigRepository, profile: m.Profile, version: str, *, field: str | None = None
-    ) -> m.Version:
-        stored = await repo.get_version(profile.id, version)
-        if stored is None:
-            if field is not None and field.startswith("query"):
-                raise NotFound(
-                    f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")]
-                )
-            if field is not None:
-                raise InvalidInput(
-                    f"{profile.name!r} has no version {version}.", errors=[FieldError(field, "no such version")]
-                )
-            raise NotFound(f"{profile.name!r} has no version {version}.")
-        return stored
-
-    async def _ancestors(self, repo: ConfigRepository, profile: m.Profile) -> list[m.Profile]:
-        """Ancestors ordered root first."""
-        chain: list[m.Profile] = []
-        current = profile
-        while current.parent_id is not None and len(chain) < m.MAX_INHERITANCE_DEPTH:
-            parent = await repo.get_profile_by_id(current.parent_id)
-            if parent is None:
-                break
-            chain.append(parent)
-            current = parent
-        return list(reversed(chain))
-
-    async def _ancestor_ids(self, repo: ConfigRepository, profile: m.Profile) -> list[str]:
-        return [p.id for p in await self._ancestors(repo, profile)]
-
-    async def _current_data(self, repo: ConfigRepository, profile: m.Profile) -> JSONObject:
-        """What a profile contributes to its children: its live version, else its newest one."""
-        version = (
-            await repo.get_version_by_id(profile.live_version_id)
-            if profile.live_version_id
-            else await repo.latest_version(profile.id)
-        )
-        return {} if version is None else version.data
-
-    async def _effective(self, repo: ConfigRepository, profile: m.Profile, version: m.Version) -> JSONObject:
-        chain = await self._ancestors(repo, profile)
-        return m.effective_data([*[await self._current_data(repo, p) for p in chain], version.data])
-
-    async def _release_view(self, repo: ConfigRepository, profile: m.Profile, release: m.Release) -> ReleaseView:
-        ids = {release.version_id} | ({release.previous_version_id} if release.previous_version_id else set())
-        labels = await repo.version_labels(ids)
-        previous = labels.get(release.previous_version_id) if release.previous_version_id else None
-        return ReleaseView(profile, release, labels[release.version_id], previous)

@@ -46,3 +46,20 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid_cursor()
     return value
+
+
+def cursor_int(cursor: str, key: str) -> int:
+    """A positive BIGINT position, as issued. A bool is an int to Python, and an id past 2**63
+    would overflow the database driver: both are refused as malformed."""
+    value = decode_cursor(cursor).get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise invalid_cursor()
+    return value
+
+
+def cursor_str(cursor: str, key: str) -> str:
+    """A text position, as issued. NUL is refused: PostgreSQL text cannot hold it."""
+    value = decode_cursor(cursor).get(key)
+    if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
+        raise invalid_cursor()
+    return value

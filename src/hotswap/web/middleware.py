@@ -38,6 +38,7 @@ class EdgeMiddleware:
         metrics: Metrics,
         max_body_bytes: int,
         is_public: Callable[[str], bool],
+        is_unlimited: Callable[[str], bool] = lambda _path: False,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
@@ -45,6 +46,9 @@ class EdgeMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.is_public = is_public
+        # Exempt from the per-address limit (probes). Public is not exempt: the token exchange
+        # takes a secret from anonymous callers and must not allow unlimited guessing.
+        self.is_unlimited = is_unlimited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +98,7 @@ class EdgeMiddleware:
         receive = await self._limit_body(scope, receive)
         path: str = scope.get("path", "")
         public = self.is_public(path)
-        if self.rate_limiter is not None and not public:
+        if self.rate_limiter is not None and not self.is_unlimited(path):
             client = (scope.get("client") or ("unknown",))[0]
             await self._rate("address", str(client))
         if public:

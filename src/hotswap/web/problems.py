@@ -49,7 +49,9 @@ def problem_body(
     if errors:
         body["errors"] = [e.as_dict() for e in errors]
     if extra:
-        body.update(extra)
+        # Extension members never replace the standard ones (`status` stays the HTTP status).
+        for key, value in extra.items():
+            body.setdefault(key, value)
     request_id = request_id_var.get()
     if request_id:
         body["requestId"] = request_id

@@ -37,10 +37,12 @@ SECRET = "test-secret-0123456789-0123456789-abcdef"
 REQUIRE_SERVICES = os.environ.get("HOTSWAP_TEST_REQUIRE_SERVICES") == "1"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.function):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Every `async def test_*` runs on anyio: mark it before anyio's own collection hook looks."""
+    is_test = isinstance(collector, pytest.Module | pytest.Class) and collector.funcnamefilter(name)
+    if is_test and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
 
 
 @pytest.fixture(scope="session")

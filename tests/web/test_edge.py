@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +466,7 @@ async def test_access_log_is_json_with_the_request_id(client: httpx.AsyncClient,
     assert first["principal"] == "vera"
     assert first["client"] == "10.1.2.3"
     assert first["duration_ms"] >= 0
+    assert datetime.fromisoformat(first["time"]).utcoffset() == timedelta(0)  # ISO 8601, UTC
     second = by_id[r2.headers["x-request-id"]]
     assert second["status"] == 401
     assert second["principal"] is None

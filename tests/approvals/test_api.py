@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -10,23 +9,13 @@ import httpx
 import pytest
 
 from hotswap.core.clock import ManualClock
+from tests.helpers import Auth, CountRows, Headers, problem
 
 # Explicit, not only conftest's auto-mark: parametrized tests lose their parameters otherwise.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
-Headers = dict[str, str]
 
 NAME = "payment-service.production"
 DAY = timedelta(days=1)
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 @pytest.fixture

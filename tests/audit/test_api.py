@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,11 +12,10 @@ import jwt
 import pytest
 
 from hotswap.core.clock import ManualClock
+from tests.helpers import Auth, CountRows
 
 # Marked here, not only by conftest: anyio re-creates late-marked items and drops their parametrization.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
 
 SETUP_ACTOR = "test-setup"  # the `auth` fixture issues its tokens as this actor, which is audited too
 

@@ -23,11 +23,10 @@ from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.settings import Settings
 from tests.conftest import SECRET
+from tests.helpers import Auth, CountRows
 
 # Marked here, not only by conftest: anyio re-creates late-marked items and drops their parametrization.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
 
 CONFIG_BODY = {"name": "svc.dev", "environment": "Development", "serviceType": "Microservice", "schemaVersion": "1.0"}
 PUBLIC_OPERATIONS = {("GET", "/health"), ("GET", "/ready"), ("POST", "/api/v1/auth/token")}

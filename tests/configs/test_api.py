@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,12 +12,10 @@ import pytest
 
 from hotswap.core.clock import ManualClock
 from hotswap.core.pagination import encode_cursor
+from tests.helpers import Auth, CountRows, Headers, fields, problem, sha256_of
 
 # Explicit, not only conftest's auto-mark: parametrized tests lose their parameters otherwise.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
-Headers = dict[str, str]
 
 SEED_PROFILE = {
     "name": "payment-service.production",
@@ -43,25 +39,6 @@ SCHEMA: dict[str, Any] = {
     },
     "required": ["maxRetries"],
 }
-
-
-def sha256_of(data: Any) -> str:
-    """An independent computation of the canonical checksum: sorted keys, no whitespace."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= body.keys()
-    return body
-
-
-def fields(body: dict[str, Any]) -> list[str]:
-    return [e["field"] for e in body.get("errors", [])]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ them (row locks on PostgreSQL, BEGIN IMMEDIATE on SQLite), so each test must hol
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,10 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from hotswap.container import Container
-
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
-Headers = dict[str, str]
+from tests.helpers import Auth, CountRows, Headers
 
 DAY = timedelta(days=1)
 N = 8

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.helpers import Auth, CountRows, Headers, fields, problem, sha256_of
+
 # Explicit, not only conftest's auto-mark: parametrized tests lose their parameters otherwise.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
-Headers = dict[str, str]
 
 SEED_BODY = {
     "name": "weapon-balance-patch-2.1",
@@ -25,23 +22,6 @@ SEED_BODY = {
     "version": "2.1.0",
 }
 SEED_DATA = {"weapons": {"rifle": {"damage": 45, "fireRate": 600}}}
-
-
-def sha256_of(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
-
-def fields(body: dict[str, Any]) -> list[str]:
-    return [e["field"] for e in body.get("errors", [])]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +21,10 @@ from hotswap.api import create_app
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.observability.logging import configure_logging
+from tests.helpers import Auth, CountRows
 
 # Marked here, not only by conftest: anyio re-creates late-marked items and drops their parametrization.
 
-Auth = Callable[..., Awaitable[dict[str, str]]]
-CountRows = Callable[[str], Awaitable[int]]
 
 CONFIG_BODY = {"name": "svc.dev", "environment": "Development", "serviceType": "Microservice", "schemaVersion": "1.0"}
 

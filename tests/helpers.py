@@ -1,0 +1,35 @@
+"""Small helpers the API tests share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+Auth = Callable[..., Awaitable[dict[str, str]]]
+CountRows = Callable[[str], Awaitable[int]]
+Headers = dict[str, str]
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert an RFC 9457 problem with this status and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+def fields(body: dict[str, Any]) -> list[str]:
+    """The failing fields a problem names."""
+    return [e["field"] for e in body.get("errors", [])]
+
+
+def sha256_of(data: Any) -> str:
+    """An independent computation of the canonical checksum: sorted keys, no whitespace."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -67,8 +67,14 @@ async def main(n: int) -> None:
                         json={"configData": {**data, "n": i}, "version": f"1.0.{i}"},
                     ),
                 ),
-                ("GET /api/v1/configs/{name}/versions/{v}", lambda i: c.get(f"/api/v1/configs/bench.dev/versions/1.0.{i}")),
-                ("GET /api/v1/configs/{name}/diff", lambda i: c.get("/api/v1/configs/bench.dev/diff?from=1.0.0&to=1.0.1")),
+                (
+                    "GET /api/v1/configs/{name}/versions/{v}",
+                    lambda i: c.get(f"/api/v1/configs/bench.dev/versions/1.0.{i}"),
+                ),
+                (
+                    "GET /api/v1/configs/{name}/diff",
+                    lambda i: c.get("/api/v1/configs/bench.dev/diff?from=1.0.0&to=1.0.1"),
+                ),
             ]
             for name, call in rows:
                 mean = await measure(name, n, call)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -31,6 +32,11 @@ from hotswap.settings import Settings
 from hotswap.storage import migrate
 from hotswap.storage.engine import create_engine
 from hotswap.tables import metadata
+
+# No timing in the suite: hypothesis' per-example deadline and its "generation is slow" check
+# depend on the machine's load, so both are off; the number of examples stays the default.
+hypothesis.settings.register_profile("hotswap", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("hotswap")
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = "test-secret-0123456789-0123456789-abcdef"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,34 @@ def test_a_model_change_without_a_migration_is_caught(tmp_path: Path) -> None:
     drifted.tables["config_profiles"].append_column(sa.Column("drift_probe", sa.Integer, nullable=True))
     diffs = _differences(url, drifted)
     assert [(d[0], d[3].name) for d in diffs] == [("add_column", "drift_probe")]
+
+
+def test_0002_gives_existing_versions_their_own_data_as_effective_data(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}"
+    migrate.upgrade(url, "0001")
+
+    async def run(statement: str) -> list[Any]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(sa.text(statement))
+                return list(result.all()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        run(
+            "INSERT INTO config_profiles (id, name, environment, created_at, created_by, updated_at, updated_by,"
+            " revision) VALUES ('cfg_1', 'svc', 'Development', '2026-01-01T00:00:00+00:00', 'a',"
+            " '2026-01-01T00:00:00+00:00', 'a', 1)"
+        )
+    )
+    asyncio.run(
+        run(
+            "INSERT INTO config_versions (id, profile_id, version, seq, data, checksum, author, created_at)"
+            " VALUES ('ver_1', 'cfg_1', '1.0.0', 1, '{\"a\": 1}', 'sha256:x', 'a', '2026-01-01T00:00:00+00:00')"
+        )
+    )
+    migrate.upgrade(url)
+    rows = asyncio.run(run("SELECT effective_data, parent_version_id FROM config_versions"))
+    assert [(json.loads(r[0]), r[1]) for r in rows] == [({"a": 1}, None)]

@@ -593,16 +593,60 @@ async def test_grandchild_inherits_through_the_chain(client: httpx.AsyncClient, 
     assert v["effectiveData"] == {"a": 1, "b": 2, "c": 3}
 
 
-async def test_parent_contributes_its_live_version_once_one_is_released(client: httpx.AsyncClient, op: Headers) -> None:
+async def test_a_child_version_pins_the_parent_version_it_was_written_on(
+    client: httpx.AsyncClient, op: Headers
+) -> None:
     await create_config(client, op, "base")
     await create_config(client, op, "child", parent="base")
-    assert (await add_version(client, op, "base", "1.0.0", {"level": "live"})).status_code == 201
-    assert (await add_version(client, op, "base", "1.1.0", {"level": "draft"})).status_code == 201
-    assert (await add_version(client, op, "child", "1.0.0", {})).json()["effectiveData"] == {"level": "draft"}
+    v1 = (await add_version(client, op, "base", "1.0.0", {"level": "one"})).json()
+    # A template never released still serves as a base: its newest version.
+    first = (await add_version(client, op, "child", "1.0.0", {})).json()
+    assert (first["effectiveData"], first["parentVersionId"]) == ({"level": "one"}, v1["id"])
+
+    # Once the parent has a live version, new child versions build on that, not on newer drafts.
     r = await client.post("/api/v1/configs/base/releases", headers=op, json={"version": "1.0.0"})
     assert r.status_code == 201
+    v2 = (await add_version(client, op, "base", "1.1.0", {"level": "two"})).json()
+    assert (await add_version(client, op, "child", "1.0.1", {})).json()["effectiveData"] == {"level": "one"}
+
+    # Releasing the parent's next version changes no existing child version ...
+    r = await client.post("/api/v1/configs/base/releases", headers=op, json={"version": "1.1.0"})
+    assert r.status_code == 201
     got = (await client.get("/api/v1/configs/child/versions/1.0.0", headers=op)).json()
-    assert got["effectiveData"] == {"level": "live"}
+    assert got["effectiveData"] == {"level": "one"}
+    # ... it reaches the child through the child's next version.
+    third = (await add_version(client, op, "child", "1.1.0", {})).json()
+    assert (third["effectiveData"], third["parentVersionId"]) == ({"level": "two"}, v2["id"])
+    diff = (await client.get("/api/v1/configs/child/diff?from=1.0.1&to=1.1.0", headers=op)).json()
+    assert diff["summary"]["changes"] == ['changed level: "one" -> "two"']
+
+
+async def test_parent_changes_cannot_alter_a_live_production_child_without_approval(
+    client: httpx.AsyncClient, op: Headers, auth: Auth
+) -> None:
+    approver = await auth("approver", "alice")
+    await create_config(client, op, "template")
+    await create_config(client, op, "other-template")
+    await create_config(client, op, "prod", environment="Production", parent="template")
+    assert (await add_version(client, op, "template", "1.0.0", {"damage": 10})).status_code == 201
+    assert (await add_version(client, op, "other-template", "1.0.0", {"damage": 1})).status_code == 201
+    assert (await add_version(client, op, "prod", "1.0.0", {})).status_code == 201
+    release = (await client.post("/api/v1/configs/prod/releases", headers=op, json={"version": "1.0.0"})).json()
+    r = await client.post(f"/api/v1/approvals/{release['approvalId']}/approve", headers=approver, json={})
+    assert r.status_code == 200, r.text
+
+    # The operator changes the Development template and re-parents the Production config ...
+    assert (await add_version(client, op, "template", "2.0.0", {"damage": 9999})).status_code == 201
+    r = await client.post("/api/v1/configs/template/releases", headers=op, json={"version": "2.0.0"})
+    assert r.json()["status"] == "Applied"
+    r = await client.patch("/api/v1/configs/prod", headers=op, json={"parent": "other-template"})
+    assert r.status_code == 200
+
+    # ... and what Production serves is still exactly what was approved.
+    live = (await client.get("/api/v1/configs/prod", headers=op)).json()["liveVersion"]
+    assert live == "1.0.0"
+    got = (await client.get("/api/v1/configs/prod/versions/1.0.0", headers=op)).json()
+    assert got["effectiveData"] == {"damage": 10}
 
 
 async def test_validation_runs_on_effective_data(client: httpx.AsyncClient, op: Headers, count_rows: CountRows) -> None:

@@ -65,6 +65,8 @@ def make_version(seq: int, version: str | None = None, **changes: Any) -> m.Vers
         version=version or f"1.{seq}.0",
         seq=seq,
         data={"seq": seq},
+        effective={"seq": seq},
+        parent_version_id=None,
         checksum=checksum({"seq": seq}),
         description=None,
         author="olivia",
@@ -323,6 +325,54 @@ def test_check_json_schema_rejects_an_invalid_root_keyword() -> None:
 
 
 # -- inheritance ----------------------------------------------------------------------------
+
+
+def _nested(levels: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(levels):
+        value = {"n": value}
+    return value
+
+
+UNUSABLE_SCHEMAS = {
+    "non-string $schema": ({"$schema": 5}, "cannot be read"),
+    "too deep": ({"properties": _nested(m.MAX_SCHEMA_DEPTH)}, "nested more than"),
+    "dangling $ref": ({"$ref": "#/$defs/missing"}, "points nowhere"),
+    "remote $ref": ({"$ref": "https://schemas.example/x.json"}, "only references inside"),
+    "self loop": ({"$ref": "#"}, "cannot be evaluated"),
+    "self loop in allOf": ({"allOf": [{"$ref": "#"}]}, "cannot be evaluated"),
+    "dangling $dynamicRef": ({"$dynamicRef": "#nowhere"}, "points nowhere"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNUSABLE_SCHEMAS))
+def test_check_json_schema_refuses_schemas_that_could_not_be_evaluated_later(name: str) -> None:
+    schema, message = UNUSABLE_SCHEMAS[name]
+    with pytest.raises(InvalidInput) as info:
+        m.check_json_schema(schema, "body.jsonSchema")
+    assert info.value.errors[0].field == "body.jsonSchema"
+    assert message in info.value.errors[0].message
+
+
+def test_check_json_schema_accepts_local_and_recursive_references() -> None:
+    tree = {"type": "object", "properties": {"child": {"$ref": "#"}, "hp": {"$ref": "#/$defs/hp"}}}
+    tree["$defs"] = {"hp": {"type": "integer", "minimum": 0}}
+    m.check_json_schema(tree, "body.jsonSchema")
+    errors = m.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
+    assert [e.field for e in errors] == ["body.configData.child.child.hp"]
+
+
+def test_config_data_nesting_is_bounded() -> None:
+    assert m.parse_config_data(_nested(m.MAX_DATA_DEPTH), "body.configData")
+    with pytest.raises(InvalidInput) as info:
+        m.parse_config_data(_nested(m.MAX_DATA_DEPTH + 1), "body.configData")
+    assert info.value.errors[0].field == "body.configData"
+
+
+def test_json_depth_counts_levels_without_recursing() -> None:
+    assert m.json_depth(1) == 0
+    assert m.json_depth({"a": [1, {"b": 2}]}) == 3
+    assert m.json_depth(_nested(5000)) == 5000  # far past Python's recursion limit
 
 
 def test_deep_merge_merges_nested_objects_key_by_key() -> None:

@@ -78,7 +78,8 @@ def _version_read(view: VersionView) -> VersionRead:
     return VersionRead(
         **_summary(view.profile, view.version).model_dump(),
         config_data=view.version.data,
-        effective_data=view.effective,
+        effective_data=view.version.effective,
+        parent_version_id=view.version.parent_version_id,
     )
 
 

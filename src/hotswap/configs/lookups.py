@@ -5,7 +5,6 @@ from __future__ import annotations
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import FieldError, InvalidInput, NotFound
-from hotswap.core.jsonutil import JSONObject
 
 
 async def require_profile(
@@ -51,16 +50,9 @@ async def ancestor_ids(repo: ConfigRepository, profile: m.Profile) -> list[str]:
     return [p.id for p in await ancestors(repo, profile)]
 
 
-async def current_data(repo: ConfigRepository, profile: m.Profile) -> JSONObject:
-    """What a profile contributes to its children: its live version, else its newest one."""
-    version = (
-        await repo.get_version_by_id(profile.live_version_id)
-        if profile.live_version_id
-        else await repo.latest_version(profile.id)
-    )
-    return {} if version is None else version.data
-
-
-async def effective(repo: ConfigRepository, profile: m.Profile, version: m.Version) -> JSONObject:
-    chain = await ancestors(repo, profile)
-    return m.effective_data([*[await current_data(repo, p) for p in chain], version.data])
+async def contributing_version(repo: ConfigRepository, profile: m.Profile) -> m.Version | None:
+    """The version of a parent that a child's new version is merged onto: the parent's live
+    version, else its newest one (a template that is never released still serves as a base)."""
+    if profile.live_version_id:
+        return await repo.get_version_by_id(profile.live_version_id)
+    return await repo.latest_version(profile.id)

@@ -22,6 +22,9 @@ import orjson
 import semver
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.jsonutil import JSONObject, canonical_bytes
@@ -29,6 +32,9 @@ from hotswap.core.jsonutil import JSONObject, canonical_bytes
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
 MAX_INHERITANCE_DEPTH = 8
+# Nesting limits: deeper documents are refused (422) before anything recursive touches them.
+MAX_DATA_DEPTH = 32
+MAX_SCHEMA_DEPTH = 64
 
 KNOWN_CONFIG_TYPES = (
     "GameBalance",
@@ -107,6 +113,8 @@ class Version:
     version: str
     seq: int
     data: JSONObject
+    effective: JSONObject  # the parent's effective data merged with `data`, fixed at write time
+    parent_version_id: str | None
     checksum: str
     description: str | None
     author: str
@@ -152,6 +160,7 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
             ) from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object.", errors=[FieldError(field, "must be a JSON object")])
+    _check_depth(value, MAX_DATA_DEPTH, field)
     try:
         # Python's parser lets NaN, Infinity and integers beyond 64 bits through a request body;
         # none has a canonical JSON form (checksum) or a place in PostgreSQL's jsonb.
@@ -165,7 +174,48 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
     return value
 
 
+def json_depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            stack.append((child, depth + 1))
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _check_depth(value: Any, limit: int, field: str) -> None:
+    if json_depth(value) > limit:
+        raise InvalidInput(
+            f"{field} is nested more than {limit} levels deep.",
+            errors=[FieldError(field, f"nested more than {limit} levels")],
+        )
+
+
+def _references(schema: Any) -> Iterable[str]:
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(child, str):
+                    yield child
+                else:
+                    stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _schema_invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"The JSON Schema is not usable: {message}", errors=[FieldError(field, message)])
+
+
 def check_json_schema(schema: JSONObject, field: str) -> None:
+    """A schema is stored only if every version can later be validated against it: well formed,
+    bounded in depth, references local and resolvable, and evaluable without runaway recursion."""
+    _check_depth(schema, MAX_SCHEMA_DEPTH, field)
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:
@@ -174,14 +224,33 @@ def check_json_schema(schema: JSONObject, field: str) -> None:
             f"The JSON Schema is not valid: {exc.message}",
             errors=[FieldError(field + (f".{path.replace('/', '.')}" if path else ""), exc.message)],
         ) from exc
+    except Exception as exc:  # e.g. a non-string $schema: jsonschema fails before it can explain
+        raise _schema_invalid(field, f"cannot be read as a JSON Schema ({type(exc).__name__})") from exc
+    resolver = Registry().with_resource("", DRAFT202012.create_resource(schema)).resolver()
+    for ref in _references(schema):
+        if not ref.startswith("#"):
+            raise _schema_invalid(field, f"only references inside the schema are allowed, not {ref!r}")
+        try:
+            resolver.lookup(ref)
+        except Unresolvable as exc:
+            raise _schema_invalid(field, f"the reference {ref!r} points nowhere") from exc
+    for sample in ({}, {"_": None}):  # evaluate once: catches a schema that only refers to itself
+        try:
+            schema_errors(schema, sample, field)
+        except InvalidInput as exc:
+            raise _schema_invalid(field, exc.errors[0].message) from exc
 
 
 def schema_errors(schema: JSONObject, data: JSONObject, field: str) -> list[FieldError]:
     """Every place where `data` fails `schema`, as field paths and JSON Pointers under `field`."""
     validator_cls = validator_for(schema, default=Draft202012Validator)
     validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    try:
+        found = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    except (RecursionError, Unresolvable) as exc:
+        raise _schema_invalid("jsonSchema", f"the schema cannot be evaluated ({type(exc).__name__})") from exc
     out = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+    for error in found:
         parts = [str(p) for p in error.absolute_path]
         pointer = "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
         out.append(FieldError(".".join([field, *parts]), error.message, pointer=pointer))

@@ -18,7 +18,9 @@ def _profile(row: Any) -> Profile:
 
 
 def _version(row: Any) -> Version:
-    return Version(**dict(row._mapping))
+    d = dict(row._mapping)
+    d["effective"] = d.pop("effective_data")
+    return Version(**d)
 
 
 def _release(row: Any) -> Release:

@@ -96,7 +96,10 @@ class VersionSummary(CamelModel):
 
 class VersionRead(VersionSummary):
     config_data: dict[str, Any]
-    effective_data: dict[str, Any] = Field(description="The data with the parent's inherited values merged in.")
+    effective_data: dict[str, Any] = Field(
+        description="The parent's data deep-merged with this version's, fixed when the version was written."
+    )
+    parent_version_id: str | None = Field(description="The parent version merged in, if the config has a parent.")
 
 
 class DiffSummary(CamelModel):

@@ -38,7 +38,6 @@ class ProfileDraft:
 class VersionView:
     profile: m.Profile
     version: m.Version
-    effective: JSONObject
 
 
 def _check_parent_active(parent: m.Profile) -> None:
@@ -231,9 +230,11 @@ class ConfigService:
         profile.ensure_active()
         if await repo.get_version(profile.id, version) is not None:
             raise Conflict(f"{name!r} already has a version {version}; versions are immutable.")
+        # The parent's content is pinned into the version now: a later change to the parent
+        # reaches this config only through a new version of it (and, in Production, an approval).
         chain = await lookups.ancestors(repo, profile)
-        base = [await lookups.current_data(repo, p) for p in chain]
-        effective = m.effective_data([*base, payload])
+        base = await lookups.contributing_version(repo, chain[-1]) if chain else None
+        effective = m.effective_data([base.effective if base else {}, payload])
         schema = m.effective_schema([*[p.json_schema for p in chain], profile.json_schema])
         m.validate_against_schema(schema, effective, data_field)
         version_id = new_id("ver")
@@ -245,6 +246,8 @@ class ConfigService:
                     "version": version,
                     "seq": await repo.next_seq(profile.id),
                     "data": payload,
+                    "effective_data": effective,
+                    "parent_version_id": base.id if base else None,
                     "checksum": checksum(payload),
                     "description": description,
                     "author": actor.subject,
@@ -267,13 +270,13 @@ class ConfigService:
         uow.after_commit(lambda: self.metrics.config_versions_created.labels(env).inc())
         stored = await repo.get_version(profile.id, version)
         assert stored is not None
-        return VersionView(profile, stored, effective)
+        return VersionView(profile, stored)
 
     async def get_version(self, uow: UnitOfWork, name: str, version: str) -> VersionView:
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name)
         stored = await lookups.require_version(repo, profile, version)
-        return VersionView(profile, stored, await lookups.effective(repo, profile, stored))
+        return VersionView(profile, stored)
 
     async def list_versions(
         self, uow: UnitOfWork, name: str, *, cursor: str | None = None, limit: int = 100
@@ -296,7 +299,7 @@ class ConfigService:
         profile = await lookups.require_profile(repo, name)
         old = await lookups.require_version(repo, profile, from_version, field="query.from")
         new = await lookups.require_version(repo, profile, to_version, field="query.to")
-        result = m.diff(await lookups.effective(repo, profile, old), await lookups.effective(repo, profile, new))
+        result = m.diff(old.effective, new.effective)
         return result, old, new
 
     # -- game configs (seed 001) ----------------------------------------------------------

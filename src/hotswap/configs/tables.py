@@ -37,6 +37,9 @@ config_versions = sa.Table(
     sa.Column("version", sa.String(100), nullable=False),
     sa.Column("seq", sa.Integer(), nullable=False),
     sa.Column("data", JSONType(), nullable=False),
+    # The parent's data merged with `data`, fixed when the version is written (see 0002).
+    sa.Column("effective_data", JSONType(), nullable=False),
+    sa.Column("parent_version_id", sa.String(64), nullable=True),
     sa.Column("checksum", sa.String(80), nullable=False),
     sa.Column("description", sa.Text(), nullable=True),
     sa.Column("author", sa.String(200), nullable=False),

@@ -18,6 +18,7 @@ from prometheus_client.samples import Sample
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hotswap.api import create_app
+from hotswap.auth.model import Role
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.observability.logging import configure_logging
@@ -469,3 +470,80 @@ async def test_access_log_is_json_with_the_request_id(client: httpx.AsyncClient,
     second = by_id[r2.headers["x-request-id"]]
     assert second["status"] == 401
     assert second["principal"] is None
+
+
+# -- NUL characters: refused by name, on every store ------------------------------------
+
+NUL_REQUESTS = {
+    "body string": ("POST", "/api/v1/configs", CONFIG_BODY | {"description": "a\x00b"}, "body.description"),
+    "config data key": (
+        "POST",
+        "/api/v1/configs/svc.dev/versions",
+        {"configData": {"a\x00": 1}, "version": "1.0.0"},
+        "body.configData",
+    ),
+    "config data string": (
+        "POST",
+        "/api/v1/configs/svc.dev/versions",
+        {"configData": '{"a": "x\\u0000y"}', "version": "1.0.0"},
+        "body.configData",
+    ),
+    "json schema": ("PATCH", "/api/v1/configs/svc.dev", {"jsonSchema": {"title": "\x00"}}, "body.jsonSchema"),
+    "path": ("GET", "/api/v1/configs/svc%00dev", None, "path"),
+    "query": ("GET", "/api/v1/audit?actor=a%00b", None, "query"),
+}
+
+
+@pytest.mark.parametrize("name", list(NUL_REQUESTS))
+async def test_nul_characters_are_422_naming_the_field(
+    name: str, client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL: without these checks the store refuses the write
+    # and the client would see a 503 that blames the database.
+    headers = await auth("operator", "olivia")
+    assert (await client.post("/api/v1/configs", headers=headers, json=CONFIG_BODY)).status_code == 201
+    audit_before = await count_rows("audit_records")
+    method, url, body, field = NUL_REQUESTS[name]
+    r = await client.request(method, url, headers=headers, json=body)
+    problem = _assert_problem(r, 422)
+    assert [e["field"] for e in problem["errors"]] == [field]
+    assert await count_rows("config_versions") == 0
+    assert await count_rows("audit_records") == audit_before
+
+
+# -- outages ------------------------------------------------------------------------------
+
+
+async def test_database_outage_on_an_authenticated_route_is_503(
+    container: Container, clock: ManualClock, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    settings = container.settings.model_copy(update={"database_url": url})
+    c = build_container(settings, clock=clock, engine=create_async_engine(url))
+    token = c.codec.issue("olivia", Role.OPERATOR, timedelta(hours=1)).token
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, container=c), client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hotswap.test") as client:
+            r = await client.get("/api/v1/configs", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        await c.aclose()
+    body = _assert_problem(r, 503)
+    assert r.headers["retry-after"] == "5"
+    assert "database" in body["detail"]
+
+
+class _BrokenLimiter:
+    async def hit(self, scope: str, key: str) -> None:
+        raise ConnectionError("redis is down")
+
+
+async def test_a_rate_limiter_outage_lets_requests_through_and_is_counted(container: Container, auth: Auth) -> None:
+    headers = await auth("viewer", "vera")
+    working, container.rate_limiter = container.rate_limiter, _BrokenLimiter()  # type: ignore[assignment]
+    try:
+        async with httpx.AsyncClient(transport=_transport(container), base_url="http://hotswap.test") as client:
+            assert (await client.get("/api/v1/configs", headers=headers)).status_code == 200
+    finally:
+        container.rate_limiter = working
+    # Fail open, and say so: one error for the address limit and one for the token limit.
+    assert container.metrics.registry.get_sample_value("hotswap_rate_limiter_errors_total") == 2

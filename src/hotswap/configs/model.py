@@ -160,7 +160,7 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
             ) from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object.", errors=[FieldError(field, "must be a JSON object")])
-    _check_depth(value, MAX_DATA_DEPTH, field)
+    _check_json_value(value, MAX_DATA_DEPTH, field)
     try:
         # Python's parser lets NaN, Infinity and integers beyond 64 bits through a request body;
         # none has a canonical JSON form (checksum) or a place in PostgreSQL's jsonb.
@@ -186,11 +186,30 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def _check_depth(value: Any, limit: int, field: str) -> None:
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _check_json_value(value: Any, limit: int, field: str) -> None:
+    """Bounded nesting, and no NUL in any key or string (PostgreSQL's jsonb cannot hold it)."""
     if json_depth(value) > limit:
         raise InvalidInput(
             f"{field} is nested more than {limit} levels deep.",
             errors=[FieldError(field, f"nested more than {limit} levels")],
+        )
+    if _has_nul(value):
+        raise InvalidInput(
+            f"{field} contains a NUL character.", errors=[FieldError(field, "must not contain NUL characters")]
         )
 
 
@@ -215,7 +234,7 @@ def _schema_invalid(field: str, message: str) -> InvalidInput:
 def check_json_schema(schema: JSONObject, field: str) -> None:
     """A schema is stored only if every version can later be validated against it: well formed,
     bounded in depth, references local and resolvable, and evaluable without runaway recursion."""
-    _check_depth(schema, MAX_SCHEMA_DEPTH, field)
+    _check_json_value(schema, MAX_SCHEMA_DEPTH, field)
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:

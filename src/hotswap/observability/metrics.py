@@ -23,6 +23,9 @@ class Metrics:
         )
         self.auth_failures = Counter("hotswap_auth_failures", "Rejected authentications", ["reason"], registry=r)
         self.rate_limited = Counter("hotswap_rate_limited", "Requests refused by a rate limit", ["scope"], registry=r)
+        self.rate_limiter_errors = Counter(
+            "hotswap_rate_limiter_errors", "Requests let through because the rate limiter failed", registry=r
+        )
         self.config_versions_created = Counter(
             "hotswap_config_versions_created", "Config versions written", ["environment"], registry=r
         )

@@ -13,17 +13,27 @@ import time
 import uuid
 from collections.abc import Callable
 
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotswap.auth.service import Authenticator
-from hotswap.core.errors import HotSwapError, PayloadTooLarge, RateLimited, Unauthorized
+from hotswap.core.errors import (
+    FieldError,
+    HotSwapError,
+    InvalidInput,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from hotswap.observability.logging import request_id_var
 from hotswap.observability.metrics import Metrics
 from hotswap.web.problems import problem_response
 from hotswap.web.ratelimit import RateLimiter
 
 access_log = logging.getLogger("hotswap.access")
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -95,6 +105,7 @@ class EdgeMiddleware:
             request_id_var.reset(token)
 
     async def _gate(self, scope: Scope, receive: Receive) -> Receive:
+        _refuse_nul(scope)
         receive = await self._limit_body(scope, receive)
         path: str = scope.get("path", "")
         public = self.is_public(path)
@@ -110,6 +121,9 @@ class EdgeMiddleware:
         except Unauthorized:
             self.metrics.auth_failures.labels("missing" if raw is None else "invalid").inc()
             raise
+        except (DBAPIError, OSError, TimeoutError) as exc:  # the token check reads the store
+            log.error("token check failed: the database is not reachable: %s", exc)
+            raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
         scope.setdefault("state", {})["principal"] = principal
         if self.rate_limiter is not None:
             await self._rate("token", principal.token_id)
@@ -117,7 +131,13 @@ class EdgeMiddleware:
 
     async def _rate(self, scope_name: str, key: str) -> None:
         assert self.rate_limiter is not None
-        refusal = await self.rate_limiter.hit(scope_name, key)
+        try:
+            refusal = await self.rate_limiter.hit(scope_name, key)
+        except Exception as exc:
+            # Fail open: serving without limits for a while beats refusing every request.
+            log.error("rate limiter unavailable, request let through: %s", exc)
+            self.metrics.rate_limiter_errors.inc()
+            return
         if refusal is not None:
             self.metrics.rate_limited.labels(scope_name).inc()
             raise RateLimited(
@@ -186,3 +206,13 @@ def _counting_receive(receive: Receive, limit: int, error: HotSwapError) -> Rece
 def _principal_subject(scope: Scope) -> str | None:
     principal = scope.get("state", {}).get("principal")
     return getattr(principal, "subject", None)
+
+
+def _refuse_nul(scope: Scope) -> None:
+    """NUL cannot be stored in PostgreSQL text; refuse it in the path or query up front, by name."""
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+    for part, value in (("path", raw_path), ("query", scope.get("query_string", b""))):
+        if b"\x00" in value or b"%00" in value.lower():
+            raise InvalidInput(
+                f"The {part} contains a NUL character.", errors=[FieldError(part, "must not contain NUL characters")]
+            )

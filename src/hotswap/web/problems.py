@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hotswap.core.errors import PROBLEM_BASE, Conflict, FieldError, HotSwapError, Unavailable
+from hotswap.core.errors import PROBLEM_BASE, Conflict, FieldError, HotSwapError, InvalidInput, Unavailable
 from hotswap.observability.logging import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -119,6 +119,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.warning("integrity error reached the edge: %s", exc)
         return problem_response(Conflict("The change conflicts with the current state; retry."), request.url.path)
 
+    async def on_data_error(request: Request, exc: Exception) -> Response:
+        # The store refused a value the checks above it let through (PostgreSQL: NUL in text,
+        # an out-of-range number): the request is at fault, and nothing was written.
+        log.warning("data error reached the edge: %s", exc)
+        return problem_response(InvalidInput("A value in the request cannot be stored."), request.url.path)
+
     async def on_database_error(request: Request, exc: Exception) -> Response:
         log.error("database error: %s", exc)
         return problem_response(
@@ -140,5 +146,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -135,6 +135,41 @@ async def test_archive_and_new_version_at_once_agree(
     assert await count_rows("config_versions") == (1 if version.status_code == 201 else 0)
 
 
+async def test_crossed_reparentings_at_once_never_make_a_cycle(client: httpx.AsyncClient, op: Headers) -> None:
+    for round_ in range(N):
+        a, b = f"a{round_}", f"b{round_}"
+        await create_config(client, op, a, "Development")
+        await create_config(client, op, b, "Development")
+        responses = await asyncio.gather(
+            client.patch(f"/api/v1/configs/{a}", headers=op, json={"parent": b}),
+            client.patch(f"/api/v1/configs/{b}", headers=op, json={"parent": a}),
+        )
+        # One wins; the other now sees the cycle it would close.
+        winner(list(responses), 200)
+        parents = [(await client.get(f"/api/v1/configs/{n}", headers=op)).json()["parent"] for n in (a, b)]
+        assert parents.count(None) == 1, parents
+
+
+async def test_archiving_a_parent_while_a_child_is_created_leaves_no_orphan(
+    client: httpx.AsyncClient, op: Headers
+) -> None:
+    for round_ in range(N):
+        parent = f"p{round_}"
+        await create_config(client, op, parent, "Development")
+        archive, child = await asyncio.gather(
+            client.post(f"/api/v1/configs/{parent}/archive", headers=op),
+            client.post(
+                "/api/v1/configs",
+                headers=op,
+                json={"name": f"c{round_}", "environment": "Development", "parent": parent},
+            ),
+        )
+        codes([archive, child])
+        # Either the child came first (and the archive was refused) or the archive did (and the
+        # child was refused): never an active child under an archived parent.
+        assert (archive.status_code == 200) != (child.status_code == 201), (archive.text, child.text)
+
+
 # -- versions ----------------------------------------------------------------------------
 
 

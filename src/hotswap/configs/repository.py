@@ -17,6 +17,10 @@ def _profile(row: Any) -> Profile:
     return Profile(**d)
 
 
+# An arbitrary constant naming the advisory lock on the config hierarchy.
+HIERARCHY_LOCK_KEY = 0x_C0F1_6000
+
+
 def _version(row: Any) -> Version:
     d = dict(row._mapping)
     d["effective"] = d.pop("effective_data")
@@ -33,6 +37,14 @@ def _release(row: Any) -> Release:
 class ConfigRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def lock_hierarchy(self) -> None:
+        """Serialize changes to the parent/child graph (re-parenting, creating a child, archiving)
+        until the transaction ends. Row locks are not enough: two re-parentings that each lock
+        only their own row can together close a cycle. SQLite needs nothing: its writers are
+        already serialized by BEGIN IMMEDIATE. Taken before any row lock, so it cannot deadlock."""
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(HIERARCHY_LOCK_KEY)))
 
     # -- profiles
     async def add_profile(self, values: dict[str, Any]) -> None:

@@ -57,6 +57,8 @@ class ConfigService:
 
     async def create_profile(self, uow: UnitOfWork, actor: Principal, draft: ProfileDraft) -> m.Profile:
         repo = ConfigRepository(uow.conn)
+        if draft.parent is not None:
+            await repo.lock_hierarchy()
         if await repo.get_profile(draft.name) is not None:
             raise Conflict(f"A config named {draft.name!r} already exists.")
         if draft.json_schema is not None:
@@ -152,6 +154,8 @@ class ConfigService:
         """Edit metadata. The environment is fixed at creation: moving a config into or out of
         Production would sidestep the approval rule."""
         repo = ConfigRepository(uow.conn)
+        if "parent" in changes:
+            await repo.lock_hierarchy()
         profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
         values: dict[str, Any] = {}
@@ -192,6 +196,7 @@ class ConfigService:
 
     async def archive_profile(self, uow: UnitOfWork, actor: Principal, name: str) -> m.Profile:
         repo = ConfigRepository(uow.conn)
+        await repo.lock_hierarchy()  # no child may appear under it while it is being archived
         profile = await lookups.require_profile(repo, name, for_update=True)
         if profile.archived:
             return profile  # archiving twice is a no-op: clients may retry

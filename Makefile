@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
+HOST   ?= $(or $(HOTSWAP_HOST),127.0.0.1)
 PORT   ?= $(or $(HOTSWAP_PORT),8080)
 
 .PHONY: run test test-pg lint typecheck migrate bench lock clean schemathesis

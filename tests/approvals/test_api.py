@@ -183,6 +183,23 @@ async def test_roles_without_the_decide_permission_cannot_approve(
     assert r.json()["status"] == "Pending"
 
 
+async def test_whoever_wrote_the_version_cannot_approve_its_release(
+    client: httpx.AsyncClient, auth: Auth, approver: Headers
+) -> None:
+    writer = await auth("admin", "ada")  # may approve in general, but not what she wrote
+    await production_config(client, writer, "1.0.0")
+    release = await request_release(client, await auth("operator", "oscar"), "1.0.0")
+    approval = (await client.get(f"/api/v1/approvals/{release['approvalId']}", headers=writer)).json()
+    assert (approval["requestedBy"], approval["authors"]) == ("oscar", ["ada"])
+
+    p = problem(await client.post(f"/api/v1/approvals/{release['approvalId']}/approve", headers=writer), 403)
+    assert "wrote it" in p["detail"]
+    assert await live_version(client, writer) is None
+    r = await client.post(f"/api/v1/approvals/{release['approvalId']}/approve", headers=approver)
+    assert r.status_code == 200, r.text
+    assert await live_version(client, writer) == "1.0.0"
+
+
 async def test_reject_keeps_the_live_version(client: httpx.AsyncClient, author: Headers, approver: Headers) -> None:
     await production_config(client, author, "1.0.0", "1.1.0")
     await released_and_approved(client, author, approver, "1.0.0")
@@ -199,6 +216,11 @@ async def test_reject_keeps_the_live_version(client: httpx.AsyncClient, author: 
     rejected = await release_by_id(client, author, release["id"])
     assert rejected["status"] == "Rejected"
     assert rejected["decidedAt"] is not None
+    # The config's own trail says it was rejected, and by whom.
+    trail = await client.get(
+        "/api/v1/audit", headers=author, params={"targetId": NAME, "action": "config.release.reject"}
+    )
+    assert [(a["actor"], a["afterRef"]) for a in trail.json()["items"]] == [("amir", release["id"])]
     # Nothing is pending any more, so the next attempt may be requested.
     again = await request_release(client, author, "1.1.0")
     assert again["status"] == "PendingApproval"
@@ -258,6 +280,9 @@ async def test_cancelling_a_pending_release(
     assert await live_version(client, author) is None
     actions = await client.get("/api/v1/audit", headers=author, params={"targetId": NAME})
     assert "config.release.cancel" in [a["action"] for a in actions.json()["items"]]
+    on_approval = await client.get("/api/v1/audit", headers=author, params={"targetId": release["approvalId"]})
+    newest = on_approval.json()["items"][0]
+    assert (newest["action"], newest["actor"]) == ("approval.cancel", "olivia")
     problem(await client.post(f"/api/v1/configs/{NAME}/releases/rel_nope/cancel", headers=author), 404)
 
 

@@ -73,6 +73,15 @@ def test_the_requester_cannot_decide_their_own_change(decision: Decision) -> Non
     assert "person who requested it" in caught.value.detail
 
 
+@pytest.mark.parametrize("decision", list(Decision))
+def test_an_author_of_the_change_cannot_decide_it_either(decision: Decision) -> None:
+    approval = pending(requested_by="oscar", authors=("olivia",))
+    with pytest.raises(Forbidden) as caught:
+        approval.decide(decision, by="olivia", at=LATER, comment=None)
+    assert "someone who wrote it" in caught.value.detail
+    assert approval.decide(decision, by="alice", at=LATER, comment=None).decided_by == "alice"
+
+
 def test_self_approval_check_is_exact_on_the_subject() -> None:
     # A different subject that merely resembles the requester is another person.
     decided = pending(requested_by="olivia").decide(Decision.APPROVE, by="olivia2", at=LATER, comment=None)

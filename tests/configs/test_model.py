@@ -24,7 +24,7 @@ json_scalars = (
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
     # Any text a store can hold: NUL is refused on input (PostgreSQL cannot keep it).
-    | st.text(st.characters(exclude_characters="\x00"), max_size=6)
+    | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 )
 # Keys include "/" and "~", which JSON Pointer must escape.
 json_keys = st.text(alphabet="ab/~0 é", max_size=4)

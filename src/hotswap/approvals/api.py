@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from hotswap.approvals.model import Approval, ApprovalStatus, Decision
 from hotswap.auth.model import Permission, Principal
@@ -26,6 +26,7 @@ class ApprovalRead(CamelModel):
     status: ApprovalStatus
     requested_by: str
     requested_at: datetime
+    authors: list[str] = Field(description="Who wrote the change; like the requester, they may not decide it.")
     decided_by: str | None
     decided_at: datetime | None
     comment: str | None
@@ -45,6 +46,7 @@ def _read(a: Approval) -> ApprovalRead:
         status=a.status,
         requested_by=a.requested_by,
         requested_at=a.requested_at,
+        authors=list(a.authors),
         decided_by=a.decided_by,
         decided_at=a.decided_at,
         comment=a.comment,

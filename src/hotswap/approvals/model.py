@@ -32,6 +32,8 @@ class Approval:
     status: ApprovalStatus
     requested_by: str
     requested_at: datetime
+    # Who wrote what is being approved (besides the requester); none of them may decide it.
+    authors: tuple[str, ...] = ()
     decided_by: str | None = None
     decided_at: datetime | None = None
     comment: str | None = None
@@ -41,6 +43,8 @@ class Approval:
             raise Conflict(f"Approval {self.id} is already {self.status.value}.", extra={"status": self.status.value})
         if by == self.requested_by:
             raise Forbidden("A change cannot be approved or rejected by the person who requested it.")
+        if by in self.authors:
+            raise Forbidden("A change cannot be approved or rejected by someone who wrote it.")
         status = ApprovalStatus.APPROVED if decision is Decision.APPROVE else ApprovalStatus.REJECTED
         return dataclasses.replace(self, status=status, decided_by=by, decided_at=at, comment=comment)
 

@@ -13,6 +13,7 @@ from hotswap.approvals.tables import approvals
 def _to_model(row: Any) -> Approval:
     data = dict(row._mapping)
     data["status"] = ApprovalStatus(data["status"])
+    data["authors"] = tuple(data["authors"] or ())
     return Approval(**data)
 
 
@@ -81,6 +82,7 @@ def _values(a: Approval) -> dict[str, Any]:
         "status": a.status.value,
         "requested_by": a.requested_by,
         "requested_at": a.requested_at,
+        "authors": list(a.authors),
         "decided_by": a.decided_by,
         "decided_at": a.decided_at,
         "comment": a.comment,

@@ -3,6 +3,7 @@ the change when its approval is decided, inside the same transaction as the deci
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -39,6 +40,7 @@ class ApprovalService:
         subject_id: str,
         environment: str,
         summary: str,
+        authors: Iterable[str] = (),
     ) -> Approval:
         approval = Approval(
             id=new_id("apr"),
@@ -49,6 +51,7 @@ class ApprovalService:
             status=ApprovalStatus.PENDING,
             requested_by=actor.subject,
             requested_at=uow.clock.now(),
+            authors=tuple(sorted(set(authors) - {actor.subject})),
         )
         await ApprovalRepository(uow.conn).add(approval)
         await self.audit.record(
@@ -97,6 +100,15 @@ class ApprovalService:
         cancelled = current.cancel(by=actor.subject, at=uow.clock.now(), comment=comment)
         if not await repo.settle(cancelled):
             raise Conflict(f"Approval {current.id} was decided meanwhile.")
+        await self.audit.record(
+            uow,
+            actor,
+            "approval.cancel",
+            target_type="approval",
+            target_id=current.id,
+            summary=f"cancelled {current.summary}" + (f": {comment}" if comment else ""),
+            after_ref=f"{subject_type}:{subject_id}",
+        )
 
     async def list(
         self,

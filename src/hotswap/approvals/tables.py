@@ -1,7 +1,7 @@
 import sqlalchemy as sa
 
 from hotswap.storage.metadata import metadata
-from hotswap.storage.types import UTCDateTime
+from hotswap.storage.types import JSONType, UTCDateTime
 
 approvals = sa.Table(
     "approvals",
@@ -14,6 +14,7 @@ approvals = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("requested_by", sa.String(200), nullable=False),
     sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("authors", JSONType(), nullable=True),
     sa.Column("decided_by", sa.String(200), nullable=True),
     sa.Column("decided_at", UTCDateTime(), nullable=True),
     sa.Column("comment", sa.Text(), nullable=True),

@@ -82,6 +82,7 @@ class ReleaseService:
                 subject_id=release.id,
                 environment=profile.environment.value,
                 summary=f"{verb} of {name!r} to version {version}",
+                authors=[target.author],  # four eyes: whoever wrote the version may not approve it
             )
             release = dataclasses.replace(release, approval_id=approval.id)
             await repo.add_release(release)
@@ -157,6 +158,16 @@ class ReleaseService:
         else:
             rejected = m.settle_release(release, approved=False, at=uow.clock.now())
             await repo.save_release(rejected)
+            verb = "revert" if release.kind is m.ReleaseKind.REVERT else "release"
+            await self.audit.record(
+                uow,
+                actor,
+                f"config.{verb}.reject",
+                target_type="config",
+                target_id=profile.name,
+                summary=f"{verb} {release.id} of {profile.name!r} rejected in approval {approval.id}",
+                after_ref=release.id,
+            )
             env = profile.environment.value
             uow.after_commit(lambda: self.metrics.config_releases.labels(env, "rejected").inc())
 

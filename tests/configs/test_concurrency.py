@@ -393,10 +393,20 @@ async def test_game_config_versions_appended_at_once(
 async def test_new_game_config_posted_twice_at_once(
     client: httpx.AsyncClient, op: Headers, count_rows: CountRows
 ) -> None:
-    responses = list(await asyncio.gather(game_config(client, op, "1.0.0"), game_config(client, op, "1.0.1")))
-    # One creates the profile. The other appends to it when the database serializes the two
-    # requests (SQLite), or is told to retry when both tried to create it (PostgreSQL).
-    assert codes(responses)[0] == 201
-    assert set(codes(responses)) <= {201, 409}
-    assert await count_rows("config_profiles") == 1
-    assert await count_rows("config_versions") == codes(responses).count(201)
+    for round_ in range(N):
+        name = f"weapon-balance-{round_}"
+        first, second = (
+            client.post(
+                "/api/v1/game-configs",
+                headers=op,
+                json={"name": name, "gameId": "g", "configType": "GameBalance", "configuration": {}, "version": v},
+            )
+            for v in ("1.0.0", "1.0.1")
+        )
+        responses = list(await asyncio.gather(first, second))
+        # One creates the profile and the other appends its version to it, whichever store
+        # serialized them (on PostgreSQL the loser of the insert race falls back to appending).
+        assert codes(responses) == [201, 201], [r.text for r in responses]
+        assert responses[0].json()["id"] == responses[1].json()["id"]
+    assert await count_rows("config_profiles") == N
+    assert await count_rows("config_versions") == 2 * N

@@ -329,17 +329,23 @@ class ConfigService:
             # Validate the payload before creating anything, so a bad body writes nothing.
             m.parse_semver(version, "body.version")
             m.parse_config_data(configuration, "body.configuration")
-            await self.create_profile(
-                uow,
-                actor,
-                ProfileDraft(
-                    name=name,
-                    environment=environment or m.Environment.PRODUCTION,
-                    game_id=game_id,
-                    config_type=config_type,
-                ),
+            draft = ProfileDraft(
+                name=name,
+                environment=environment or m.Environment.PRODUCTION,
+                game_id=game_id,
+                config_type=config_type,
             )
-        else:
+            try:
+                # A savepoint: if another request creates the same game config first, this
+                # one appends its version to it instead of failing (PostgreSQL would otherwise
+                # abort the whole transaction on the unique-name violation).
+                async with uow.conn.begin_nested():
+                    await self.create_profile(uow, actor, draft)
+            except Conflict:
+                existing = await repo.get_profile(name)
+                if existing is None:
+                    raise
+        if existing is not None:
             if existing.game_id != game_id:
                 raise Conflict(f"{name!r} already exists for game {existing.game_id!r}.")
             if existing.config_type != config_type:

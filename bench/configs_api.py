@@ -4,7 +4,10 @@ Prints requests/s and latency percentiles for the admin routes, and each one's c
 `GET /health` measured in the same run (the fixed price of the app: middleware, auth-free route).
 No target is set for these admin routes yet; the figures are for the record.
 
-    .venv/bin/python bench/configs_api.py [--requests 400]
+    .venv/bin/python bench/configs_api.py [--requests 400] [--database-url postgresql+asyncpg://...]
+
+With --database-url the figures are for that database (its tables are emptied first: use a
+scratch database).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from hotswap.auth.model import SYSTEM, Role
 from hotswap.container import build_container
 from hotswap.settings import Settings
 from hotswap.storage import migrate
+from hotswap.tables import metadata
 
 
 async def measure(name: str, n: int, call: Callable[[int], Awaitable[httpx.Response]]) -> float:
@@ -42,12 +46,16 @@ async def measure(name: str, n: int, call: Callable[[int], Awaitable[httpx.Respo
     return total / n
 
 
-async def main(n: int) -> None:
+async def main(n: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await asyncio.to_thread(migrate.upgrade, url)
+        print(f"store: {url.split(':', 1)[0]}, {n} sequential requests per route, in process")
         settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False)
         container = build_container(settings)
+        async with container.engine.begin() as conn:  # a scratch database: start empty
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
         app = create_app(settings, container=container)
         async with container.uow() as uow:
             issued = await container.auth.issue_token(uow, SYSTEM, subject="bench", role=Role.ADMIN)
@@ -85,4 +93,6 @@ async def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
-    asyncio.run(main(parser.parse_args().requests))
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.database_url))

@@ -16,7 +16,7 @@ from hotswap.auth.repository import AuthRepository
 from hotswap.auth.tokens import IssuedToken, TokenCodec
 from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from hotswap.core.ids import new_id
-from hotswap.storage.uow import UnitOfWork
+from hotswap.storage.uow import READ_ONLY, UnitOfWork
 
 API_KEY_PREFIX = "hsk_"
 
@@ -179,6 +179,7 @@ class Authenticator:
             raise Unauthorized("Use the Authorization header with the Bearer scheme.")
         principal = self.codec.decode(token.strip())
         async with self.engine.connect() as conn:
+            await conn.execution_options(**READ_ONLY)
             if not await AuthRepository(conn).token_is_valid(principal.token_id):
                 raise Unauthorized("The bearer token has been revoked or was not issued here.")
         return principal

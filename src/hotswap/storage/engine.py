@@ -39,6 +39,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # with SQLITE_BUSY when another writer got in between; taking the write lock up front
         # makes concurrent writers queue (busy_timeout) instead, which is what a
         # read-check-write use case needs to be correct under two requests at once.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Transactions marked read-only (storage.uow.READ_ONLY) need no lock: plain BEGIN.
+        read_only = connection.get_execution_options().get("hotswap_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -16,11 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from hotswap.core.clock import Clock
 
 AfterCommit: TypeAlias = Callable[[], Awaitable[None] | None]
+# Execution option for transactions that only read: on SQLite they begin DEFERRED rather than
+# IMMEDIATE, so readers never queue behind the single writer (WAL lets them read alongside).
+READ_ONLY = {"hotswap_read_only": True}
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine, clock: Clock, request_id: str | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, request_id: str | None = None, *, read_only: bool = False
+    ) -> None:
         self._engine = engine
+        self.read_only = read_only
         self.clock = clock
         self.request_id = request_id
         self._conn: AsyncConnection | None = None
@@ -39,6 +45,8 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._conn = await self._engine.connect()
+        if self.read_only:
+            await self._conn.execution_options(**READ_ONLY)
         self._tx = await self._conn.begin()
         return self
 
@@ -76,5 +84,5 @@ class UnitOfWorkFactory:
         self.engine = engine
         self.clock = clock
 
-    def __call__(self, request_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.clock, request_id)
+    def __call__(self, request_id: str | None = None, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.clock, request_id, read_only=read_only)

@@ -44,7 +44,9 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, P
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     container = get_container(request)
-    async with container.uow(request_id_var.get()) as uow:
+    # Safe methods only read: their transactions need no write lock (see storage.uow.READ_ONLY).
+    read_only = request.method in ("GET", "HEAD")
+    async with container.uow(request_id_var.get(), read_only=read_only) as uow:
         yield uow
 
 

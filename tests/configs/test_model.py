@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotswap.configs import model as m
+from hotswap.configs import rules
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.jsonutil import canonical_bytes, checksum
 
@@ -98,13 +99,13 @@ def make_release(status: m.ReleaseStatus = m.ReleaseStatus.PENDING_APPROVAL, **c
 
 @pytest.mark.parametrize("value", ["0.0.0", "1.2.3", "10.20.30", "1.0.0-rc.1", "1.0.0+build.5", "2.0.0-alpha+001"])
 def test_parse_semver_accepts_semantic_versions(value: str) -> None:
-    assert str(m.parse_semver(value, "body.version")) == value
+    assert str(rules.parse_semver(value, "body.version")) == value
 
 
 @pytest.mark.parametrize("value", ["", "1", "1.2", "v1.2.3", "1.2.3.4", "01.2.3", "1.2.x", " 1.2.3", "latest"])
 def test_parse_semver_rejects_other_strings_and_names_the_field(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.parse_semver(value, "body.version")
+        rules.parse_semver(value, "body.version")
     assert caught.value.status == 422
     assert caught.value.errors == [FieldError("body.version", "must be a semantic version such as 1.2.0")]
     assert repr(value) in caught.value.detail
@@ -112,7 +113,7 @@ def test_parse_semver_rejects_other_strings_and_names_the_field(value: str) -> N
 
 def test_semver_orders_numerically_not_lexically() -> None:
     def v(s: str) -> Any:
-        return m.parse_semver(s, "v")
+        return rules.parse_semver(s, "v")
 
     assert v("1.10.0") > v("1.9.0")
     assert v("2.0.0") > v("1.99.99")
@@ -128,18 +129,18 @@ def test_semver_orders_numerically_not_lexically() -> None:
 
 def test_parse_config_data_passes_an_object_through() -> None:
     data = {"weapons": {"sword": {"damage": 10}}}
-    assert m.parse_config_data(data, "body.configData") == data
+    assert rules.parse_config_data(data, "body.configData") == data
 
 
 def test_parse_config_data_parses_a_json_string_holding_an_object() -> None:
-    parsed = m.parse_config_data('{"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": true}', "body.configData")
+    parsed = rules.parse_config_data('{"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": true}', "body.configData")
     assert parsed == {"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": True}
 
 
 @pytest.mark.parametrize("text", ['{"a": 1', "not json", "", "{'a': 1}", '{"a": NaN}', '{"a": 1,}'])
 def test_invalid_json_string_is_reported_on_the_field(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.parse_config_data(text, "body.configData")
+        rules.parse_config_data(text, "body.configData")
     assert [e.field for e in caught.value.errors] == ["body.configData"]
     assert caught.value.errors[0].message.startswith("invalid JSON")
     assert "body.configData is not valid JSON" in caught.value.detail
@@ -148,14 +149,14 @@ def test_invalid_json_string_is_reported_on_the_field(text: str) -> None:
 @pytest.mark.parametrize("value", ["[1, 2]", '"text"', "42", "null", "true"])
 def test_json_string_holding_a_non_object_is_rejected(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.parse_config_data(value, "seed.data")
+        rules.parse_config_data(value, "seed.data")
     assert caught.value.errors == [FieldError("seed.data", "must be a JSON object")]
 
 
 @pytest.mark.parametrize("value", [[1, 2], 42, None, True])
 def test_non_object_values_are_rejected(value: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.parse_config_data(value, "body.configData")
+        rules.parse_config_data(value, "body.configData")
     assert caught.value.errors == [FieldError("body.configData", "must be a JSON object")]
 
 
@@ -164,20 +165,20 @@ def test_non_object_values_are_rejected(value: Any) -> None:
 )
 def test_objects_holding_values_json_cannot_store_are_rejected(value: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.parse_config_data(value, "body.configData")
+        rules.parse_config_data(value, "body.configData")
     assert [e.field for e in caught.value.errors] == ["body.configData"]
 
 
 def test_64_bit_integers_are_accepted() -> None:
     value = {"max": 2**63 - 1, "min": -(2**63)}
-    assert m.parse_config_data(value, "body.configData") == value
+    assert rules.parse_config_data(value, "body.configData") == value
 
 
 @given(json_objects)
 def test_config_data_as_string_or_object_parses_to_the_same_value(data: dict[str, Any]) -> None:
     text = canonical_bytes(data).decode()
-    assert m.parse_config_data(text, "f") == data
-    assert m.parse_config_data(data, "f") == data
+    assert rules.parse_config_data(text, "f") == data
+    assert rules.parse_config_data(data, "f") == data
 
 
 # -- environments ---------------------------------------------------------------------------
@@ -229,8 +230,8 @@ WEAPON_SCHEMA: dict[str, Any] = {
 
 def test_valid_data_has_no_schema_errors() -> None:
     data = {"maxPlayers": 64, "weapons": {"sword": {"damage": 10}}, "tags": ["a"], "contact": "ops@example.com"}
-    assert m.schema_errors(WEAPON_SCHEMA, data, "body.configData") == []
-    m.validate_against_schema(WEAPON_SCHEMA, data, "body.configData")
+    assert rules.schema_errors(WEAPON_SCHEMA, data, "body.configData") == []
+    rules.validate_against_schema(WEAPON_SCHEMA, data, "body.configData")
 
 
 def test_schema_errors_report_every_failing_path() -> None:
@@ -239,7 +240,7 @@ def test_schema_errors_report_every_failing_path() -> None:
         "weapons": {"sword": {"damage": 0}, "bow": {}},
         "tags": ["ok", 7],
     }
-    errors = m.schema_errors(WEAPON_SCHEMA, data, "body.configData")
+    errors = rules.schema_errors(WEAPON_SCHEMA, data, "body.configData")
     by_field = {e.field: e for e in errors}
     assert set(by_field) == {
         "body.configData.maxPlayers",
@@ -255,13 +256,13 @@ def test_schema_errors_report_every_failing_path() -> None:
 
 
 def test_schema_error_at_the_root_points_at_the_whole_document() -> None:
-    errors = m.schema_errors(WEAPON_SCHEMA, {"weapons": {}}, "body.configData")
+    errors = rules.schema_errors(WEAPON_SCHEMA, {"weapons": {}}, "body.configData")
     assert errors == [FieldError("body.configData", "'maxPlayers' is a required property", pointer="")]
 
 
 def test_schema_errors_escape_json_pointer_tokens() -> None:
     schema = {"type": "object", "additionalProperties": {"type": "integer"}}
-    errors = m.schema_errors(schema, {"a/b": "x", "c~d": "y"}, "data")
+    errors = rules.schema_errors(schema, {"a/b": "x", "c~d": "y"}, "data")
     assert sorted((e.field, e.pointer) for e in errors) == [("data.a/b", "/a~1b"), ("data.c~d", "/c~0d")]
     for error in errors:
         assert error.pointer is not None
@@ -270,30 +271,30 @@ def test_schema_errors_escape_json_pointer_tokens() -> None:
 
 def test_schema_errors_come_in_a_stable_order() -> None:
     data = {"weapons": {"z": {}, "a": {}}, "maxPlayers": "many"}
-    first = m.schema_errors(WEAPON_SCHEMA, data, "d")
-    second = m.schema_errors(WEAPON_SCHEMA, dict(reversed(list(data.items()))), "d")
+    first = rules.schema_errors(WEAPON_SCHEMA, data, "d")
+    second = rules.schema_errors(WEAPON_SCHEMA, dict(reversed(list(data.items()))), "d")
     assert first == second
     assert [e.field for e in first] == ["d.maxPlayers", "d.weapons.a", "d.weapons.z"]
 
 
 def test_schema_formats_are_checked() -> None:
-    errors = m.schema_errors(WEAPON_SCHEMA, {"maxPlayers": 4, "weapons": {}, "contact": "not-an-email"}, "d")
+    errors = rules.schema_errors(WEAPON_SCHEMA, {"maxPlayers": 4, "weapons": {}, "contact": "not-an-email"}, "d")
     assert [e.field for e in errors] == ["d.contact"]
 
 
 def test_validate_against_schema_raises_with_all_errors_and_counts_them() -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 1}, "body.configData")
+        rules.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 1}, "body.configData")
     assert len(caught.value.errors) == 2
     assert "(2 problems)" in caught.value.detail
 
     with pytest.raises(InvalidInput) as single:
-        m.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 4}, "body.configData")
+        rules.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 4}, "body.configData")
     assert "(1 problem)" in single.value.detail
 
 
 def test_no_schema_means_any_object_is_valid() -> None:
-    m.validate_against_schema(None, {"anything": [1, "two", None]}, "body.configData")
+    rules.validate_against_schema(None, {"anything": [1, "two", None]}, "body.configData")
 
 
 def test_schema_draft_is_taken_from_dollar_schema() -> None:
@@ -303,17 +304,17 @@ def test_schema_draft_is_taken_from_dollar_schema() -> None:
         "type": "object",
         "properties": {"n": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
     }
-    m.check_json_schema(draft4, "body.jsonSchema")
-    assert [e.field for e in m.schema_errors(draft4, {"n": 0}, "d")] == ["d.n"]
+    rules.check_json_schema(draft4, "body.jsonSchema")
+    assert [e.field for e in rules.schema_errors(draft4, {"n": 0}, "d")] == ["d.n"]
 
 
 def test_check_json_schema_accepts_a_valid_schema() -> None:
-    m.check_json_schema(WEAPON_SCHEMA, "body.jsonSchema")
+    rules.check_json_schema(WEAPON_SCHEMA, "body.jsonSchema")
 
 
 def test_check_json_schema_rejects_an_invalid_schema_at_its_path() -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.check_json_schema({"type": "object", "properties": {"n": {"type": "integr"}}}, "body.jsonSchema")
+        rules.check_json_schema({"type": "object", "properties": {"n": {"type": "integr"}}}, "body.jsonSchema")
     assert caught.value.detail.startswith("The JSON Schema is not valid")
     [error] = caught.value.errors
     assert error.field.startswith("body.jsonSchema.properties.n.type")
@@ -321,7 +322,7 @@ def test_check_json_schema_rejects_an_invalid_schema_at_its_path() -> None:
 
 def test_check_json_schema_rejects_an_invalid_root_keyword() -> None:
     with pytest.raises(InvalidInput) as caught:
-        m.check_json_schema({"type": 12}, "body.jsonSchema")
+        rules.check_json_schema({"type": 12}, "body.jsonSchema")
     assert caught.value.errors[0].field.startswith("body.jsonSchema.type")
 
 
@@ -337,7 +338,7 @@ def _nested(levels: int, leaf: Any = 1) -> Any:
 
 UNUSABLE_SCHEMAS = {
     "non-string $schema": ({"$schema": 5}, "cannot be read"),
-    "too deep": ({"properties": _nested(m.MAX_SCHEMA_DEPTH)}, "nested more than"),
+    "too deep": ({"properties": _nested(rules.MAX_SCHEMA_DEPTH)}, "nested more than"),
     "dangling $ref": ({"$ref": "#/$defs/missing"}, "points nowhere"),
     "remote $ref": ({"$ref": "https://schemas.example/x.json"}, "only references inside"),
     "self loop": ({"$ref": "#"}, "cannot be evaluated"),
@@ -350,7 +351,7 @@ UNUSABLE_SCHEMAS = {
 def test_check_json_schema_refuses_schemas_that_could_not_be_evaluated_later(name: str) -> None:
     schema, message = UNUSABLE_SCHEMAS[name]
     with pytest.raises(InvalidInput) as info:
-        m.check_json_schema(schema, "body.jsonSchema")
+        rules.check_json_schema(schema, "body.jsonSchema")
     assert info.value.errors[0].field == "body.jsonSchema"
     assert message in info.value.errors[0].message
 
@@ -358,22 +359,22 @@ def test_check_json_schema_refuses_schemas_that_could_not_be_evaluated_later(nam
 def test_check_json_schema_accepts_local_and_recursive_references() -> None:
     tree = {"type": "object", "properties": {"child": {"$ref": "#"}, "hp": {"$ref": "#/$defs/hp"}}}
     tree["$defs"] = {"hp": {"type": "integer", "minimum": 0}}
-    m.check_json_schema(tree, "body.jsonSchema")
-    errors = m.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
+    rules.check_json_schema(tree, "body.jsonSchema")
+    errors = rules.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
     assert [e.field for e in errors] == ["body.configData.child.child.hp"]
 
 
 def test_config_data_nesting_is_bounded() -> None:
-    assert m.parse_config_data(_nested(m.MAX_DATA_DEPTH), "body.configData")
+    assert rules.parse_config_data(_nested(rules.MAX_DATA_DEPTH), "body.configData")
     with pytest.raises(InvalidInput) as info:
-        m.parse_config_data(_nested(m.MAX_DATA_DEPTH + 1), "body.configData")
+        rules.parse_config_data(_nested(rules.MAX_DATA_DEPTH + 1), "body.configData")
     assert info.value.errors[0].field == "body.configData"
 
 
 def test_json_depth_counts_levels_without_recursing() -> None:
-    assert m.json_depth(1) == 0
-    assert m.json_depth({"a": [1, {"b": 2}]}) == 3
-    assert m.json_depth(_nested(5000)) == 5000  # far past Python's recursion limit
+    assert rules.json_depth(1) == 0
+    assert rules.json_depth({"a": [1, {"b": 2}]}) == 3
+    assert rules.json_depth(_nested(5000)) == 5000  # far past Python's recursion limit
 
 
 def test_deep_merge_merges_nested_objects_key_by_key() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,22 +18,13 @@ from typing import Any
 
 import jsonpatch
 import orjson
-import semver
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.validators import validator_for
-from referencing import Registry
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
-from hotswap.core.errors import Conflict, FieldError, InvalidInput
-from hotswap.core.jsonutil import JSONObject, canonical_bytes
+from hotswap.core.errors import Conflict
+from hotswap.core.jsonutil import JSONObject
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
 MAX_INHERITANCE_DEPTH = 8
-# Nesting limits: deeper documents are refused (422) before anything recursive touches them.
-MAX_DATA_DEPTH = 32
-MAX_SCHEMA_DEPTH = 64
 
 KNOWN_CONFIG_TYPES = (
     "GameBalance",
@@ -134,157 +124,6 @@ class Release:
     requested_at: datetime
     decided_at: datetime | None
     approval_id: str | None
-
-
-# -- input rules --------------------------------------------------------------------------
-
-
-def parse_semver(value: str, field: str) -> semver.Version:
-    try:
-        return semver.Version.parse(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(
-            f"{value!r} is not a semantic version (MAJOR.MINOR.PATCH).",
-            errors=[FieldError(field, "must be a semantic version such as 1.2.0")],
-        ) from exc
-
-
-def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
-    """Config data arrives as a JSON object or, as in the seeds, as a string holding one."""
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"{field} is not valid JSON: {exc}.", errors=[FieldError(field, f"invalid JSON: {exc}")]
-            ) from exc
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a JSON object.", errors=[FieldError(field, "must be a JSON object")])
-    _check_json_value(value, MAX_DATA_DEPTH, field)
-    try:
-        # Python's parser lets NaN, Infinity and integers beyond 64 bits through a request body;
-        # none has a canonical JSON form (checksum) or a place in PostgreSQL's jsonb.
-        json.dumps(value, allow_nan=False)
-        canonical_bytes(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"{field} holds a value JSON cannot store: {exc}.",
-            errors=[FieldError(field, "numbers must be finite and integers within 64 bits")],
-        ) from exc
-    return value
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            stack.append((child, depth + 1))
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def _has_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return True
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _check_json_value(value: Any, limit: int, field: str) -> None:
-    """Bounded nesting, and no NUL in any key or string (PostgreSQL's jsonb cannot hold it)."""
-    if json_depth(value) > limit:
-        raise InvalidInput(
-            f"{field} is nested more than {limit} levels deep.",
-            errors=[FieldError(field, f"nested more than {limit} levels")],
-        )
-    if _has_nul(value):
-        raise InvalidInput(
-            f"{field} contains a NUL character.", errors=[FieldError(field, "must not contain NUL characters")]
-        )
-
-
-def _references(schema: Any) -> Iterable[str]:
-    stack = [schema]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if key in ("$ref", "$dynamicRef") and isinstance(child, str):
-                    yield child
-                else:
-                    stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def _schema_invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(f"The JSON Schema is not usable: {message}", errors=[FieldError(field, message)])
-
-
-def check_json_schema(schema: JSONObject, field: str) -> None:
-    """A schema is stored only if every version can later be validated against it: well formed,
-    bounded in depth, references local and resolvable, and evaluable without runaway recursion."""
-    _check_json_value(schema, MAX_SCHEMA_DEPTH, field)
-    try:
-        validator_for(schema, default=Draft202012Validator).check_schema(schema)
-    except SchemaError as exc:
-        path = "/".join(str(p) for p in exc.path)
-        raise InvalidInput(
-            f"The JSON Schema is not valid: {exc.message}",
-            errors=[FieldError(field + (f".{path.replace('/', '.')}" if path else ""), exc.message)],
-        ) from exc
-    except Exception as exc:  # e.g. a non-string $schema: jsonschema fails before it can explain
-        raise _schema_invalid(field, f"cannot be read as a JSON Schema ({type(exc).__name__})") from exc
-    resolver = Registry().with_resource("", DRAFT202012.create_resource(schema)).resolver()
-    for ref in _references(schema):
-        if not ref.startswith("#"):
-            raise _schema_invalid(field, f"only references inside the schema are allowed, not {ref!r}")
-        try:
-            resolver.lookup(ref)
-        except Unresolvable as exc:
-            raise _schema_invalid(field, f"the reference {ref!r} points nowhere") from exc
-    for sample in ({}, {"_": None}):  # evaluate once: catches a schema that only refers to itself
-        try:
-            schema_errors(schema, sample, field)
-        except InvalidInput as exc:
-            raise _schema_invalid(field, exc.errors[0].message) from exc
-
-
-def schema_errors(schema: JSONObject, data: JSONObject, field: str) -> list[FieldError]:
-    """Every place where `data` fails `schema`, as field paths and JSON Pointers under `field`."""
-    validator_cls = validator_for(schema, default=Draft202012Validator)
-    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
-    try:
-        found = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    except (RecursionError, Unresolvable) as exc:
-        raise _schema_invalid("jsonSchema", f"the schema cannot be evaluated ({type(exc).__name__})") from exc
-    out = []
-    for error in found:
-        parts = [str(p) for p in error.absolute_path]
-        pointer = "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
-        out.append(FieldError(".".join([field, *parts]), error.message, pointer=pointer))
-    return out
-
-
-def validate_against_schema(schema: JSONObject | None, data: JSONObject, field: str) -> None:
-    if schema is None:
-        return
-    errors = schema_errors(schema, data, field)
-    if errors:
-        raise InvalidInput(
-            f"The config data does not match the schema ({len(errors)} problem{'s' if len(errors) > 1 else ''}).",
-            errors=errors,
-        )
 
 
 # -- inheritance --------------------------------------------------------------------------

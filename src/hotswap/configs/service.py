@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
-from hotswap.configs import lookups
+from hotswap.configs import lookups, rules
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
@@ -62,7 +62,7 @@ class ConfigService:
         if await repo.get_profile(draft.name) is not None:
             raise Conflict(f"A config named {draft.name!r} already exists.")
         if draft.json_schema is not None:
-            m.check_json_schema(draft.json_schema, "body.jsonSchema")
+            rules.check_json_schema(draft.json_schema, "body.jsonSchema")
         parent_id = None
         if draft.parent is not None:
             parent = await lookups.require_profile(repo, draft.parent, field="body.parent")
@@ -164,7 +164,7 @@ class ConfigService:
                 values[key] = changes[key]
         if "json_schema" in changes:
             if changes["json_schema"] is not None:
-                m.check_json_schema(changes["json_schema"], "body.jsonSchema")
+                rules.check_json_schema(changes["json_schema"], "body.jsonSchema")
             values["json_schema"] = changes["json_schema"]
         if "parent" in changes:
             if changes["parent"] is None:
@@ -227,9 +227,9 @@ class ConfigService:
         description: str | None,
         field_prefix: str = "body",
     ) -> VersionView:
-        m.parse_semver(version, f"{field_prefix}.version")
+        rules.parse_semver(version, f"{field_prefix}.version")
         data_field = f"{field_prefix}.configData" if field_prefix == "body" else field_prefix
-        payload = m.parse_config_data(data, data_field)
+        payload = rules.parse_config_data(data, data_field)
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
@@ -241,7 +241,7 @@ class ConfigService:
         base = await lookups.contributing_version(repo, chain[-1]) if chain else None
         effective = m.effective_data([base.effective if base else {}, payload])
         schema = m.effective_schema([*[p.json_schema for p in chain], profile.json_schema])
-        m.validate_against_schema(schema, effective, data_field)
+        rules.validate_against_schema(schema, effective, data_field)
         version_id = new_id("ver")
         try:
             await repo.add_version(
@@ -327,8 +327,8 @@ class ConfigService:
         existing = await repo.get_profile(name)
         if existing is None:
             # Validate the payload before creating anything, so a bad body writes nothing.
-            m.parse_semver(version, "body.version")
-            m.parse_config_data(configuration, "body.configuration")
+            rules.parse_semver(version, "body.version")
+            rules.parse_config_data(configuration, "body.configuration")
             draft = ProfileDraft(
                 name=name,
                 environment=environment or m.Environment.PRODUCTION,

@@ -547,3 +547,7 @@ async def test_a_rate_limiter_outage_lets_requests_through_and_is_counted(contai
         container.rate_limiter = working
     # Fail open, and say so: one error for the address limit and one for the token limit.
     assert container.metrics.registry.get_sample_value("hotswap_rate_limiter_errors_total") == 2
+
+
+async def test_a_nul_in_the_path_of_an_anonymous_request_is_still_401(client: httpx.AsyncClient) -> None:
+    _assert_problem(await client.get("/api/v1/configs/svc%00dev"), 401)

@@ -105,7 +105,6 @@ class EdgeMiddleware:
             request_id_var.reset(token)
 
     async def _gate(self, scope: Scope, receive: Receive) -> Receive:
-        _refuse_nul(scope)
         receive = await self._limit_body(scope, receive)
         path: str = scope.get("path", "")
         public = self.is_public(path)
@@ -113,6 +112,7 @@ class EdgeMiddleware:
             client = (scope.get("client") or ("unknown",))[0]
             await self._rate("address", str(client))
         if public:
+            _refuse_nul(scope)
             return receive
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
@@ -127,6 +127,7 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["principal"] = principal
         if self.rate_limiter is not None:
             await self._rate("token", principal.token_id)
+        _refuse_nul(scope)  # after authentication: strangers learn nothing but 401
         return receive
 
     async def _rate(self, scope_name: str, key: str) -> None:

@@ -845,3 +845,31 @@ async def test_refused_requests_leave_no_audit_record(client: httpx.AsyncClient,
     await client.patch("/api/v1/configs/svc", headers=op, json={"environment": "Production"})
     await client.post("/api/v1/configs/svc/releases", headers=op, json={"version": "1.0.0"})
     assert await audit_actions(client, op, "svc") == before == ["config.create"]
+
+
+# -- optimistic concurrency (If-Match) ---------------------------------------------------
+
+
+async def test_etag_is_the_revision_and_if_match_guards_edits(client: httpx.AsyncClient, op: Headers) -> None:
+    await create_config(client, op, "svc")
+    read = await client.get("/api/v1/configs/svc", headers=op)
+    etag = read.headers["etag"]
+    assert etag == f'"{read.json()["revision"]}"'
+
+    # Two editors read the same revision; the first edit wins and moves the ETag on ...
+    first = await client.patch("/api/v1/configs/svc", headers=op | {"If-Match": etag}, json={"description": "a"})
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] == f'"{first.json()["revision"]}"' != etag
+    # ... the second, made against the old revision, is refused instead of overwriting it.
+    stale = await client.patch("/api/v1/configs/svc", headers=op | {"If-Match": etag}, json={"description": "b"})
+    body = problem(stale, 412)
+    assert body["currentRevision"] == first.json()["revision"]
+    assert (await client.get("/api/v1/configs/svc", headers=op)).json()["description"] == "a"
+    problem(await client.post("/api/v1/configs/svc/archive", headers=op | {"If-Match": etag}), 412)
+
+    # Weak tags and `*` are understood; without the header the edit applies to any revision.
+    weak = {"If-Match": f"W/{first.headers['etag']}"}
+    assert (await client.patch("/api/v1/configs/svc", headers=op | weak, json={"description": "c"})).status_code == 200
+    assert (await client.patch("/api/v1/configs/svc", headers=op | {"If-Match": "*"}, json={})).status_code == 200
+    problem(await client.patch("/api/v1/configs/svc", headers=op | {"If-Match": '"abc"'}, json={}), 412)
+    assert (await client.patch("/api/v1/configs/svc", headers=op, json={"description": "d"})).status_code == 200

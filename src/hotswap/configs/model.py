@@ -19,7 +19,7 @@ from typing import Any
 import jsonpatch
 import orjson
 
-from hotswap.core.errors import Conflict
+from hotswap.core.errors import Conflict, PreconditionFailed
 from hotswap.core.jsonutil import JSONObject
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -155,6 +155,15 @@ def effective_schema(chain: Sequence[JSONObject | None]) -> JSONObject | None:
         if schema is not None:
             return schema
     return None
+
+
+def check_revision(profile: Profile, expected: int | None) -> None:
+    """Optimistic concurrency: an edit made against an older revision is refused, not merged."""
+    if expected is not None and expected != profile.revision:
+        raise PreconditionFailed(
+            f"{profile.name!r} is at revision {profile.revision}, not {expected}; re-read it and retry.",
+            extra={"currentRevision": profile.revision},
+        )
 
 
 def check_parent_chain(profile_id: str | None, ancestor_ids: Iterable[str]) -> None:

@@ -150,13 +150,23 @@ class ConfigService:
         rows = rows[:limit]
         return Page(rows, encode_cursor({"name": rows[-1].name}) if more and rows else None)
 
-    async def update_profile(self, uow: UnitOfWork, actor: Principal, name: str, changes: dict[str, Any]) -> m.Profile:
+    async def update_profile(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> m.Profile:
         """Edit metadata. The environment is fixed at creation: moving a config into or out of
-        Production would sidestep the approval rule."""
+        Production would sidestep the approval rule. With `expected_revision` (If-Match), the
+        edit applies only to that revision, so two editors cannot silently overwrite each other."""
         repo = ConfigRepository(uow.conn)
         if "parent" in changes:
             await repo.lock_hierarchy()
         profile = await lookups.require_profile(repo, name, for_update=True)
+        m.check_revision(profile, expected_revision)
         profile.ensure_active()
         values: dict[str, Any] = {}
         for key in ("service_type", "schema_version", "game_id", "config_type", "description"):
@@ -194,10 +204,13 @@ class ConfigService:
         assert updated is not None
         return updated
 
-    async def archive_profile(self, uow: UnitOfWork, actor: Principal, name: str) -> m.Profile:
+    async def archive_profile(
+        self, uow: UnitOfWork, actor: Principal, name: str, *, expected_revision: int | None = None
+    ) -> m.Profile:
         repo = ConfigRepository(uow.conn)
         await repo.lock_hierarchy()  # no child may appear under it while it is being archived
         profile = await lookups.require_profile(repo, name, for_update=True)
+        m.check_revision(profile, expected_revision)
         if profile.archived:
             return profile  # archiving twice is a no-op: clients may retry
         if await repo.has_active_children(profile.id):

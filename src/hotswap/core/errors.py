@@ -88,6 +88,12 @@ class Conflict(HotSwapError):
     title = "Conflict"
 
 
+class PreconditionFailed(HotSwapError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
 class PayloadTooLarge(HotSwapError):
     status = 413
     slug = "payload-too-large"

@@ -344,6 +344,9 @@ UNUSABLE_SCHEMAS = {
     "self loop": ({"$ref": "#"}, "cannot be evaluated"),
     "self loop in allOf": ({"allOf": [{"$ref": "#"}]}, "cannot be evaluated"),
     "dangling $dynamicRef": ({"$dynamicRef": "#nowhere"}, "points nowhere"),
+    "catastrophic pattern": ({"properties": {"id": {"pattern": "^(a+)+$"}}}, "exponential time"),
+    "catastrophic property pattern": ({"patternProperties": {"^(\\w+\\s?)*$": {}}}, "exponential time"),
+    "catastrophic pattern deep inside": ({"$defs": {"x": {"items": {"pattern": "(a|b+)*c"}}}}, "exponential time"),
 }
 
 
@@ -362,6 +365,19 @@ def test_check_json_schema_accepts_local_and_recursive_references() -> None:
     rules.check_json_schema(tree, "body.jsonSchema")
     errors = rules.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
     assert [e.field for e in errors] == ["body.configData.child.child.hp"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["^[a-z0-9_-]{3,32}$", "^(foo|bar)*$", "^\\d{4}-\\d{2}-\\d{2}$", "^(ab)*$", "^[A-Z]{2}(-[A-Z]{2})?$"],
+)
+def test_everyday_patterns_are_accepted(pattern: str) -> None:
+    schema = {"properties": {"p": {"type": "string", "pattern": pattern}}, "patternProperties": {pattern: {}}}
+    rules.check_json_schema(schema, "body.jsonSchema")
+
+
+def test_a_property_named_pattern_is_not_mistaken_for_a_regex() -> None:
+    rules.check_json_schema({"properties": {"pattern": {"type": "string"}}}, "body.jsonSchema")
 
 
 def test_config_data_nesting_is_bounded() -> None:

@@ -9,7 +9,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hotswap"
 # Pure modules: no I/O, no framework. They are tested without a database or an app.
-PURE = sorted([*SRC.glob("*/model.py"), *SRC.glob("*/rules.py"), *(SRC / "core").glob("*.py")])
+PURE = sorted(
+    [*SRC.glob("*/model.py"), *SRC.glob("*/rules.py"), *(SRC / "core").glob("*.py"), *(SRC / "targeting").glob("*.py")]
+)
 FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "httpx", "redis", "asyncpg", "aiosqlite", "pydantic_settings")
 # Settings are read at the composition root only; everything else is handed what it needs.
 COMPOSITION_ROOT = {"container.py", "api.py", "cli.py", "settings.py"}

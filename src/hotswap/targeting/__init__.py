@@ -1,0 +1,1 @@
+"""The targeting engine: conditions, hashing and bucketing. Pure; shared by server and SDK."""

@@ -1,0 +1,77 @@
+"""GrowthBook's public conformance cases, read from ../shared/conformance/growthbook-cases.json.
+
+The file is read, never copied into the code. Cases we skip are listed in SKIPPED with the
+reason; pytest's summary line counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotswap.targeting.bucketing import bucket_ranges, choose_variation, equal_weights, hash_unit, in_namespace
+from hotswap.targeting.conditions import compile_condition
+
+CASES_FILE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "growthbook-cases.json"
+CASES: dict[str, Any] = json.loads(CASES_FILE.read_text())
+
+# (section, case name) -> why we don't run it.
+SKIPPED: dict[tuple[str, str], str] = {}
+
+
+def _cases(section: str, name_index: int | None = 0) -> list[Any]:
+    params = []
+    for i, case in enumerate(CASES[section]):
+        name = case[name_index] if name_index is not None else f"{section}[{i}]"
+        marks = [pytest.mark.skip(reason=SKIPPED[(section, name)])] if (section, name) in SKIPPED else []
+        params.append(pytest.param(case, id=f"{i}:{name}"[:80], marks=marks))
+    return params
+
+
+def test_the_cases_file_is_the_one_documented() -> None:
+    assert CASES["specVersion"] == "0.8.0"
+    assert len(CASES["evalCondition"]) == 248
+
+
+@pytest.mark.parametrize("case", _cases("evalCondition"))
+def test_eval_condition(case: list[Any]) -> None:
+    _name, condition, attributes, expected, *rest = case
+    saved_groups = rest[0] if rest else None
+    assert compile_condition(condition, saved_groups)(attributes) is expected
+
+
+@pytest.mark.parametrize("case", _cases("hash", None))
+def test_hash(case: list[Any]) -> None:
+    seed, value, version, expected = case
+    result = hash_unit(seed, value, version)
+    assert result == expected if expected is None else result == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("case", _cases("getBucketRange"))
+def test_get_bucket_range(case: list[Any]) -> None:
+    _name, (n, coverage, weights), expected = case
+    ranges = bucket_ranges(n, coverage, weights)
+    assert len(ranges) == len(expected)
+    for got, want in zip(ranges, expected, strict=True):
+        assert got == pytest.approx(tuple(want), abs=1e-8)
+
+
+@pytest.mark.parametrize("case", _cases("chooseVariation"))
+def test_choose_variation(case: list[Any]) -> None:
+    _name, n, ranges, expected = case
+    assert choose_variation(n, ranges) == expected
+
+
+@pytest.mark.parametrize("case", _cases("inNamespace"))
+def test_in_namespace(case: list[Any]) -> None:
+    _name, unit_id, (namespace, start, end), expected = case
+    assert in_namespace(unit_id, (namespace, start, end)) is expected
+
+
+@pytest.mark.parametrize("case", _cases("getEqualWeights", None))
+def test_get_equal_weights(case: list[Any]) -> None:
+    n, expected = case
+    assert equal_weights(n) == pytest.approx(expected, abs=1e-8)

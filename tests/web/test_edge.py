@@ -55,6 +55,23 @@ async def _client_with(container: Container, clock: ManualClock, **changes: Any)
         yield client
 
 
+@asynccontextmanager
+async def _client_without_database(
+    container: Container, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+    """An app whose database cannot be reached. The engine is built directly: the app's own
+    factory would create the missing directory."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    settings = container.settings.model_copy(update={"database_url": url})
+    c = build_container(settings, clock=clock, engine=create_async_engine(url))
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, container=c), client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hotswap.test") as client:
+            yield client, c
+    finally:
+        await c.aclose()
+
+
 def _assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -390,16 +407,8 @@ async def test_ready_when_database_answers_at_head(client: httpx.AsyncClient) ->
 
 
 async def test_not_ready_when_database_is_unreachable(container: Container, clock: ManualClock, tmp_path: Path) -> None:
-    # The engine is built directly: the app's own factory would create the missing directory.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
-    settings = container.settings.model_copy(update={"database_url": url})
-    c = build_container(settings, clock=clock, engine=create_async_engine(url))
-    try:
-        transport = httpx.ASGITransport(app=create_app(settings, container=c), client=("10.1.2.3", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hotswap.test") as client:
-            r = await client.get("/ready")
-    finally:
-        await c.aclose()
+    async with _client_without_database(container, clock, tmp_path) as (client, _):
+        r = await client.get("/ready")
     assert r.status_code == 503, r.text
     body = r.json()
     assert body["status"] == "not ready"
@@ -517,16 +526,9 @@ async def test_nul_characters_are_422_naming_the_field(
 async def test_database_outage_on_an_authenticated_route_is_503(
     container: Container, clock: ManualClock, tmp_path: Path
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
-    settings = container.settings.model_copy(update={"database_url": url})
-    c = build_container(settings, clock=clock, engine=create_async_engine(url))
-    token = c.codec.issue("olivia", Role.OPERATOR, timedelta(hours=1)).token
-    try:
-        transport = httpx.ASGITransport(app=create_app(settings, container=c), client=("10.1.2.3", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hotswap.test") as client:
-            r = await client.get("/api/v1/configs", headers={"Authorization": f"Bearer {token}"})
-    finally:
-        await c.aclose()
+    async with _client_without_database(container, clock, tmp_path) as (client, c):
+        token = c.codec.issue("olivia", Role.OPERATOR, timedelta(hours=1)).token
+        r = await client.get("/api/v1/configs", headers={"Authorization": f"Bearer {token}"})
     body = _assert_problem(r, 503)
     assert r.headers["retry-after"] == "5"
     assert "database" in body["detail"]

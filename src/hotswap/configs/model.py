@@ -66,6 +66,11 @@ class ReleaseKind(StrEnum):
     RELEASE = "Release"
     REVERT = "Revert"
 
+    @property
+    def verb(self) -> str:
+        """How audit actions and summaries name it: `config.release.apply`, `config.revert.reject`."""
+        return self.value.lower()
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:

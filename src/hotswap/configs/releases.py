@@ -73,7 +73,7 @@ class ReleaseService:
             decided_at=None,
             approval_id=None,
         )
-        verb = "revert" if kind is m.ReleaseKind.REVERT else "release"
+        verb = kind.verb
         if profile.environment.needs_approval:
             approval = await self.approvals.request(
                 uow,
@@ -158,7 +158,7 @@ class ReleaseService:
         else:
             rejected = m.settle_release(release, approved=False, at=uow.clock.now())
             await repo.save_release(rejected)
-            verb = "revert" if release.kind is m.ReleaseKind.REVERT else "release"
+            verb = release.kind.verb
             await self.audit.record(
                 uow,
                 actor,
@@ -184,7 +184,7 @@ class ReleaseService:
         )
         ids = {release.version_id} | ({profile.live_version_id} if profile.live_version_id else set())
         labels = await repo.version_labels(ids)
-        verb = "revert" if release.kind is m.ReleaseKind.REVERT else "release"
+        verb = release.kind.verb
         await self.audit.record(
             uow,
             actor,

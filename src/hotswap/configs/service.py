@@ -40,12 +40,16 @@ class VersionView:
     version: m.Version
 
 
-def _check_parent_active(parent: m.Profile) -> None:
-    """An archived config has no active children (archiving refuses them): keep it that way."""
+async def _resolve_parent(repo: ConfigRepository, name: str, child_id: str | None) -> m.Profile:
+    """The parent a config may inherit from: it exists, is active (archiving refuses active
+    children, so an archived config never gains one), and closes no cycle or too deep a chain."""
+    parent = await lookups.require_profile(repo, name, field="body.parent")
     if parent.archived:
         raise InvalidInput(
             f"Config {parent.name!r} is archived.", errors=[FieldError("body.parent", "config is archived")]
         )
+    m.check_parent_chain(child_id, [parent.id, *await lookups.ancestor_ids(repo, parent)])
+    return parent
 
 
 class ConfigService:
@@ -63,12 +67,7 @@ class ConfigService:
             raise Conflict(f"A config named {draft.name!r} already exists.")
         if draft.json_schema is not None:
             rules.check_json_schema(draft.json_schema, "body.jsonSchema")
-        parent_id = None
-        if draft.parent is not None:
-            parent = await lookups.require_profile(repo, draft.parent, field="body.parent")
-            _check_parent_active(parent)
-            m.check_parent_chain(None, [parent.id, *await lookups.ancestor_ids(repo, parent)])
-            parent_id = parent.id
+        parent_id = None if draft.parent is None else (await _resolve_parent(repo, draft.parent, None)).id
         now = uow.clock.now()
         profile_id = new_id("cfg")
         try:
@@ -180,10 +179,7 @@ class ConfigService:
             if changes["parent"] is None:
                 values["parent_id"] = None
             else:
-                parent = await lookups.require_profile(repo, changes["parent"], field="body.parent")
-                _check_parent_active(parent)
-                m.check_parent_chain(profile.id, [parent.id, *await lookups.ancestor_ids(repo, parent)])
-                values["parent_id"] = parent.id
+                values["parent_id"] = (await _resolve_parent(repo, changes["parent"], profile.id)).id
         if not values:
             return profile
         changed = list(values)

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= $(or $(HOTSWAP_HOST),127.0.0.1)
 PORT   ?= $(or $(HOTSWAP_PORT),8080)
 
-.PHONY: run test test-pg lint typecheck migrate bench lock clean schemathesis
+.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,13 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+## bench: print the figures of every benchmark (bench/player_query.py needs wrk: make bench-tools)
 bench: $(VENV)/.dev
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+## bench-tools: the HTTP load generator the player query benchmark drives (Debian's wrk)
+bench-tools:
+	@command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
 
 ## lock: re-resolve the pinned dependencies (needs network to PyPI)
 lock:

@@ -26,8 +26,12 @@ from sqlalchemy.engine import make_url
 
 from hotswap.api import create_app
 from hotswap.auth.model import Principal, Role
+from hotswap.configs.model import Environment
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
+from hotswap.delivery.tables import snapshot_revisions
+from hotswap.segments.model import BUILTIN_SEGMENTS
+from hotswap.segments.tables import segments
 from hotswap.settings import Settings
 from hotswap.storage import migrate
 from hotswap.storage.engine import create_engine
@@ -129,6 +133,14 @@ async def _empty_tables(container: Container) -> None:
         else:
             for table in reversed(metadata.sorted_tables):
                 await conn.execute(table.delete())
+        # What migration 0004 inserts: each test starts as a freshly migrated store does.
+        now = container.clock.now()
+        await conn.execute(
+            snapshot_revisions.insert(),
+            [{"environment": env.value, "revision": 1, "changed_at": now} for env in Environment],
+        )
+        builtin = [{**s, "builtin": True, "created_at": now, "created_by": "system"} for s in BUILTIN_SEGMENTS]
+        await conn.execute(segments.insert(), [{**s, "updated_at": now, "updated_by": "system"} for s in builtin])
 
 
 @pytest.fixture

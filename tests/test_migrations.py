@@ -114,3 +114,31 @@ def test_0002_gives_existing_versions_their_own_data_as_effective_data(tmp_path:
     migrate.upgrade(url)
     rows = asyncio.run(run("SELECT effective_data, parent_version_id FROM config_versions"))
     assert [(json.loads(r[0]), r[1]) for r in rows] == [({"a": 1}, None)]
+
+
+def test_a_fresh_store_holds_exactly_the_builtin_segments(tmp_path: Path) -> None:
+    """Migration 0004 writes the built-in segments out rather than importing them: this keeps the
+    copy in `segments.model` (what the tests' fresh stores get) from drifting away from it."""
+    from hotswap.segments.model import BUILTIN_SEGMENTS
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    migrate.upgrade(url)
+
+    async def run() -> list[dict[str, Any]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                query = sa.text(
+                    "SELECT id, name, description, condition, builtin, created_by FROM segments ORDER BY id"
+                )
+                return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+        finally:
+            await engine.dispose()
+
+    stored = asyncio.run(run())
+    expected = sorted(BUILTIN_SEGMENTS, key=lambda s: s["id"])
+    assert [{k: row[k] for k in ("id", "name", "description")} for row in stored] == [
+        {k: s[k] for k in ("id", "name", "description")} for s in expected
+    ]
+    assert [json.loads(row["condition"]) for row in stored] == [s["condition"] for s in expected]
+    assert {(row["builtin"], row["created_by"]) for row in stored} == {(1, "system")}

@@ -21,9 +21,14 @@ from hotswap.auth.model import Permission, Principal
 from hotswap.configs.api import router as configs_router
 from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
+from hotswap.delivery.api import hot_routes
+from hotswap.delivery.openapi import OPENAPI_PATHS
+from hotswap.players.api import router as players_router
+from hotswap.segments.api import router as segments_router
 from hotswap.settings import Settings
 from hotswap.storage.migrate import current_revision, head_revision
 from hotswap.web.deps import ContainerDep, require
+from hotswap.web.fastpath import HotPathMiddleware
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 
@@ -58,6 +63,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.start()
         try:
             yield
         finally:
@@ -81,7 +87,15 @@ def create_app(
         is_public=public_paths(settings),
         is_unlimited=PROBE_PATHS.__contains__,
     )
-    for router in (auth_router, configs_router, approvals_router, audit_router):
+    # Added last, so it runs first: the hot routes never reach the edge middleware or FastAPI.
+    app.add_middleware(
+        HotPathMiddleware,
+        routes=hot_routes(container),
+        authenticator=container.authenticator,
+        metrics=container.metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    for router in (auth_router, configs_router, approvals_router, audit_router, segments_router, players_router):
         app.include_router(router)
     _mount_operational_routes(app)
     _declare_problem_schema(app)
@@ -134,6 +148,7 @@ def _declare_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
+        schema.setdefault("paths", {}).update(OPENAPI_PATHS)
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["Problem"] = {
             "type": "object",

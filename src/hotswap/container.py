@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,8 +14,14 @@ from hotswap.auth.service import Authenticator, AuthService
 from hotswap.auth.tokens import TokenCodec
 from hotswap.configs.releases import ReleaseService
 from hotswap.configs.service import ConfigService
+from hotswap.configs.targeting import TargetingService
 from hotswap.core.clock import Clock, SystemClock
+from hotswap.delivery.bus import ChangeBus, create_bus
+from hotswap.delivery.changes import SnapshotChanges
+from hotswap.delivery.service import SnapshotService
 from hotswap.observability.metrics import Metrics
+from hotswap.players.service import PlayerService
+from hotswap.segments.service import SegmentService
 from hotswap.settings import Settings
 from hotswap.storage.engine import create_engine
 from hotswap.storage.uow import UnitOfWorkFactory
@@ -35,9 +42,20 @@ class Container:
     approvals: ApprovalService
     configs: ConfigService
     releases: ReleaseService
+    targeting: TargetingService
+    snapshot_changes: SnapshotChanges
+    bus: ChangeBus
+    snapshots: SnapshotService
+    segments: SegmentService
+    players: PlayerService
     rate_limiter: RateLimiter | None = None
 
+    async def start(self) -> None:
+        """Background work of a serving process: the change bus, the snapshots' periodic check."""
+        await self.snapshots.start()
+
     async def aclose(self) -> None:
+        await self.snapshots.aclose()
         if self.rate_limiter is not None:
             close = getattr(self.rate_limiter.storage, "aclose", None)
             if close is not None:
@@ -51,6 +69,18 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     metrics = Metrics()
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
+    snapshot_changes = SnapshotChanges()
+    bus = create_bus(settings.redis_url)
+    authenticator = Authenticator(codec, engine, clock)
+    auth = AuthService(
+        codec,
+        audit,
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        server_token_ttl=timedelta(seconds=settings.server_token_ttl_seconds),
+    )
+    _wire_revocations(auth, authenticator, bus)
+    players = PlayerService(audit)
+    _wire_player_cache(players, bus)
     approvals = ApprovalService(audit, metrics)
     rate_limiter = (
         RateLimiter.create(
@@ -66,16 +96,48 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         uow=UnitOfWorkFactory(engine, clock),
         metrics=metrics,
         codec=codec,
-        authenticator=Authenticator(codec, engine),
+        authenticator=authenticator,
         audit=audit,
-        auth=AuthService(
-            codec,
-            audit,
-            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-            server_token_ttl=timedelta(seconds=settings.server_token_ttl_seconds),
-        ),
+        auth=auth,
         approvals=approvals,
-        configs=ConfigService(audit, metrics),
-        releases=ReleaseService(audit, approvals, metrics),
+        configs=ConfigService(audit, metrics, snapshot_changes),
+        releases=ReleaseService(audit, approvals, metrics, snapshot_changes),
+        targeting=TargetingService(audit, snapshot_changes),
+        snapshot_changes=snapshot_changes,
+        bus=bus,
+        snapshots=SnapshotService(
+            engine, bus, snapshot_changes, metrics, check_interval=settings.snapshot_check_seconds
+        ),
+        segments=SegmentService(audit, snapshot_changes, players),
+        players=players,
         rate_limiter=rate_limiter,
     )
+
+
+def _wire_revocations(auth: AuthService, authenticator: Authenticator, bus: ChangeBus) -> None:
+    """A revocation empties the valid-token cache here at once, and in every other process by bus."""
+
+    async def revoked() -> None:
+        authenticator.forget_all()
+        await bus.publish({"kind": "auth"})
+
+    async def on_message(message: dict[str, Any]) -> None:
+        if message.get("kind") == "auth":
+            authenticator.forget_all()
+
+    auth.on_revoked(revoked)
+    bus.subscribe(on_message)
+
+
+def _wire_player_cache(players: PlayerService, bus: ChangeBus) -> None:
+    """A player write drops the cached profile here (the service does that) and, by bus, elsewhere."""
+
+    async def written(player_id: str) -> None:
+        await bus.publish({"kind": "player", "id": player_id})
+
+    async def on_message(message: dict[str, Any]) -> None:
+        if message.get("kind") == "player" and isinstance(message.get("id"), str):
+            players.invalidate(message["id"])
+
+    players.on_written(written)
+    bus.subscribe(on_message)

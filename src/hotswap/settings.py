@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/hotswap.db"
     redis_url: str | None = None
     database_echo: bool = False
+    # How often each process compares the stored snapshot revisions with the ones it holds, to
+    # catch up on a missed change-bus message (0 turns the check off; tests drive it by hand).
+    snapshot_check_seconds: float = Field(default=5.0, ge=0)
 
     # -- auth
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)

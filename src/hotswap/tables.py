@@ -4,6 +4,18 @@ from hotswap.approvals import tables as approvals_tables
 from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
 from hotswap.configs import tables as configs_tables
+from hotswap.delivery import tables as delivery_tables
+from hotswap.players import tables as players_tables
+from hotswap.segments import tables as segments_tables
 from hotswap.storage.metadata import metadata
 
-__all__ = ["approvals_tables", "audit_tables", "auth_tables", "configs_tables", "metadata"]
+__all__ = [
+    "approvals_tables",
+    "audit_tables",
+    "auth_tables",
+    "configs_tables",
+    "delivery_tables",
+    "metadata",
+    "players_tables",
+    "segments_tables",
+]

@@ -7,7 +7,7 @@ import pytest
 from hotswap.auth.model import ROLE_PERMISSIONS, SYSTEM, Permission, Principal, Role
 
 P = Permission
-READS = {P.CONFIG_READ, P.APPROVAL_READ, P.AUDIT_READ, P.METRICS_READ}
+READS = {P.CONFIG_READ, P.APPROVAL_READ, P.AUDIT_READ, P.METRICS_READ, P.SNAPSHOT_READ}
 MANAGEMENT = set(Permission)
 
 
@@ -23,10 +23,10 @@ def test_every_role_has_an_entry_in_the_matrix() -> None:
     ("role", "expected"),
     [
         (Role.ADMIN, set(Permission)),
-        (Role.OPERATOR, READS | {P.CONFIG_WRITE, P.RELEASE_REQUEST}),
+        (Role.OPERATOR, READS | {P.CONFIG_WRITE, P.RELEASE_REQUEST, P.PLAYER_READ, P.PLAYER_WRITE}),
         (Role.APPROVER, READS | {P.APPROVAL_DECIDE}),
         (Role.VIEWER, READS),
-        (Role.SERVER, set()),
+        (Role.SERVER, {P.SNAPSHOT_READ, P.PLAYER_WRITE}),
     ],
 )
 def test_role_grants_exactly_its_permissions(role: Role, expected: set[Permission]) -> None:
@@ -65,9 +65,13 @@ def test_operator_changes_configs_but_cannot_approve_or_manage_tokens() -> None:
     assert not operator.can(P.TOKEN_ADMIN)
 
 
-def test_server_role_has_no_management_or_read_permissions() -> None:
+def test_server_role_reads_its_snapshot_and_reports_players_but_nothing_else() -> None:
     server = principal(Role.SERVER)
-    assert not any(server.can(p) for p in Permission)
+    assert {p for p in Permission if server.can(p)} == {P.SNAPSHOT_READ, P.PLAYER_WRITE}
+
+
+def test_only_admin_erases_player_data() -> None:
+    assert {r for r in Role if principal(r).can(P.PLAYER_DELETE)} == {Role.ADMIN}
 
 
 def test_only_admin_administers_tokens() -> None:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotswap.targeting.bucketing import bucket_ranges, choose_variation, fnv1a32, hash_unit, in_rollout
+from hotswap.targeting.bucketing import (
+    bucket_ranges,
+    choose_variation,
+    fnv1a32,
+    hash_unit,
+    in_rollout,
+    position_v2,
+    seed_state,
+)
 from hotswap.targeting.conditions import ConditionError, compile_condition
 
 IDS = 100_000
@@ -77,3 +85,9 @@ def test_each_point_is_in_at_most_one_variation_and_coverage_shrinks_the_ranges(
 def test_conditions_that_cannot_be_compiled_are_refused(bad: object) -> None:
     with pytest.raises(ConditionError):
         compile_condition(bad)
+
+
+@given(st.text(max_size=20), st.text(min_size=1, max_size=20))
+def test_a_precomputed_seed_state_hashes_like_the_whole_string(seed: str, unit: str) -> None:
+    assert position_v2(seed_state(seed), unit) == hash_unit(seed, unit, 2)
+    assert fnv1a32(unit, fnv1a32(seed)) == fnv1a32(seed + unit)

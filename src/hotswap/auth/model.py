@@ -23,17 +23,29 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     TOKEN_ADMIN = "token:admin"
+    SNAPSHOT_READ = "snapshot:read"  # the compiled snapshot, and evaluating contexts against it
+    PLAYER_WRITE = "player:write"  # record a player's attributes and activity
+    PLAYER_READ = "player:read"  # export a player's stored data; preview segments over stored players
+    PLAYER_DELETE = "player:delete"  # erase a player's data
 
 
-_READ = {Permission.CONFIG_READ, Permission.APPROVAL_READ, Permission.AUDIT_READ, Permission.METRICS_READ}
+_READ = {
+    Permission.CONFIG_READ,
+    Permission.APPROVAL_READ,
+    Permission.AUDIT_READ,
+    Permission.METRICS_READ,
+    Permission.SNAPSHOT_READ,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset(_READ | {Permission.CONFIG_WRITE, Permission.RELEASE_REQUEST}),
+    Role.OPERATOR: frozenset(
+        _READ | {Permission.CONFIG_WRITE, Permission.RELEASE_REQUEST, Permission.PLAYER_READ, Permission.PLAYER_WRITE}
+    ),
     Role.APPROVER: frozenset(_READ | {Permission.APPROVAL_DECIDE}),
     Role.VIEWER: frozenset(_READ),
-    # Game servers read what they are served (snapshot, evaluate); later slices add those.
-    Role.SERVER: frozenset(),
+    # Game servers read what they are served and report their players; no admin reads, no exports.
+    Role.SERVER: frozenset({Permission.SNAPSHOT_READ, Permission.PLAYER_WRITE}),
 }
 
 

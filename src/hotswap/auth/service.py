@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +16,7 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal, Role
 from hotswap.auth.repository import AuthRepository
 from hotswap.auth.tokens import IssuedToken, TokenCodec
+from hotswap.core.clock import Clock
 from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from hotswap.core.ids import new_id
 from hotswap.storage.uow import READ_ONLY, UnitOfWork
@@ -46,6 +49,18 @@ class AuthService:
         self.audit = audit
         self.token_ttl = token_ttl
         self.server_token_ttl = server_token_ttl
+        self._on_revoked: list[Callable[[], Awaitable[None]]] = []
+
+    def on_revoked(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Called after the commit of any revocation (caches of valid tokens must forget)."""
+        self._on_revoked.append(listener)
+
+    def _revoked(self, uow: UnitOfWork) -> None:
+        async def notify() -> None:
+            for listener in self._on_revoked:
+                await listener()
+
+        uow.after_commit(notify)
 
     def default_ttl(self, role: Role) -> timedelta:
         return self.server_token_ttl if role is Role.SERVER else self.token_ttl
@@ -98,6 +113,7 @@ class AuthService:
             await self.audit.record(
                 uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
             )
+            self._revoked(uow)
 
     async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
         credential_id = new_id("key")
@@ -138,6 +154,7 @@ class AuthService:
                 target_id=credential_id,
                 summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
             )
+            self._revoked(uow)
 
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
         """Client-credentials exchange: an API key for a short-lived bearer token."""
@@ -165,21 +182,52 @@ class AuthService:
 class Authenticator:
     """Bearer token -> Principal, accepting only tokens recorded as issued and not revoked.
 
-    One primary-key lookup per request; later slices put a short-lived cache in front of it."""
+    A token found valid is remembered for `cache_seconds` (never past its expiry), so the hot
+    routes that game servers call thousands of times a second neither verify a signature nor
+    read the store per request. A revocation clears the memory at once in the revoking process
+    and, through the change bus, in the others; `cache_seconds` bounds the window if a bus
+    message is lost.
+    """
 
-    def __init__(self, codec: TokenCodec, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        codec: TokenCodec,
+        engine: AsyncEngine,
+        clock: Clock,
+        *,
+        cache_seconds: float = 5.0,
+        cache_size: int = 10_000,
+    ) -> None:
         self.codec = codec
         self.engine = engine
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def forget_all(self) -> None:
+        self._cache.clear()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise Unauthorized()
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use the Authorization header with the Bearer scheme.")
-        principal = self.codec.decode(token.strip())
+        now = self.clock.now().timestamp()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if now < cached[1]:
+                return cached[0]
+            del self._cache[token]
+        principal, expires = self.codec.verify(token)
         async with self.engine.connect() as conn:
             await conn.execution_options(**READ_ONLY)
             if not await AuthRepository(conn).token_is_valid(principal.token_id):
                 raise Unauthorized("The bearer token has been revoked or was not issued here.")
+        if self.cache_seconds > 0:
+            self._cache[token] = (principal, min(now + self.cache_seconds, expires))
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return principal

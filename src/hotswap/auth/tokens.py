@@ -47,7 +47,11 @@ class TokenCodec:
         return IssuedToken(token, jti, subject, role, now, expires)
 
     def decode(self, token: str) -> Principal:
-        """Verify signature, algorithm, issuer and time claims against the injected clock."""
+        return self.verify(token)[0]
+
+    def verify(self, token: str) -> tuple[Principal, int]:
+        """Verify signature, algorithm, issuer and time claims against the injected clock; the
+        principal and the token's expiry (epoch seconds)."""
         try:
             # Only our configured algorithm is accepted: `alg: none` and algorithm confusion fail here.
             claims = jwt.decode(
@@ -68,4 +72,4 @@ class TokenCodec:
             role = Role(claims["role"])
         except ValueError as exc:
             raise Unauthorized("The bearer token names an unknown role.") from exc
-        return Principal(subject=str(claims["sub"]), role=role, token_id=str(claims["jti"]))
+        return Principal(subject=str(claims["sub"]), role=role, token_id=str(claims["jti"])), int(claims["exp"])

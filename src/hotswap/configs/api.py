@@ -21,12 +21,15 @@ from hotswap.configs.schemas import (
     ReleaseCreate,
     ReleaseRead,
     RevertCreate,
+    TargetingRead,
+    TargetingWrite,
     VersionCreate,
     VersionRead,
     VersionSummary,
 )
 from hotswap.configs.service import ConfigService, ProfileDraft, VersionView
 from hotswap.storage.uow import UnitOfWork
+from hotswap.targeting.rules import Rule
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE
 from hotswap.web.schemas import PageRead
@@ -207,6 +210,45 @@ async def archive_config(
     await uow.commit()
     response.headers["ETag"] = _etag(profile)
     return result
+
+
+# -- targeting ---------------------------------------------------------------------------
+
+
+def _targeting_read(profile: m.Profile, rules: list[Rule]) -> TargetingRead:
+    return TargetingRead(
+        config=profile.name,
+        environment=profile.environment.value,
+        revision=profile.revision,
+        rules=[rule.document() for rule in rules],
+    )
+
+
+@router.get("/configs/{name}/targeting", response_model=TargetingRead)
+async def get_targeting(name: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> TargetingRead:
+    """The config's targeting rules. The ETag is the config's revision (as for the config itself)."""
+    profile, rules = await c.targeting.get_rules(uow, name)
+    response.headers["ETag"] = _etag(profile)
+    return _targeting_read(profile, rules)
+
+
+@router.put("/configs/{name}/targeting", response_model=TargetingRead, responses=_STALE)
+async def put_targeting(
+    name: str,
+    body: TargetingWrite,
+    actor: Writer,
+    uow: UowDep,
+    c: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TargetingRead:
+    """Replace the targeting rules. Live for players at the environment's next snapshot revision."""
+    profile, rules = await c.targeting.set_rules(
+        uow, actor, name, body.rules, expected_revision=_expected_revision(if_match)
+    )
+    await uow.commit()
+    response.headers["ETag"] = _etag(profile)
+    return _targeting_read(profile, rules)
 
 
 # -- versions ----------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class Profile:
     updated_by: str
     archived_at: datetime | None
     revision: int
+    targeting: list[Any] | None = None  # the targeting rules (delivery.rules), validated on write
 
     @property
     def archived(self) -> bool:

@@ -19,6 +19,7 @@ from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import check_limit
+from hotswap.delivery.changes import SnapshotChanges
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.uow import UnitOfWork
 
@@ -34,10 +35,13 @@ class ReleaseView:
 
 
 class ReleaseService:
-    def __init__(self, audit: AuditLog, approvals: ApprovalService, metrics: Metrics) -> None:
+    def __init__(
+        self, audit: AuditLog, approvals: ApprovalService, metrics: Metrics, snapshots: SnapshotChanges
+    ) -> None:
         self.audit = audit
         self.approvals = approvals
         self.metrics = metrics
+        self.snapshots = snapshots
         approvals.register(RELEASE_SUBJECT, self)
 
     async def request_release(
@@ -196,6 +200,7 @@ class ReleaseService:
             before_ref=profile.live_version_id,
             after_ref=release.version_id,
         )
+        await self.snapshots.mark_changed(uow, [profile.environment])
         env = profile.environment.value
         uow.after_commit(lambda: self.metrics.config_releases.labels(env, "applied").inc())
         return applied

@@ -7,9 +7,6 @@ recursive code or the store sees it.
 from __future__ import annotations
 
 import json
-import re
-import re._constants as re_constants  # type: ignore[import-not-found]
-import re._parser as re_parser  # type: ignore[import-not-found]
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.jsonutil import JSONObject, canonical_bytes
+from hotswap.targeting.validation import has_nested_repeat
 
 # Nesting limits: deeper documents are refused (422) before anything recursive touches them.
 MAX_DATA_DEPTH = 32
@@ -135,38 +133,6 @@ def _patterns(schema: Any) -> Iterable[str]:
             stack.extend(item)
 
 
-def _has_nested_repeat(pattern: str) -> bool:
-    """Catastrophic backtracking guard. jsonschema matches patterns with Python's backtracking
-    `re` on the event loop, so `^(a+)+$` against a long near-miss string would stall the whole
-    process. The classic cause is a repetition inside a repetition, one of them unbounded; such
-    patterns are refused when the schema is stored. The parse tree is read with `re._parser`:
-    the standard library has no public API for it, and a regex-engine dependency with match
-    timeouts would still need the same check for `patternProperties` inside jsonschema."""
-    try:
-        tree = re_parser.parse(pattern)
-    except (re.error, RecursionError, OverflowError):
-        return False  # not Python syntax: check_schema has already said what it thinks of it
-    repeats = {re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT}
-    stack: list[tuple[Any, int | None]] = [(item, None) for item in tree]
-    while stack:
-        (op, arg), outer = stack.pop()
-        children: list[Any] = []
-        inner = outer
-        if op in repeats:
-            _low, high, body = arg
-            if high > 1 and outer is not None and re_constants.MAXREPEAT in (high, outer):
-                return True
-            children, inner = list(body), (high if high > 1 else outer)
-        elif op == re_constants.SUBPATTERN:
-            children = list(arg[3])
-        elif op == re_constants.BRANCH:
-            children = [item for branch in arg[1] for item in branch]
-        elif op in (re_constants.ASSERT, re_constants.ASSERT_NOT, re_constants.ATOMIC_GROUP):
-            children = list(arg[1]) if op != re_constants.ATOMIC_GROUP else list(arg)
-        stack.extend((child, inner) for child in children)
-    return False
-
-
 def _schema_invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"The JSON Schema is not usable: {message}", errors=[FieldError(field, message)])
 
@@ -194,7 +160,7 @@ def check_json_schema(schema: JSONObject, field: str) -> None:
         except Unresolvable as exc:
             raise _schema_invalid(field, f"the reference {ref!r} points nowhere") from exc
     for pattern in _patterns(schema):
-        if _has_nested_repeat(pattern):
+        if has_nested_repeat(pattern):
             raise _schema_invalid(
                 field,
                 f"the pattern {pattern!r} repeats a repetition, which can take exponential time; "

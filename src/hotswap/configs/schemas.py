@@ -171,3 +171,22 @@ class GameConfigRead(CamelModel):
     created_at: datetime
     created_by: str
     live_version: str | None
+
+
+class TargetingWrite(InputModel):
+    rules: list[dict[str, Any]] = Field(
+        max_length=100,
+        description=(
+            "Ordered; the first rule that applies decides. Each rule: `id`; optional `segment` (a segment id), "
+            "`condition` (GrowthBook condition over the context's attributes), `rollout` "
+            "(`{percentage, hashAttribute=playerId, seed}`), `activeFrom`/`activeUntil`, `enabled`; and exactly "
+            "one of `value` (the whole document) or `override` (deep-merged over the live value)."
+        ),
+    )
+
+
+class TargetingRead(CamelModel):
+    config: str
+    environment: str
+    revision: int
+    rules: list[dict[str, Any]]

@@ -17,6 +17,7 @@ from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.ids import new_id
 from hotswap.core.jsonutil import JSONObject, checksum
 from hotswap.core.pagination import Page, check_limit, cursor_int, cursor_str, encode_cursor
+from hotswap.delivery.changes import SnapshotChanges
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.uow import UnitOfWork
 
@@ -53,9 +54,10 @@ async def _resolve_parent(repo: ConfigRepository, name: str, child_id: str | Non
 
 
 class ConfigService:
-    def __init__(self, audit: AuditLog, metrics: Metrics) -> None:
+    def __init__(self, audit: AuditLog, metrics: Metrics, snapshots: SnapshotChanges) -> None:
         self.audit = audit
         self.metrics = metrics
+        self.snapshots = snapshots
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class ConfigService:
             before_ref=f"revision:{profile.revision}",
             after_ref=f"revision:{profile.revision + 1}",
         )
+        if profile.live_version_id is not None:  # its type and game are part of the snapshot
+            await self.snapshots.mark_changed(uow, [profile.environment])
         updated = await repo.get_profile(name)
         assert updated is not None
         return updated
@@ -219,6 +223,8 @@ class ConfigService:
         await self.audit.record(
             uow, actor, "config.archive", target_type="config", target_id=name, summary=f"archived {name!r}"
         )
+        if profile.live_version_id is not None:  # an archived config leaves the snapshot
+            await self.snapshots.mark_changed(uow, [profile.environment])
         archived = await repo.get_profile(name)
         assert archived is not None
         return archived

@@ -19,6 +19,8 @@ config_profiles = sa.Table(
     # Not a foreign key: it would make the two tables reference each other. The service
     # only ever sets it to a version of this profile, inside the same transaction.
     sa.Column("live_version_id", sa.String(64), nullable=True),
+    # Targeting rules (a JSON list, see delivery.rules): who gets something other than the live value.
+    sa.Column("targeting", JSONType(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -33,6 +33,19 @@ class Metrics:
             "hotswap_config_releases", "Config releases by outcome", ["environment", "outcome"], registry=r
         )
         self.approvals_decided = Counter("hotswap_approvals_decided", "Approval decisions", ["decision"], registry=r)
+        self.snapshot_revision = Gauge(
+            "hotswap_snapshot_revision", "Revision of the snapshot held in memory", ["environment"], registry=r
+        )
+        self.snapshot_compile = Histogram(
+            "hotswap_snapshot_compile_seconds",
+            "Time to load and compile an environment's snapshot",
+            ["environment"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.snapshot_failures = Counter(
+            "hotswap_snapshot_failures", "Snapshot loads or compiles that failed (the last good one stays)", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self, TypeAlias
+from typing import Any, Self, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
@@ -33,6 +33,8 @@ class UnitOfWork:
         self._tx: AsyncTransaction | None = None
         self._after_commit: list[AfterCommit] = []
         self.committed = False
+        # State that services working in this one transaction share (e.g. which snapshots it changed).
+        self.scratch: dict[str, Any] = {}
 
     @property
     def conn(self) -> AsyncConnection:

@@ -16,9 +16,10 @@ _MASK = 0xFFFFFFFF
 Range = tuple[float, float]
 
 
-def fnv1a32(text: str) -> int:
-    """32-bit FNV-1a over UTF-16 code units, as JavaScript's charCodeAt sees the string."""
-    h = _FNV_OFFSET
+def fnv1a32(text: str, state: int = _FNV_OFFSET) -> int:
+    """32-bit FNV-1a over UTF-16 code units, as JavaScript's charCodeAt sees the string.
+    `state` continues a hash: fnv1a32(b, fnv1a32(a)) == fnv1a32(a + b)."""
+    h = state
     if text.isascii():
         for byte in text.encode():
             h = ((h ^ byte) * _FNV_PRIME) & _MASK
@@ -37,6 +38,16 @@ def hash_unit(seed: str, value: str, version: int) -> float | None:
     if version == 1:
         return (fnv1a32(value + seed) % 1000) / 1000
     return None
+
+
+def seed_state(seed: str) -> int:
+    """The hash state after a seed, computed once: `position_v2(seed_state(s), v)` equals
+    `hash_unit(s, v, 2)` and hashes only the unit id per call."""
+    return fnv1a32(seed)
+
+
+def position_v2(state: int, value: str) -> float:
+    return (fnv1a32(str(fnv1a32(value, state))) % 10000) / 10000
 
 
 def equal_weights(n: int) -> list[float]:

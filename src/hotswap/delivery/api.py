@@ -1,0 +1,214 @@
+"""What game servers and players are served: the snapshot, and evaluated configs.
+
+These are hot routes (`web.fastpath`): they answer from the in-memory snapshot, decode with
+orjson and send bytes encoded at compile time. Not being FastAPI routes, they are described
+for OpenAPI by hand, in `openapi.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+
+from hotswap.auth.model import Permission
+from hotswap.configs.model import Environment
+from hotswap.core.errors import FieldError, InvalidInput, Unavailable
+from hotswap.players.model import targeting_attributes
+from hotswap.targeting.snapshot import Context
+from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
+
+if TYPE_CHECKING:
+    from hotswap.container import Container
+
+MAX_ATTRIBUTES = 200
+MAX_ID = 200
+_CONTEXT_FIELDS = ("playerId", "serverId", "region", "platform")
+_ALLOWED = frozenset({*_CONTEXT_FIELDS, "attributes", "environment"})
+
+
+def parse_environment(raw: str | None, field: str) -> Environment:
+    if raw is None:
+        return Environment.PRODUCTION
+    try:
+        return Environment.parse(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"Unknown environment {raw[:50]!r}.", errors=[FieldError(field, str(exc))]) from exc
+
+
+def parse_at(raw: str | None, now: datetime) -> datetime:
+    """`?at=`: an ISO 8601 instant with a time zone (what would be served then); default now."""
+    if raw is None:
+        return now
+    try:
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidInput(
+            "`at` is not a timestamp.",
+            errors=[
+                FieldError("query.at", "must be an ISO 8601 timestamp with a time zone, e.g. 2026-12-01T00:00:00Z")
+            ],
+        )
+    return at
+
+
+def _text(value: Any, field: str, errors: list[FieldError]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        errors.append(FieldError(field, f"must be a string of 1 to {MAX_ID} characters"))
+        return None
+    return value
+
+
+def parse_context(body: bytes) -> tuple[Context, str | None]:
+    """The evaluation context of a request body, and the environment it names (if any)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("The body is not JSON.", errors=[FieldError("body", "must be a JSON object")]) from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.", errors=[FieldError("body", "must be a JSON object")])
+    errors = [FieldError(f"body.{key}", "unknown field") for key in sorted(set(data) - _ALLOWED)]
+    player_id = _text(data.get("playerId"), "body.playerId", errors)
+    server_id = _text(data.get("serverId"), "body.serverId", errors)
+    region = _text(data.get("region"), "body.region", errors)
+    platform = _text(data.get("platform"), "body.platform", errors)
+    environment = data.get("environment")
+    if environment is not None and not isinstance(environment, str):
+        errors.append(FieldError("body.environment", "must be a string"))
+        environment = None
+    attributes = data.get("attributes", {})
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        errors.append(FieldError("body.attributes", "must be an object"))
+        attributes = {}
+    elif len(attributes) > MAX_ATTRIBUTES:
+        errors.append(FieldError("body.attributes", f"at most {MAX_ATTRIBUTES} attributes"))
+    unit_errors = {"body.playerId", "body.serverId"} & {e.field for e in errors}
+    if player_id is None and server_id is None and not unit_errors:
+        errors.append(FieldError("body.playerId", "give a playerId, a serverId, or both"))
+    if errors:
+        raise InvalidInput("The evaluation context is invalid.", errors=errors)
+    context = Context(player_id=player_id, server_id=server_id, region=region, platform=platform, attributes=attributes)
+    return context, environment
+
+
+def _revision_headers(revision: int, etag: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-snapshot-revision", str(revision).encode()), (b"cache-control", b"no-cache"), (b"etag", etag.encode())]
+
+
+def _matches(if_none_match: bytes | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    wanted = etag.encode()
+    for tag in if_none_match.split(b","):
+        tag = tag.strip()
+        if tag == b"*" or tag.removeprefix(b"W/") == wanted:
+            return True
+    return False
+
+
+def _query_value(raw: str) -> Any:
+    """`attr.level=12` is the number 12, `attr.beta=true` the boolean; anything else is text."""
+    if raw in ("true", "false", "null") or (raw[:1].isdigit() or raw[:1] == "-"):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw
+        return value if not isinstance(value, dict | list) else raw
+    return raw
+
+
+def query_context(player_id: str, query: Mapping[str, str], stored: Mapping[str, Any]) -> Context:
+    """The context of a player query: the stored profile's targeting attributes, then the query's
+    `attr.<name>` values on top (what the game knows now that the store may not)."""
+    attributes = dict(stored)
+    errors: list[FieldError] = []
+    extra = [(k[5:], v) for k, v in query.items() if k.startswith("attr.")]
+    if len(extra) > MAX_ATTRIBUTES:
+        errors.append(FieldError("query", f"at most {MAX_ATTRIBUTES} attr.* parameters"))
+    for name, raw in extra:
+        if not name or len(name) > 100:
+            errors.append(FieldError(f"query.attr.{name[:100]}", "an attribute name has 1 to 100 characters"))
+        else:
+            attributes[name] = _query_value(raw)
+    fields = {key: _text(query.get(key), f"query.{key}", errors) for key in ("serverId", "region", "platform")}
+    if errors:
+        raise InvalidInput("The query is invalid.", errors=errors)
+    return Context(
+        player_id=player_id,
+        server_id=fields["serverId"],
+        region=fields["region"],
+        platform=fields["platform"],
+        attributes=attributes,
+    )
+
+
+def hot_routes(container: Container) -> list[HotRoute]:
+    snapshots = container.snapshots
+    clock = container.clock
+    players = container.players
+
+    async def snapshot(request: HotRequest) -> HotResponse:
+        env = parse_environment(request.query.get("environment"), "query.environment")
+        current = await snapshots.get(env)
+        headers = _revision_headers(current.revision, current.etag)
+        if _matches(request.header(b"if-none-match"), current.etag):
+            return HotResponse(b"", status=304, headers=headers)
+        return HotResponse(current.body, headers=headers)
+
+    async def evaluate(request: HotRequest) -> HotResponse:
+        context, body_env = parse_context(request.body)
+        query_env = request.query.get("environment")
+        env = parse_environment(
+            query_env if query_env is not None else body_env,
+            "query.environment" if query_env is not None else "body.environment",
+        )
+        at = parse_at(request.query.get("at"), clock.now())
+        current = await snapshots.get(env)
+        return HotResponse(
+            current.evaluate_json(context, at), headers=[(b"x-snapshot-revision", str(current.revision).encode())]
+        )
+
+    async def player_configs(request: HotRequest) -> HotResponse:
+        player_id = request.path_param or ""
+        if not 0 < len(player_id) <= MAX_ID or "\x00" in player_id:
+            raise InvalidInput(
+                "Not a player id.", errors=[FieldError("path.playerId", f"1 to {MAX_ID} characters, no NUL")]
+            )
+        query = request.query
+        env = parse_environment(query.get("environment"), "query.environment")
+        at = parse_at(query.get("at"), clock.now())
+        try:
+            profile = await players.cached_profile(container.uow, player_id)
+        except (DBAPIError, OSError, TimeoutError) as exc:  # a cache miss reads the store
+            raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
+        # An unknown player (not reported yet) is served on what the query tells, not refused:
+        # a game asks for a new player's configs before it ever writes the profile.
+        stored = targeting_attributes(profile, at) if profile is not None else {}
+        context = query_context(player_id, query, stored)
+        current = await snapshots.get(env)
+        headers = [
+            (b"x-snapshot-revision", str(current.revision).encode()),
+            (b"x-player-known", b"true" if profile is not None else b"false"),
+        ]
+        return HotResponse(current.evaluate_json(context, at), headers=headers)
+
+    return [
+        HotRoute("GET", "/api/v1/snapshot", Permission.SNAPSHOT_READ, snapshot),
+        HotRoute("POST", "/api/v1/evaluate", Permission.SNAPSHOT_READ, evaluate),
+        HotRoute(
+            "GET",
+            "/api/v1/players/{playerId}/configs",
+            Permission.SNAPSHOT_READ,
+            player_configs,
+            template="/api/v1/players/{playerId}/configs",
+        ),
+    ]

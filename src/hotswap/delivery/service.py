@@ -1,0 +1,148 @@
+"""The snapshots this process holds in memory, kept current.
+
+Three ways a snapshot moves forward, all ending in `refresh`:
+- this process committed a change (`SnapshotChanges` calls back after the commit);
+- another process announced one on the change bus;
+- the periodic check found the store's revision ahead of ours (a missed bus message).
+`refresh` re-reads the store and swaps in the new compiled snapshot only if its revision is
+higher than the one held, so the revision a reader sees never goes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotswap.configs.model import Environment
+from hotswap.core.errors import Unavailable
+from hotswap.delivery.bus import ChangeBus
+from hotswap.delivery.changes import SnapshotChanges
+from hotswap.delivery.documents import PartLoader, current_revisions, load_document
+from hotswap.observability.metrics import Metrics
+from hotswap.targeting.snapshot import CompiledSnapshot, compile_snapshot
+
+log = logging.getLogger(__name__)
+Listener = Callable[[CompiledSnapshot], None]
+
+
+class SnapshotService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: ChangeBus,
+        changes: SnapshotChanges,
+        metrics: Metrics,
+        *,
+        check_interval: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.metrics = metrics
+        self.check_interval = check_interval
+        self._current: dict[Environment, CompiledSnapshot] = {}
+        self._locks = {env: asyncio.Lock() for env in Environment}
+        self._parts: dict[str, PartLoader] = {}
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        changes.on_committed(self._committed)
+        bus.subscribe(self._on_message)
+
+    # -- extension points -----------------------------------------------------------------
+
+    def add_part(self, key: str, loader: PartLoader) -> None:
+        """A later slice contributes a part of every document (`rollouts`, `events`)."""
+        self._parts[key] = loader
+
+    def on_new(self, listener: Listener) -> None:
+        """Called (synchronously) with each snapshot as it becomes current."""
+        self._listeners.append(listener)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def peek(self, environment: Environment) -> CompiledSnapshot | None:
+        return self._current.get(environment)
+
+    async def get(self, environment: Environment) -> CompiledSnapshot:
+        current = self._current.get(environment)
+        return current if current is not None else await self.refresh(environment)
+
+    # -- keeping current ------------------------------------------------------------------
+
+    async def refresh(self, environment: Environment) -> CompiledSnapshot:
+        async with self._locks[environment]:
+            started = time.perf_counter()
+            held = self._current.get(environment)
+            try:
+                document = await load_document(self.engine, environment, self._parts)
+                if held is not None and held.revision >= document["revision"]:
+                    return held
+                compiled = compile_snapshot(document)
+            except Exception as exc:
+                # The last good snapshot keeps serving; the periodic check tries again. Stored
+                # data that does not compile is a bug or a bad migration, never the caller's fault.
+                self.metrics.snapshot_failures.inc()
+                log.exception("snapshot refresh failed", extra={"environment": environment.value})
+                if held is None:
+                    raise Unavailable(
+                        f"The {environment.value} snapshot cannot be built right now.", headers={"Retry-After": "5"}
+                    ) from exc
+                return held
+            self._current[environment] = compiled
+            self.metrics.snapshot_revision.labels(environment.value).set(compiled.revision)
+            self.metrics.snapshot_compile.labels(environment.value).observe(time.perf_counter() - started)
+        for listener in self._listeners:
+            listener(compiled)
+        return compiled
+
+    async def _committed(self, environments: frozenset[Environment]) -> None:
+        for env in sorted(environments):
+            compiled = await self.refresh(env)
+            await self.bus.publish({"kind": "snapshot", "environment": env.value, "revision": compiled.revision})
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") != "snapshot":
+            return
+        try:
+            env = Environment(str(message.get("environment")))
+            revision = int(message.get("revision", 0))
+        except (TypeError, ValueError):
+            log.warning("change bus: ignored a malformed snapshot message", extra={"bus_message": message})
+            return
+        held = self._current.get(env)
+        if held is None or held.revision < revision:
+            await self.refresh(env)
+
+    async def check(self) -> None:
+        """Refresh every environment whose stored revision is ahead of the one held."""
+        for env, revision in (await current_revisions(self.engine)).items():
+            held = self._current.get(env)
+            if held is None or held.revision < revision:
+                await self.refresh(env)
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.check()
+        if self.check_interval > 0 and self._task is None:
+            self._task = asyncio.create_task(self._check_periodically(), name="hotswap-snapshot-check")
+
+    async def _check_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check()
+            except Exception:
+                log.warning("snapshot check failed", exc_info=True)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.bus.aclose()

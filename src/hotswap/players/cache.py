@@ -1,0 +1,65 @@
+"""A bounded LRU of player profiles that never keeps a value read before the latest write.
+
+The race it closes: a reader misses, reads the store, and while its read is in flight a writer
+commits and invalidates the key; the reader must not then put its (possibly older) value in the
+cache, where it would stay until the player's next write. Each miss takes a ticket; invalidating
+a key voids the tickets taken before it, and only a load whose ticket is still valid is kept.
+Absent players are cached too (as None), so unknown ids do not read the store on every
+request; creating a player invalidates its key like any other write. Pure; one event loop.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+_MISSING = object()
+
+
+class LoadingCache(Generic[V]):
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, V | None] = OrderedDict()
+        self._tickets: dict[str, object] = {}  # the newest in-flight load of each key
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        found = self._entries.get(key, _MISSING)
+        if found is not _MISSING:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found  # type: ignore[return-value]
+        self.misses += 1
+        ticket = self._tickets[key] = object()
+        try:
+            value = await load()
+        except BaseException:
+            if self._tickets.get(key) is ticket:
+                del self._tickets[key]
+            raise
+        if self._tickets.get(key) is ticket:  # nothing invalidated the key while it loaded
+            del self._tickets[key]
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def invalidate(self, key: str) -> None:
+        self._entries.pop(key, None)
+        self._tickets.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._tickets.clear()

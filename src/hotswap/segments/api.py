@@ -1,0 +1,192 @@
+"""HTTP routes for segments and their previews. Thin: parse, call, commit, render."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.core.errors import Forbidden
+from hotswap.observability.logging import request_id_var
+from hotswap.segments.model import Segment
+from hotswap.segments.schemas import (
+    ContextPreviewRead,
+    ContextResult,
+    DraftPreviewCreate,
+    PlayerPreviewRead,
+    PreviewCreate,
+    SegmentCreate,
+    SegmentRead,
+    SegmentReplace,
+)
+from hotswap.segments.service import SegmentDraft, SegmentService
+from hotswap.storage.uow import UnitOfWork
+from hotswap.targeting.conditions import Predicate
+from hotswap.web.deps import ContainerDep, UowDep, get_container, require
+from hotswap.web.problems import PROBLEM_MEDIA_TYPE
+from hotswap.web.schemas import PageRead
+
+router = APIRouter(prefix="/api/v1", tags=["segments"])
+
+Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=100,
+        description='The segment\'s ETag (its revision, e.g. "3"): the change applies only to that revision, else 412.',
+    ),
+]
+_STALE: dict[int | str, dict[str, Any]] = {
+    412: {
+        "description": "If-Match names a revision the segment is no longer at",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
+
+
+async def _read_only_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """Previews are POSTs that only read: no write lock (on SQLite, no queueing behind writers)."""
+    async with get_container(request).uow(request_id_var.get(), read_only=True) as uow:
+        yield uow
+
+
+ReadUowDep = Annotated[UnitOfWork, Depends(_read_only_uow)]
+
+
+def _etag(segment: Segment) -> str:
+    return f'"{segment.revision}"'
+
+
+def _expected_revision(if_match: str | None) -> int | None:
+    """`"3"`, `W/"3"` or `3` name revision 3; `*` or no header means any revision. Anything
+    else can match no revision, which is a 412 rather than a silent overwrite."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() and len(tag) < 19 else -1
+
+
+def _read(segment: Segment) -> SegmentRead:
+    return SegmentRead(
+        id=segment.id,
+        name=segment.name,
+        description=segment.description,
+        condition=segment.condition,
+        builtin=segment.builtin,
+        created_at=segment.created_at,
+        created_by=segment.created_by,
+        updated_at=segment.updated_at,
+        updated_by=segment.updated_by,
+        revision=segment.revision,
+    )
+
+
+@router.post("/segments", status_code=status.HTTP_201_CREATED, response_model=SegmentRead)
+async def create_segment(
+    body: SegmentCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+) -> SegmentRead:
+    draft = SegmentDraft(name=body.name, description=body.description, condition=body.condition)
+    segment = await c.segments.create(uow, actor, body.id, draft)
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/segments/{segment.id}"
+    response.headers["ETag"] = _etag(segment)
+    return _read(segment)
+
+
+@router.get("/segments", response_model=PageRead[SegmentRead])
+async def list_segments(
+    _: Reader, uow: UowDep, c: ContainerDep, cursor: str | None = None, limit: Limit = 100
+) -> PageRead[SegmentRead]:
+    page = await c.segments.list_segments(uow, cursor=cursor, limit=limit)
+    return PageRead(items=[_read(s) for s in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/segments/{segment_id}", response_model=SegmentRead)
+async def get_segment(segment_id: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> SegmentRead:
+    segment = await c.segments.get(uow, segment_id)
+    response.headers["ETag"] = _etag(segment)
+    return _read(segment)
+
+
+@router.put("/segments/{segment_id}", response_model=SegmentRead, responses=_STALE)
+async def replace_segment(
+    segment_id: str,
+    body: SegmentReplace,
+    actor: Writer,
+    uow: UowDep,
+    c: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> SegmentRead:
+    draft = SegmentDraft(name=body.name, description=body.description, condition=body.condition)
+    segment = await c.segments.replace(uow, actor, segment_id, draft, expected_revision=_expected_revision(if_match))
+    await uow.commit()
+    response.headers["ETag"] = _etag(segment)
+    return _read(segment)
+
+
+@router.delete("/segments/{segment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_STALE)
+async def delete_segment(
+    segment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, if_match: IfMatch = None
+) -> Response:
+    await c.segments.delete(uow, actor, segment_id, expected_revision=_expected_revision(if_match))
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- previews ----------------------------------------------------------------------------
+
+PreviewRead = ContextPreviewRead | PlayerPreviewRead
+
+
+def _check_source(actor: Principal, body: PreviewCreate) -> None:
+    if body.players is not None and not actor.can(Permission.PLAYER_READ):
+        raise Forbidden(
+            f"The {actor.role.value} role may not read stored players (needs {Permission.PLAYER_READ.value})."
+        )
+
+
+async def _preview(
+    service: SegmentService,
+    uow: UnitOfWork,
+    actor: Principal,
+    body: PreviewCreate,
+    predicate: Predicate,
+    segment_id: str | None,
+) -> PreviewRead:
+    if body.contexts is not None:
+        preview = service.preview_contexts(predicate, body.contexts)
+        return ContextPreviewRead(
+            segment=segment_id,
+            total=preview.total,
+            matched=preview.matched,
+            results=[ContextResult(index=i, matches=m) for i, m in enumerate(preview.results)],
+        )
+    assert body.players is not None
+    result = await service.preview_players(uow, predicate, limit=body.players.limit, at=body.at)
+    return PlayerPreviewRead(
+        segment=segment_id, at=result.at, total=result.total, matched=result.matched, player_ids=result.player_ids
+    )
+
+
+@router.post("/segments/preview", response_model=PreviewRead)
+async def preview_draft(body: DraftPreviewCreate, actor: Reader, uow: ReadUowDep, c: ContainerDep) -> PreviewRead:
+    """Which contexts or stored players a condition would match, before it is saved."""
+    _check_source(actor, body)
+    predicate = c.segments.draft_predicate(body.condition)
+    return await _preview(c.segments, uow, actor, body, predicate, None)
+
+
+@router.post("/segments/{segment_id}/preview", response_model=PreviewRead)
+async def preview_segment(
+    segment_id: str, body: PreviewCreate, actor: Reader, uow: ReadUowDep, c: ContainerDep
+) -> PreviewRead:
+    """Which contexts or stored players the segment matches."""
+    _check_source(actor, body)
+    predicate = await c.segments.predicate(uow, segment_id)
+    return await _preview(c.segments, uow, actor, body, predicate, segment_id)

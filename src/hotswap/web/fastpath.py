@@ -1,0 +1,232 @@
+"""The lean path for the routes game servers and players hit at volume (see DESIGN.md, "The hot
+paths are lean").
+
+A pure ASGI middleware in front of everything else: for its few routes it authenticates (the
+authenticator's cache makes that a dict lookup), bounds and reads the body, calls the handler
+and sends the bytes it returns. No routing table scan, no dependency graph, no per-request
+access-log line for successes (metrics still count every request; failures are logged). Every
+other request passes through untouched to the FastAPI app and its edge middleware.
+
+Hot routes are not rate limited: they read only memory. Their protection is the token, the
+body limit and the load balancer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.auth.service import Authenticator
+from hotswap.core.errors import Forbidden, HotSwapError, PayloadTooLarge, Unauthorized, Unavailable
+from hotswap.observability.logging import request_id_var
+from hotswap.observability.metrics import Metrics
+from hotswap.web.problems import problem_response
+
+access_log = logging.getLogger("hotswap.access")
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class HotRequest:
+    scope: Scope
+    principal: Principal
+    body: bytes
+    path_param: str | None
+    _query: dict[str, str] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query string; a repeated name keeps its last value."""
+        if self._query is None:
+            raw = self.scope.get("query_string", b"")
+            self._query = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
+        return self._query
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return bytes(value)
+        return None
+
+
+@dataclass(slots=True)
+class HotResponse:
+    body: bytes
+    status: int = 200
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    media_type: bytes = b"application/json"
+
+
+Handler = Callable[[HotRequest], Awaitable[HotResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    """`path` is exact, or `prefix{param}suffix` with one parameter (a single path segment)."""
+
+    method: str
+    path: str
+    permission: Permission
+    handler: Handler
+    template: str = ""
+
+    def match(self, path: str) -> tuple[bool, str | None]:
+        if "{" not in self.path:
+            return path == self.path, None
+        prefix, _, rest = self.path.partition("{")
+        suffix = rest.partition("}")[2]
+        if len(path) > len(prefix) + len(suffix) and path.startswith(prefix) and path.endswith(suffix):
+            middle = path[len(prefix) : len(path) - len(suffix)]
+            if "/" not in middle:
+                return True, middle
+        return False, None
+
+
+class HotPathMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[HotRoute],
+        authenticator: Authenticator,
+        metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.routes = tuple(routes)
+        self.exact = {(r.method, r.path): r for r in routes if "{" not in r.path}
+        self.patterns = tuple(r for r in routes if "{" in r.path)
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        # Request ids: a random per-process prefix and a counter, unique across replicas and
+        # cheaper than a uuid4 per request.
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _observe(self, method: str, template: str, status: int, elapsed: float) -> None:
+        series = self._series.get((method, template, status))
+        if series is None:
+            series = (
+                self.metrics.http_requests.labels(method, template, str(status)),
+                self.metrics.http_latency.labels(method, template),
+            )
+            self._series[(method, template, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
+
+    def _find(self, method: str, path: str) -> tuple[HotRoute | None, str | None]:
+        route = self.exact.get((method, path))
+        if route is not None:
+            return route, None
+        for candidate in self.patterns:
+            if candidate.method == method:
+                matched, param = candidate.match(path)
+                if matched:
+                    return candidate, param
+        return None, None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route, param = self._find(scope["method"], scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = f"{self._id_prefix}{next(self._ids):x}"
+        token = request_id_var.set(request_id)
+        status = 500
+        principal: Principal | None = None
+        try:
+            try:
+                principal = await self._authenticate(scope)
+                if not principal.can(route.permission):
+                    raise Forbidden(
+                        f"The {principal.role.value} role may not do this (needs {route.permission.value})."
+                    )
+                body = await self._read_body(receive) if route.method != "GET" else b""
+                response = await route.handler(HotRequest(scope, principal, body, param))
+            except HotSwapError as error:
+                status = error.status
+                await problem_response(error, scope["path"])(scope, receive, _with_request_id(send, request_id))
+                return
+            status = response.status
+            headers = [
+                (b"content-type", response.media_type),
+                (b"content-length", str(len(response.body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *response.headers,
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": response.body})
+        finally:
+            elapsed = time.perf_counter() - started
+            template = route.template or route.path
+            self._observe(scope["method"], template, status, elapsed)
+            if status >= 400:
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "client": (scope.get("client") or ("-",))[0],
+                        "principal": principal.subject if principal else None,
+                    },
+                )
+            request_id_var.reset(token)
+
+    async def _authenticate(self, scope: Scope) -> Principal:
+        raw = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                raw = value
+                break
+        try:
+            return await self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
+        except Unauthorized:
+            self.metrics.auth_failures.labels("missing" if raw is None else "invalid").inc()
+            raise
+        except (DBAPIError, OSError, TimeoutError) as exc:  # a cache miss reads the store
+            log.error("token check failed: the database is not reachable: %s", exc)
+            raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+        await send(message)
+
+    return wrapped

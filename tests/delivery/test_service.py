@@ -1,0 +1,147 @@
+"""The snapshot service and the change bus, below HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hotswap.auth.model import SYSTEM
+from hotswap.configs.model import Environment
+from hotswap.configs.service import ProfileDraft
+from hotswap.configs.tables import config_profiles
+from hotswap.container import Container
+from hotswap.core.errors import Unavailable
+from hotswap.delivery.bus import InProcessBus, RedisBus
+from hotswap.delivery.tables import snapshot_revisions
+from hotswap.settings import Settings
+
+STAGING = Environment.STAGING
+
+
+async def released(container: Container, name: str, data: dict[str, Any]) -> None:
+    async with container.uow() as uow:
+        await container.configs.create_profile(uow, SYSTEM, ProfileDraft(name=name, environment=STAGING))
+        await container.configs.create_version(uow, SYSTEM, name, data=data, version="1.0.0", description=None)
+        await container.releases.request_release(uow, SYSTEM, name, version="1.0.0", comment=None)
+        await uow.commit()
+
+
+async def stored_revision(container: Container, env: Environment) -> int:
+    async with container.engine.connect() as conn:
+        query = sa.select(snapshot_revisions.c.revision).where(snapshot_revisions.c.environment == env.value)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_one_transaction_is_one_new_revision(container: Container) -> None:
+    before = await stored_revision(container, STAGING)
+    async with container.uow() as uow:
+        await container.snapshot_changes.mark_changed(uow, [STAGING])
+        await container.snapshot_changes.mark_changed(uow, [STAGING])
+        await container.snapshot_changes.mark_changed(uow)  # all: Staging already counted
+        await uow.commit()
+    assert await stored_revision(container, STAGING) == before + 1
+    assert await stored_revision(container, Environment.PRODUCTION) == before + 1
+
+
+async def test_a_rolled_back_change_moves_nothing(container: Container) -> None:
+    before = await stored_revision(container, STAGING)
+    held = await container.snapshots.get(STAGING)
+    async with container.uow() as uow:
+        await container.snapshot_changes.mark_changed(uow, [STAGING])
+        # leaving without commit rolls back
+    assert await stored_revision(container, STAGING) == before
+    assert (await container.snapshots.get(STAGING)) is held
+
+
+async def test_the_snapshot_is_recompiled_after_the_commit(container: Container) -> None:
+    first = await container.snapshots.get(STAGING)
+    await released(container, "balance", {"hp": 1})
+    current = container.snapshots.peek(STAGING)
+    assert current is not None
+    assert current.revision == first.revision + 1
+    assert current.config_names == ["balance"]
+
+
+async def test_listeners_see_each_new_snapshot_in_order(container: Container) -> None:
+    start = (await container.snapshots.get(STAGING)).revision
+    seen: list[int] = []
+    container.snapshots.on_new(lambda snap: seen.append(snap.revision) if snap.environment == "Staging" else None)
+    await released(container, "a", {"n": 1})
+    await released(container, "b", {"n": 2})
+    assert seen == [start + 1, start + 2]
+
+
+async def test_stored_rules_that_do_not_compile_never_reach_callers_as_their_fault(container: Container) -> None:
+    await released(container, "balance", {"hp": 1})
+    held = await container.snapshots.get(STAGING)
+    async with container.engine.begin() as conn:
+        await conn.execute(config_profiles.update().values(targeting=[{"id": "x", "override": {}, "condition": 5}]))
+        await conn.execute(snapshot_revisions.update().values(revision=snapshot_revisions.c.revision + 1))
+    # A process holding a good snapshot keeps serving it...
+    assert await container.snapshots.refresh(STAGING) is held
+    # ...and one holding none answers 503, not 422.
+    fresh = type(container.snapshots)(container.engine, InProcessBus(), container.snapshot_changes, container.metrics)
+    with pytest.raises(Unavailable):
+        await fresh.get(STAGING)
+
+
+async def test_a_missed_message_is_caught_up_by_the_check(container: Container) -> None:
+    held = await container.snapshots.get(STAGING)
+    async with container.engine.begin() as conn:  # a change made by another process, bus lost
+        await conn.execute(snapshot_revisions.update().values(revision=snapshot_revisions.c.revision + 5))
+    await container.snapshots.check()
+    current = container.snapshots.peek(STAGING)
+    assert current is not None
+    assert current.revision == held.revision + 5
+
+
+async def test_a_stale_announcement_never_moves_a_snapshot_back(container: Container) -> None:
+    await released(container, "balance", {"hp": 1})
+    held = await container.snapshots.get(STAGING)
+    await container.bus.publish({"kind": "snapshot", "environment": "Staging", "revision": held.revision - 1})
+    await container.bus.publish({"kind": "snapshot", "environment": "Nowhere", "revision": 99})
+    await container.bus.publish({"kind": "snapshot", "environment": "Staging", "revision": "x"})
+    assert container.snapshots.peek(STAGING) is held
+
+
+async def test_in_process_bus_delivers_to_every_subscriber_despite_a_failing_one() -> None:
+    bus = InProcessBus()
+    got: list[dict[str, Any]] = []
+
+    async def broken(_: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+
+    async def good(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    bus.subscribe(broken)
+    bus.subscribe(good)
+    await bus.publish({"kind": "x"})
+    assert got == [{"kind": "x"}]
+
+
+async def test_redis_bus_reaches_another_process(settings: Settings) -> None:
+    if settings.redis_url is None:
+        pytest.skip("needs Redis (HOTSWAP_TEST_REDIS_URL)")
+    channel = "hotswap:test-changes"
+    sender, receiver = RedisBus(settings.redis_url, channel), RedisBus(settings.redis_url, channel)
+    got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def receive(message: dict[str, Any]) -> None:
+        await got.put(message)
+
+    receiver.subscribe(receive)
+    try:
+        await receiver.start()
+        await sender.publish({"kind": "snapshot", "environment": "Staging", "revision": 3})
+        assert await asyncio.wait_for(got.get(), timeout=5) == {
+            "kind": "snapshot",
+            "environment": "Staging",
+            "revision": 3,
+        }
+    finally:
+        await receiver.aclose()
+        await sender.aclose()

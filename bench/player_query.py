@@ -190,15 +190,12 @@ request = function()
   i = i %% n + 1
   return wrk.format(nil, "/api/v1/evaluate?environment=Staging", nil, bodies[i])
 end
-response = function(status, headers, body)
-  if status ~= 200 then error("HTTP " .. status .. " " .. body) end
-end
 """
 
 
 def wrk(url: str, script: Path, duration: int, connections: int) -> tuple[float, float, float]:
     out = subprocess.run(
-        [WRK, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        [WRK, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
@@ -297,7 +294,7 @@ def main() -> None:
             f" {len(snapshot_doc.content):,} bytes; one evaluate answer: {len(answer.content):,} bytes"
             f" ({reasons.count('default')} default, {len(reasons) - reasons.count('default')} by a rule)"
         )
-        print(f"wrk: 2 threads, {args.connections} connections, {args.duration} s per run, one server worker\n")
+        print(f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run, one server worker\n")
         print(f"{'server':<9} {'route':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}")
         for server in args.servers.split(","):
             bare = Served(server, "bench._asgi_targets:bare_app", {**env, "BENCH_BODY_BYTES": str(len(answer.content))})

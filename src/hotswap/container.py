@@ -81,6 +81,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     _wire_revocations(auth, authenticator, bus)
     players = PlayerService(audit)
     _wire_player_cache(players, bus)
+    segments = SegmentService(audit, snapshot_changes, players)
     approvals = ApprovalService(audit, metrics)
     rate_limiter = (
         RateLimiter.create(
@@ -102,13 +103,13 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         approvals=approvals,
         configs=ConfigService(audit, metrics, snapshot_changes),
         releases=ReleaseService(audit, approvals, metrics, snapshot_changes),
-        targeting=TargetingService(audit, snapshot_changes),
+        targeting=TargetingService(audit, snapshot_changes, segments),
         snapshot_changes=snapshot_changes,
         bus=bus,
         snapshots=SnapshotService(
             engine, bus, snapshot_changes, metrics, check_interval=settings.snapshot_check_seconds
         ),
-        segments=SegmentService(audit, snapshot_changes, players),
+        segments=segments,
         players=players,
         rate_limiter=rate_limiter,
     )

@@ -560,3 +560,38 @@ async def test_a_token_revoked_through_the_api_stops_working_at_once(
     jti = container.codec.decode(admin["Authorization"].removeprefix("Bearer ")).token_id
     assert (await client.delete(f"/api/v1/tokens/{jti}", headers=admin)).status_code == 204
     problem(await client.post("/api/v1/evaluate", headers=admin, json={"playerId": "p"}), 401)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_a_segment_is_never_deleted_under_a_rule_naming_it(
+    client: httpx.AsyncClient, op: Headers, attempt: int
+) -> None:
+    await release(client, op, "shop", {"discount": 0})
+    segment = {"id": "whales", "name": "Whales", "condition": {"totalSpend": {"$gte": 1000}}}
+    assert (await client.post("/api/v1/segments", headers=op, json=segment)).status_code == 201
+    rules = {"rules": [{"id": "w", "segment": "whales", "value": {"discount": 50}}]}
+    put, delete = await asyncio.gather(
+        client.put("/api/v1/configs/shop/targeting", headers=op, json=rules),
+        client.delete("/api/v1/segments/whales", headers=op),
+    )
+    assert (put.status_code, delete.status_code) in {(200, 409), (422, 204)}, (put.text, delete.text)
+    stored = (await client.get("/api/v1/configs/shop/targeting", headers=op)).json()["rules"]
+    exists = (await client.get("/api/v1/segments/whales", headers=op)).status_code == 200
+    assert exists or stored == []
+
+
+async def test_a_bug_on_a_hot_route_is_a_logged_500_problem(
+    client: httpx.AsyncClient,
+    server: Headers,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(container.snapshots, "get", broken)
+    r = await client.post("/api/v1/evaluate", headers=server, json={"playerId": "p"})
+    assert problem(r, 500)["instance"] == "/api/v1/evaluate"
+    assert r.headers["x-request-id"]
+    assert any("unhandled error on a hot route" in rec.getMessage() for rec in caplog.records)

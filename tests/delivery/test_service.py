@@ -145,3 +145,28 @@ async def test_redis_bus_reaches_another_process(settings: Settings) -> None:
     finally:
         await receiver.aclose()
         await sender.aclose()
+
+
+async def test_concurrent_requests_with_an_expired_cache_entry_check_the_store_once(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hotswap.auth.model import Role
+    from hotswap.auth.repository import AuthRepository
+
+    async with container.uow() as uow:
+        issued = await container.auth.issue_token(uow, SYSTEM, subject="gs", role=Role.SERVER, ttl=None)
+        await uow.commit()
+    calls = 0
+    original = AuthRepository.token_is_valid
+
+    async def counted(self: AuthRepository, jti: str) -> bool:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)  # let the other requests arrive while this check is out
+        return await original(self, jti)
+
+    monkeypatch.setattr(AuthRepository, "token_is_valid", counted)
+    header = f"Bearer {issued.token}"
+    principals = await asyncio.gather(*(container.authenticator.authenticate(header) for _ in range(20)))
+    assert {p.subject for p in principals} == {"gs"}
+    assert calls == 1

@@ -212,3 +212,34 @@ def test_deep_merge_merges_objects_and_replaces_everything_else() -> None:
         "d": 1,
         "e": None,
     }
+
+
+@pytest.mark.parametrize(
+    "order",
+    [[1, True, 1.0, None, "missing", "1"], ["missing", None, "1", 1.0, True, 1]],
+)
+def test_remembered_answers_tell_equal_values_of_other_types_apart(order: list[Any]) -> None:
+    rules = [
+        {"id": "number", "condition": {"x": {"$type": "number"}}, "override": {"kind": "number"}},
+        {"id": "boolean", "condition": {"x": {"$type": "boolean"}}, "override": {"kind": "boolean"}},
+        {"id": "null", "condition": {"x": {"$type": "null"}}, "override": {"kind": "null"}},
+        {"id": "string", "condition": {"x": {"$type": "string"}}, "override": {"kind": "string"}},
+    ]
+    doc = document({"c": config({"kind": "missing"}, rules)})
+    compiled = compile_snapshot(doc)
+    seen = set()
+    for value in order:  # the same snapshot, so later answers may come from memory
+        context = Context(player_id="p", attributes={} if value == "missing" else {"x": value})
+        answer = orjson.loads(compiled.evaluate_json(context, NOW))["configs"]["c"]["value"]["kind"]
+        fresh = orjson.loads(compile_snapshot(doc).evaluate_json(context, NOW))["configs"]["c"]["value"]["kind"]
+        assert answer == fresh, value
+        seen.add(answer)
+    assert {"number", "boolean", "string"} <= seen
+
+
+def test_object_attributes_are_evaluated_without_being_remembered() -> None:
+    rules = [{"id": "deep", "condition": {"profile.tier": "gold"}, "override": {"x": 1}}]
+    compiled = compile_snapshot(document({"c": config({"x": 0}, rules)}))
+    for tier, x in (("gold", 1), ("silver", 0), ("gold", 1)):
+        context = Context(player_id="p", attributes={"profile": {"tier": tier}})
+        assert orjson.loads(compiled.evaluate_json(context, NOW))["configs"]["c"]["value"] == {"x": x}

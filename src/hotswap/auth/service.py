@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -204,6 +205,9 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        # One store check per token at a time: when a cached entry expires under load, the
+        # requests that arrive meanwhile wait for that check instead of each making their own.
+        self._checks: dict[str, asyncio.Future[Principal]] = {}
 
     def forget_all(self) -> None:
         self._cache.clear()
@@ -222,12 +226,28 @@ class Authenticator:
                 return cached[0]
             del self._cache[token]
         principal, expires = self.codec.verify(token)
-        async with self.engine.connect() as conn:
-            await conn.execution_options(**READ_ONLY)
-            if not await AuthRepository(conn).token_is_valid(principal.token_id):
+        pending = self._checks.get(token)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        check = self._checks[token] = asyncio.get_running_loop().create_future()
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**READ_ONLY)
+                valid = await AuthRepository(conn).token_is_valid(principal.token_id)
+            if not valid:
                 raise Unauthorized("The bearer token has been revoked or was not issued here.")
+        except asyncio.CancelledError:
+            check.cancel()  # the waiters retry on their own
+            raise
+        except Exception as exc:
+            check.set_exception(exc)
+            check.exception()  # marked retrieved: waiters re-raise it, but none has to exist
+            raise
+        finally:
+            del self._checks[token]
         if self.cache_seconds > 0:
             self._cache[token] = (principal, min(now + self.cache_seconds, expires))
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+        check.set_result(principal)
         return principal

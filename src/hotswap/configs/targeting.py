@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.configs import lookups, rules
@@ -17,16 +15,17 @@ from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.delivery.changes import SnapshotChanges
-from hotswap.segments.tables import segments
+from hotswap.segments.service import SegmentService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule, parse_rules
 from hotswap.targeting.snapshot import deep_merge
 
 
 class TargetingService:
-    def __init__(self, audit: AuditLog, snapshots: SnapshotChanges) -> None:
+    def __init__(self, audit: AuditLog, snapshots: SnapshotChanges, segments: SegmentService) -> None:
         self.audit = audit
         self.snapshots = snapshots
+        self.segments = segments
 
     async def get_rules(self, uow: UnitOfWork, name: str) -> tuple[m.Profile, list[Rule]]:
         profile = await lookups.require_profile(ConfigRepository(uow.conn), name)
@@ -69,9 +68,9 @@ class TargetingService:
         named = {rule.segment for rule in parsed if rule.segment is not None}
         if not named:
             return
-        # FOR SHARE would be the strict way to stop a concurrent delete; the segments slice
-        # checks references under its own lock, and a rule naming a missing segment never applies.
-        found = set((await uow.conn.execute(sa.select(segments.c.id).where(segments.c.id.in_(named)))).scalars())
+        # Locked (FOR SHARE on PostgreSQL) until the commit: a concurrent delete of a segment
+        # named here waits, then sees the rule naming it and refuses.
+        found = await self.segments.lock_existing(uow, named)
         errors = [
             FieldError(f"body.rules[{i}].segment", f"no segment {rule.segment!r}")
             for i, rule in enumerate(parsed)

@@ -31,6 +31,23 @@ def compile_condition(condition: Any, saved_groups: SavedGroups | None = None) -
     return _Compiler(saved_groups or {}).condition(condition)
 
 
+def referenced_attributes(condition: Any) -> set[str]:
+    """The top-level attribute names a condition reads (`a` for the path `a.b`): its result is
+    a function of these alone, which lets callers remember results by their values."""
+    names: set[str] = set()
+    if not isinstance(condition, dict):
+        return names
+    for key, value in condition.items():
+        if key in ("$or", "$nor", "$and"):
+            for sub in value if isinstance(value, list) else []:
+                names |= referenced_attributes(sub)
+        elif key == "$not":
+            names |= referenced_attributes(value)
+        else:
+            names.add(str(key).split(".", 1)[0])
+    return names
+
+
 def _always(_: Any) -> bool:
     return True
 

@@ -21,7 +21,7 @@ import orjson
 
 from hotswap.targeting import jsvalues as js
 from hotswap.targeting.bucketing import position_v2, seed_state
-from hotswap.targeting.conditions import compile_condition
+from hotswap.targeting.conditions import compile_condition, referenced_attributes
 from hotswap.targeting.rules import Rule, parse_rules
 
 Attributes = Mapping[str, Any]
@@ -106,6 +106,7 @@ class _Tests:
     def __init__(self, segments: Mapping[str, Any]) -> None:
         self.segment_conditions = segments
         self.predicates: list[Callable[[Attributes], bool]] = []
+        self.attributes: set[str] = set()  # every attribute the predicates read
         self.positions: list[tuple[str, str]] = []  # (seed, hash attribute)
         self.cuts: list[tuple[int, float]] = []  # (position index, coverage): unit position < coverage
         self.windows: list[tuple[float, float]] = []
@@ -122,12 +123,16 @@ class _Tests:
         condition = self.segment_conditions.get(segment_id)
         # A rule naming a segment the snapshot lacks never applies (the segments slice refuses to
         # delete a segment in use, so this is only a race with a concurrent delete).
-        make = (lambda: _never) if condition is None else (lambda: compile_condition(condition["condition"]))
+        make = (lambda: _never) if condition is None else (lambda: self._compile(condition["condition"]))
         return self._index(("segment", segment_id), self.predicates, make)
 
     def condition(self, condition: dict[str, Any]) -> int:
         key = ("condition", orjson.dumps(condition, option=_SORTED))
-        return self._index(key, self.predicates, lambda: compile_condition(condition))
+        return self._index(key, self.predicates, lambda: self._compile(condition))
+
+    def _compile(self, condition: Any) -> Callable[[Attributes], bool]:
+        self.attributes |= referenced_attributes(condition)
+        return compile_condition(condition)
 
     def cut(self, seed: str, hash_attribute: str, coverage: float) -> int:
         position = self._index(("position", seed, hash_attribute), self.positions, lambda: (seed, hash_attribute))
@@ -161,7 +166,7 @@ class CompiledSnapshot:
             for name, entry in sorted(document.get("configs", {}).items())
         ]
         self._positions = tuple((seed_state(seed), attribute) for seed, attribute in tests.positions)
-        self._position_memo: dict[tuple[int, str], float | None] = {}
+        self._position_memo: dict[str, list[float | None]] = {}
         computers: dict[str, list[Callable[[Attributes, float], bool]]] = {
             "p": [_predicate_test(p) for p in tests.predicates],
             "c": [self._cut_test(position, coverage) for position, coverage in tests.cuts],
@@ -178,6 +183,10 @@ class CompiledSnapshot:
         )
         # Plain tuples for the hot loop: no attribute lookups per choice.
         self._plans = tuple(tuple((c.tests, c.outcome) for c in config.choices) for config in self._configs)
+        self._predicates = tuple(tests.predicates)
+        self._read = tuple(sorted(tests.attributes))
+        self._by_values: dict[Any, tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]] = {}
+        self._reduced: dict[tuple[bool, ...], tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]] = {}
         self._head = b'{"configs":{'
         self._tail = (
             b'},"environment":'
@@ -196,14 +205,17 @@ class CompiledSnapshot:
         unit = _unit_id(attrs.get(attribute))
         if unit is None:
             return None
-        key = (index, unit)
+        # Hashing is pure Python and the same players come back again and again: remember each
+        # unit's positions (one list per unit, filled as seeds need them).
         memo = self._position_memo
-        found = memo.get(key, -1.0)
-        if found == -1.0:
-            # Hashing is pure Python and the same players come back again and again: remember.
-            found = memo[key] = position_v2(state, unit)
-            if len(memo) > self.POSITION_MEMO_SIZE:
+        known = memo.get(unit)
+        if known is None:
+            if len(memo) >= self.POSITION_MEMO_SIZE:
                 memo.clear()
+            known = memo[unit] = [None] * len(self._positions)
+        found = known[index]
+        if found is None:
+            found = known[index] = position_v2(state, unit)
         return found
 
     def _cut_test(self, position: int, coverage: float) -> Callable[[Attributes, float], bool]:
@@ -241,9 +253,87 @@ class CompiledSnapshot:
         }
 
     def evaluate_json(self, context: Context, at: datetime) -> bytes:
-        """The same answer as `evaluate`, as JSON, from fragments encoded at compile time."""
-        outcomes = self._outcomes(context.targeting_attributes(), at.timestamp())
-        return self._head + b",".join([o.fragment for o in outcomes]) + self._tail
+        """The same answer as `evaluate`, as JSON, from fragments encoded at compile time.
+
+        The hot path. Segments and conditions are few next to the configs that use them, so all
+        of them are computed first; the answer for that vector of results, less the rollout
+        cuts and time windows still open, is remembered: most configs are then one fixed
+        fragment, and only the rest look at the unit's hash or the clock."""
+        attrs = context.targeting_attributes()
+        # The predicates are a function of the attributes they read: remember by those values
+        # (and their types: 1, 1.0 and true are equal keys in Python, not in conditions).
+        values = tuple([attrs.get(name, _MISSING) for name in self._read])
+        by_values: Any = (values, tuple([v.__class__ for v in values]))
+        try:
+            reduced = self._by_values.get(by_values)
+        except TypeError:  # an object or array value: not hashable, so not remembered
+            by_values, reduced = None, None
+        if reduced is None:
+            key = tuple([predicate(attrs) for predicate in self._predicates])
+            reduced = self._reduced.get(key)
+            if reduced is None:
+                reduced = self._reduce(key)
+            if by_values is not None:
+                if len(self._by_values) >= self.VALUES_MEMO_SIZE:
+                    self._by_values.clear()
+                self._by_values[by_values] = reduced
+        if len(reduced) == 1 and isinstance(reduced[0], bytes):
+            return self._head + reduced[0] + self._tail
+        at_ts = at.timestamp()
+        bits = self._blank.copy()
+        compute = self._compute
+        parts: list[bytes] = []
+        for item in reduced:
+            if isinstance(item, bytes):
+                parts.append(item)
+                continue
+            for tests, fragment in item:
+                for test in tests:
+                    bit = bits[test]
+                    if bit is None:
+                        bit = bits[test] = compute[test](attrs, at_ts)
+                    if not bit:
+                        break
+                else:
+                    parts.append(fragment)
+                    break
+        return self._head + b",".join(parts) + self._tail
+
+    REDUCED_MEMO_SIZE = 4096
+    VALUES_MEMO_SIZE = 16384
+
+    def _reduce(
+        self, predicate_bits: tuple[bool, ...]
+    ) -> tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]:
+        """The configs' choices once the predicates are known: a run of configs decided by them
+        alone is one pre-joined fragment; a config that still depends on a rollout cut or a time
+        window keeps its remaining choices (their tests, then the fragment)."""
+        n = len(predicate_bits)
+        out: list[bytes | tuple[tuple[tuple[int, ...], bytes], ...]] = []
+        run: list[bytes] = []
+        for plan in self._plans:
+            remaining: list[tuple[tuple[int, ...], bytes]] = []
+            for tests, outcome in plan:
+                if any(t < n and not predicate_bits[t] for t in tests):
+                    continue
+                open_tests = tuple(t for t in tests if t >= n)
+                remaining.append((open_tests, outcome.fragment))
+                if not open_tests:
+                    break
+            if len(remaining) == 1:
+                run.append(remaining[0][1])
+                continue
+            if run:
+                out.append(b",".join(run))
+                run = []
+            out.append(tuple(remaining))
+        if run:
+            out.append(b",".join(run))
+        reduced = tuple(out)
+        if len(self._reduced) >= self.REDUCED_MEMO_SIZE:
+            self._reduced.clear()
+        self._reduced[predicate_bits] = reduced
+        return reduced
 
 
 def compile_snapshot(document: dict[str, Any]) -> CompiledSnapshot:
@@ -252,6 +342,9 @@ def compile_snapshot(document: dict[str, Any]) -> CompiledSnapshot:
 
 def _never(_: Attributes) -> bool:
     return False
+
+
+_MISSING = object()  # an absent attribute, which conditions tell apart from null
 
 
 def _predicate_test(predicate: Callable[[Attributes], bool]) -> Callable[[Attributes, float], bool]:

@@ -1,7 +1,8 @@
 """The lean path for the routes game servers and players hit at volume (see DESIGN.md, "The hot
 paths are lean").
 
-A pure ASGI middleware in front of everything else: for its few routes it authenticates (the
+A pure ASGI middleware in front of everything else, Starlette's own error middleware included
+(see `install`): for its few routes it authenticates (the
 authenticator's cache makes that a dict lookup), bounds and reads the body, calls the handler
 and sends the bytes it returns. No routing table scan, no dependency graph, no per-request
 access-log line for successes (metrics still count every request; failures are logged). Every
@@ -48,8 +49,14 @@ class HotRequest:
     def query(self) -> dict[str, str]:
         """The query string; a repeated name keeps its last value."""
         if self._query is None:
-            raw = self.scope.get("query_string", b"")
-            self._query = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
+            raw: bytes = self.scope.get("query_string", b"")
+            if not raw:
+                self._query = {}
+            elif b"%" in raw or b"+" in raw:
+                self._query = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+            else:  # nothing to unquote (`environment=Production`): split it, a tenth of the time
+                pairs = (part.partition("=") for part in raw.decode("latin-1").split("&") if part)
+                self._query = {name: value for name, _, value in pairs}
         return self._query
 
     def header(self, name: bytes) -> bytes | None:
@@ -163,6 +170,13 @@ class HotPathMiddleware:
                 status = error.status
                 await problem_response(error, scope["path"])(scope, receive, _with_request_id(send, request_id))
                 return
+            except Exception:
+                # In front of Starlette's error middleware: a bug here is logged and answered here.
+                log.exception("unhandled error on a hot route", extra={"route": route.path})
+                status = 500
+                failure = HotSwapError("The server failed to handle this request.")
+                await problem_response(failure, scope["path"])(scope, receive, _with_request_id(send, request_id))
+                return
             status = response.status
             headers = [
                 (b"content-type", response.media_type),
@@ -221,6 +235,18 @@ class HotPathMiddleware:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def install(app: Any, **options: Any) -> None:
+    """Put the hot path in front of the app's whole middleware stack (FastAPI's `add_middleware`
+    would place it inside Starlette's error and body-limit middlewares, which cost the hot routes
+    a tenth of their time and give them nothing they lack)."""
+    build = app.build_middleware_stack
+
+    def build_with_hot_path() -> ASGIApp:
+        return HotPathMiddleware(build(), **options)
+
+    app.build_middleware_stack = build_with_hot_path
 
 
 def _with_request_id(send: Send, request_id: str) -> Send:

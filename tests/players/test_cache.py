@@ -90,3 +90,16 @@ async def test_a_failed_load_caches_nothing() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LoadingCache[str](0)
+
+
+async def test_entries_expire_so_a_lost_invalidation_heals() -> None:
+    clock = [0.0]
+    store, cache = Store(), LoadingCache[str](10, max_age=30, now=lambda: clock[0])
+    store.values["p"] = "old"
+    assert await cache.get("p", store.loader("p")) == "old"
+    store.values["p"] = "new"  # written by another process whose bus message never came
+    clock[0] = 29.9
+    assert await cache.get("p", store.loader("p")) == "old"
+    clock[0] = 30.0
+    assert await cache.get("p", store.loader("p")) == "new"
+    assert store.reads == 2

@@ -5,25 +5,29 @@ commits and invalidates the key; the reader must not then put its (possibly olde
 cache, where it would stay until the player's next write. Each miss takes a ticket; invalidating
 a key voids the tickets taken before it, and only a load whose ticket is still valid is kept.
 Absent players are cached too (as None), so unknown ids do not read the store on every
-request; creating a player invalidates its key like any other write. Pure; one event loop.
+request; creating a player invalidates its key like any other write. Entries also expire after
+`max_age` seconds: another process's write reaches this one over the change bus, and if that
+message is lost, the entry is at most `max_age` old. Pure; one event loop.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
-_MISSING = object()
 
 
 class LoadingCache(Generic[V]):
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, max_age: float = 30.0, now: Callable[[], float] = time.monotonic) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, V | None] = OrderedDict()
+        self.max_age = max_age
+        self._now = now
+        self._entries: OrderedDict[str, tuple[V | None, float]] = OrderedDict()
         self._tickets: dict[str, object] = {}  # the newest in-flight load of each key
         self.hits = 0
         self.misses = 0
@@ -35,11 +39,13 @@ class LoadingCache(Generic[V]):
         return key in self._entries
 
     async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
-        found = self._entries.get(key, _MISSING)
-        if found is not _MISSING:
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return found  # type: ignore[return-value]
+        found = self._entries.get(key)
+        if found is not None:
+            if self._now() < found[1]:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found[0]
+            del self._entries[key]
         self.misses += 1
         ticket = self._tickets[key] = object()
         try:
@@ -50,7 +56,7 @@ class LoadingCache(Generic[V]):
             raise
         if self._tickets.get(key) is ticket:  # nothing invalidated the key while it loaded
             del self._tickets[key]
-            self._entries[key] = value
+            self._entries[key] = (value, self._now() + self.max_age)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

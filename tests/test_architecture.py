@@ -17,7 +17,7 @@ FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "httpx", "redis", "asyncpg",
 COMPOSITION_ROOT = {"container.py", "api.py", "cli.py", "settings.py"}
 
 
-def _imports(path: Path) -> set[str]:
+def _parse_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -26,6 +26,16 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
+
+
+# Parsed while the module is collected, before any test runs: CPython 3.11's parser can fail
+# with "AST constructor recursion depth mismatch" once some test has raised a RecursionError
+# (deep JSON and condition documents do, on purpose) in the same thread.
+_IMPORTS = {path: _parse_imports(path) for path in SRC.rglob("*.py")}
+
+
+def _imports(path: Path) -> set[str]:
+    return _IMPORTS[path] if path in _IMPORTS else _parse_imports(path)
 
 
 def test_there_are_pure_modules_to_check() -> None:

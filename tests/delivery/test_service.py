@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -170,3 +171,13 @@ async def test_concurrent_requests_with_an_expired_cache_entry_check_the_store_o
     principals = await asyncio.gather(*(container.authenticator.authenticate(header) for _ in range(20)))
     assert {p.subject for p in principals} == {"gs"}
     assert calls == 1
+
+
+async def test_large_floats_survive_the_round_trip_through_the_store(container: Container) -> None:
+    """jsonb hands 1e20 back as the integer 100000000000000000000; the snapshot still encodes."""
+    await released(container, "balance", {"hp": 1e20, "ratio": 1.5e300, "tiny": -1e25, "n": 7})
+    current = await container.snapshots.get(STAGING)
+    value = current.document["configs"]["balance"]["value"]
+    assert value == {"hp": 1e20, "ratio": 1.5e300, "tiny": -1e25, "n": 7}
+    assert isinstance(value["n"], int)
+    assert orjson.loads(current.body)["configs"]["balance"]["value"] == value

@@ -17,3 +17,20 @@ def canonical_bytes(value: Any) -> bytes:
 
 def checksum(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+
+
+def as_stored(value: Any) -> Any:
+    """A JSON value as it was written, from what the store hands back. PostgreSQL's jsonb keeps
+    numbers as `numeric` and writes `1e20` back as `100000000000000000000`, which Python reads
+    as an integer no 64-bit JSON encoder takes: such integers become the floats they were.
+    (Written values never hold such integers: `configs.rules.parse_config_data` refuses them.)"""
+    if isinstance(value, dict):
+        return {key: as_stored(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_stored(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _UINT_MAX:
+        return float(value)
+    return value

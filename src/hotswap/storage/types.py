@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from hotswap.core.jsonutil import as_stored
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware UTC in, timezone-aware UTC out (SQLite would hand back naive values)."""
@@ -31,8 +33,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class _JSONValue(sa.TypeDecorator[Any]):
+    """JSON on SQLite, jsonb on PostgreSQL; read back as it was written (see `as_stored`: jsonb
+    turns 1e20 into an integer that no 64-bit JSON encoder takes)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return as_stored(value) if dialect.name == "postgresql" else value
+
+
 def JSONType() -> sa.types.TypeEngine[Any]:  # noqa: N802 - reads like a type in table definitions
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    return _JSONValue()
 
 
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

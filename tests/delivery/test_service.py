@@ -181,3 +181,23 @@ async def test_large_floats_survive_the_round_trip_through_the_store(container: 
     assert value == {"hp": 1e20, "ratio": 1.5e300, "tiny": -1e25, "n": 7}
     assert isinstance(value["n"], int)
     assert orjson.loads(current.body)["configs"]["balance"]["value"] == value
+
+
+async def test_a_failed_refresh_after_a_commit_does_not_fail_the_write(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hotswap.delivery import service as delivery_service
+
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise OSError("store unreachable")
+
+    monkeypatch.setattr(delivery_service, "load_document", unreachable)
+    before = await stored_revision(container, STAGING)
+    await released(container, "balance", {"hp": 1})  # commits; the refresh after it fails
+    assert await stored_revision(container, STAGING) == before + 1
+    assert container.snapshots.peek(STAGING) is None
+    monkeypatch.undo()
+    await container.snapshots.check()
+    current = container.snapshots.peek(STAGING)
+    assert current is not None
+    assert current.config_names == ["balance"]

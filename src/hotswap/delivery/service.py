@@ -102,7 +102,13 @@ class SnapshotService:
 
     async def _committed(self, environments: frozenset[Environment]) -> None:
         for env in sorted(environments):
-            compiled = await self.refresh(env)
+            try:
+                compiled = await self.refresh(env)
+            except Exception:
+                # The change is committed: the writer must not see a failure for it. Every
+                # process (this one too) picks it up at its next check.
+                log.warning("snapshot refresh after a commit failed", exc_info=True, extra={"environment": env.value})
+                continue
             await self.bus.publish({"kind": "snapshot", "environment": env.value, "revision": compiled.revision})
 
     async def _on_message(self, message: dict[str, Any]) -> None:

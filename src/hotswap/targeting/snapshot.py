@@ -221,6 +221,8 @@ class CompiledSnapshot:
     def _cut_test(self, position: int, coverage: float) -> Callable[[Attributes, float], bool]:
         def inside(attrs: Attributes, _at: float) -> bool:
             n = self._position(position, attrs)
+            # Half-open, so 0% includes nobody (GrowthBook's `coverage` includes n == coverage,
+            # which lets one unit in ten thousand into a 0% rollout). Stickiness is the same.
             return n is not None and n < coverage
 
         return inside

@@ -184,6 +184,18 @@ def auth(container: Container) -> Callable[..., Awaitable[dict[str, str]]]:
 
 
 @pytest.fixture
+async def op(auth: Callable[..., Awaitable[dict[str, str]]]) -> dict[str, str]:
+    """An operator's headers (olivia), valid long enough for tests that move the clock."""
+    return await auth("operator", "olivia", ttl=timedelta(days=60))
+
+
+@pytest.fixture
+async def server(auth: Callable[..., Awaitable[dict[str, str]]]) -> dict[str, str]:
+    """A game server's headers (the `server` role), valid long enough for tests that move the clock."""
+    return await auth("server", "gs-eu-1", ttl=timedelta(days=60))
+
+
+@pytest.fixture
 def count_rows(container: Container) -> Callable[[str], Awaitable[int]]:
     async def count(table: str) -> int:
         async with container.engine.connect() as conn:

@@ -33,3 +33,10 @@ def sha256_of(data: Any) -> str:
     """An independent computation of the canonical checksum: sorted keys, no whitespace."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def codes(responses: list[httpx.Response]) -> list[int]:
+    """The statuses of requests sent at once, sorted; none may be a server error."""
+    for r in responses:
+        assert r.status_code < 500, r.text
+    return sorted(r.status_code for r in responses)

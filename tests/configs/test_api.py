@@ -41,11 +41,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
-
-
 async def create_config(
     client: httpx.AsyncClient, headers: Headers, name: str, environment: str = "Development", **extra: Any
 ) -> dict[str, Any]:

@@ -11,20 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from hotswap.container import Container
-from tests.helpers import Auth, CountRows, Headers
+from tests.helpers import Auth, CountRows, Headers, codes
 
 DAY = timedelta(days=1)
 N = 8
-
-
-def codes(responses: list[httpx.Response]) -> list[int]:
-    for r in responses:
-        assert r.status_code < 500, r.text
-    return sorted(r.status_code for r in responses)
 
 
 def winner(responses: list[httpx.Response], status: int) -> tuple[httpx.Response, httpx.Response]:
@@ -34,11 +27,6 @@ def winner(responses: list[httpx.Response], status: int) -> tuple[httpx.Response
     lost = next(r for r in responses if r.status_code == 409)
     assert lost.headers["content-type"].startswith("application/problem+json")
     return won, lost
-
-
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=DAY)
 
 
 async def create_config(client: httpx.AsyncClient, headers: Headers, name: str, environment: str) -> None:

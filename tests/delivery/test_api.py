@@ -15,16 +15,6 @@ from hotswap.core.clock import ManualClock
 from tests.helpers import Auth, Headers, fields, problem
 
 
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
-
-
-@pytest.fixture
-async def server(auth: Auth) -> Headers:
-    return await auth("server", "gs-eu-1", ttl=timedelta(days=30))
-
-
 async def release(
     client: httpx.AsyncClient,
     headers: Headers,

@@ -17,16 +17,6 @@ from tests.helpers import Auth, CountRows, Headers, fields, problem
 URL = "/api/v1/players/p-1"
 
 
-@pytest.fixture
-async def server(auth: Auth) -> Headers:
-    return await auth("server", "eu-fleet", ttl=timedelta(days=30))
-
-
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=30))
-
-
 async def export(client: httpx.AsyncClient, headers: Headers, url: str = URL) -> dict[str, Any]:
     r = await client.get(url, headers=headers)
     assert r.status_code == 200, r.text

@@ -4,31 +4,13 @@ first report racing another is never a 5xx (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import httpx
-import pytest
 
-from tests.helpers import Auth, CountRows, Headers
+from tests.helpers import Auth, CountRows, Headers, codes
 
 URL = "/api/v1/players/p-1"
 N = 20
-
-
-@pytest.fixture
-async def server(auth: Auth) -> Headers:
-    return await auth("server", "eu-fleet", ttl=timedelta(days=1))
-
-
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
-
-
-def codes(responses: list[httpx.Response]) -> list[int]:
-    for r in responses:
-        assert r.status_code < 500, r.text
-    return sorted(r.status_code for r in responses)
 
 
 async def test_sessions_of_a_new_player_at_once_all_count(

@@ -25,11 +25,6 @@ WHALES = {
 }
 
 
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
-
-
 async def create(client: httpx.AsyncClient, headers: Headers, **body: Any) -> dict[str, Any]:
     r = await client.post("/api/v1/segments", headers=headers, json={**WHALES, **body})
     assert r.status_code == 201, r.text

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import httpx
-import pytest
 
 from hotswap.segments.model import BUILTIN_SEGMENTS
-from tests.helpers import Auth, CountRows, Headers
+from tests.helpers import Auth, CountRows, Headers, codes
 
 BODY = {"id": "whales", "name": "Whales", "condition": {"totalSpend": {"$gte": 500}}}
-
-
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
-
-
-def codes(responses: list[httpx.Response]) -> list[int]:
-    for r in responses:
-        assert r.status_code < 500, r.text
-    return sorted(r.status_code for r in responses)
 
 
 async def audit_actions(client: httpx.AsyncClient, headers: Headers, target_id: str) -> list[str]:

@@ -18,11 +18,6 @@ VIP = "/api/v1/segments/vip/preview"
 DRAFT = "/api/v1/segments/preview"
 
 
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=60))
-
-
 async def preview(client: httpx.AsyncClient, headers: Headers, url: str, body: dict[str, Any]) -> dict[str, Any]:
     r = await client.post(url, headers=headers, json=body)
     assert r.status_code == 200, r.text

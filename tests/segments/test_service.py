@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import httpx
-import pytest
 
 from hotswap.configs.tables import config_profiles
 from hotswap.container import Container
 from hotswap.segments.model import BUILTIN_SEGMENTS
-from tests.helpers import Auth, Headers, problem
-
-
-@pytest.fixture
-async def op(auth: Auth) -> Headers:
-    return await auth("operator", "olivia", ttl=timedelta(days=1))
+from tests.helpers import Headers, problem
 
 
 async def test_all_segments_in_id_order(container: Container) -> None:

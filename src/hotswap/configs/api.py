@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.configs import model as m
@@ -31,42 +31,17 @@ from hotswap.configs.service import ConfigService, ProfileDraft, VersionView
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule
 from hotswap.web.deps import ContainerDep, UowDep, require
-from hotswap.web.problems import PROBLEM_MEDIA_TYPE
+from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=100,
-        description='The config\'s ETag (its revision, e.g. "3"): the change applies only to that revision, else 412.',
-    ),
-]
+IfMatch = Annotated[str | None, if_match_header("config")]
 
 
-_STALE: dict[int | str, dict[str, Any]] = {
-    412: {
-        "description": "If-Match names a revision the config is no longer at",
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-}
-
-
-def _etag(profile: m.Profile) -> str:
-    return f'"{profile.revision}"'
-
-
-def _expected_revision(if_match: str | None) -> int | None:
-    """`"3"`, `W/"3"` or `3` name revision 3; `*` or no header means any revision. Anything
-    else can match no revision, which is a 412 rather than a silent overwrite."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() and len(tag) < 19 else -1
+_STALE = stale_response("config")
 
 
 Releaser = Annotated[Principal, Depends(require(Permission.RELEASE_REQUEST))]
@@ -148,7 +123,7 @@ async def create_config(
     result = await _config_read(c.configs, uow, profile)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/configs/{profile.name}"
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return result
 
 
@@ -179,7 +154,7 @@ async def list_configs(
 @router.get("/configs/{name}", response_model=ConfigRead)
 async def get_config(name: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> ConfigRead:
     profile = await c.configs.get_profile(uow, name)
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return await _config_read(c.configs, uow, profile)
 
 
@@ -194,10 +169,10 @@ async def update_config(
     if_match: IfMatch = None,
 ) -> ConfigRead:
     changes = {field: getattr(body, field) for field in body.model_fields_set}
-    profile = await c.configs.update_profile(uow, actor, name, changes, expected_revision=_expected_revision(if_match))
+    profile = await c.configs.update_profile(uow, actor, name, changes, expected_revision=expected_revision(if_match))
     result = await _config_read(c.configs, uow, profile)
     await uow.commit()
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return result
 
 
@@ -205,10 +180,10 @@ async def update_config(
 async def archive_config(
     name: str, actor: Writer, uow: UowDep, c: ContainerDep, response: Response, if_match: IfMatch = None
 ) -> ConfigRead:
-    profile = await c.configs.archive_profile(uow, actor, name, expected_revision=_expected_revision(if_match))
+    profile = await c.configs.archive_profile(uow, actor, name, expected_revision=expected_revision(if_match))
     result = await _config_read(c.configs, uow, profile)
     await uow.commit()
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return result
 
 
@@ -228,7 +203,7 @@ def _targeting_read(profile: m.Profile, rules: list[Rule]) -> TargetingRead:
 async def get_targeting(name: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> TargetingRead:
     """The config's targeting rules. The ETag is the config's revision (as for the config itself)."""
     profile, rules = await c.targeting.get_rules(uow, name)
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return _targeting_read(profile, rules)
 
 
@@ -244,10 +219,10 @@ async def put_targeting(
 ) -> TargetingRead:
     """Replace the targeting rules. Live for players at the environment's next snapshot revision."""
     profile, rules = await c.targeting.set_rules(
-        uow, actor, name, body.rules, expected_revision=_expected_revision(if_match)
+        uow, actor, name, body.rules, expected_revision=expected_revision(if_match)
     )
     await uow.commit()
-    response.headers["ETag"] = _etag(profile)
+    response.headers["ETag"] = etag(profile.revision)
     return _targeting_read(profile, rules)
 
 

@@ -13,6 +13,7 @@ from hotswap.players.model import PLAYER_ID, PlayerProfile, days_since
 from hotswap.players.schemas import PlayerPatch, PlayerProperties, PlayerPut, PlayerRead
 from hotswap.players.service import Activity, Written
 from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.revisions import etag
 
 router = APIRouter(prefix="/api/v1", tags=["players"])
 
@@ -44,7 +45,7 @@ def _read(profile: PlayerProfile, now: datetime) -> PlayerRead:
 
 def _written(written: Written, now: datetime, response: Response) -> PlayerRead:
     profile = written.profile
-    response.headers["ETag"] = f'"{profile.revision}"'
+    response.headers["ETag"] = etag(profile.revision)
     if written.created:
         response.status_code = status.HTTP_201_CREATED
         # Percent-encoded: a header is Latin-1, and player ids need not be.
@@ -82,7 +83,7 @@ async def patch_player(
 async def get_player(player_id: PlayerId, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> PlayerRead:
     """Everything stored about the player, with the properties as they are now."""
     profile = await c.players.get(uow, player_id)
-    response.headers["ETag"] = f'"{profile.revision}"'
+    response.headers["ETag"] = etag(profile.revision)
     return _read(profile, uow.clock.now())
 
 

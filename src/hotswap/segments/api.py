@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import Forbidden
@@ -25,7 +25,7 @@ from hotswap.segments.service import SegmentDraft, SegmentService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.conditions import Predicate
 from hotswap.web.deps import ContainerDep, UowDep, get_container, require
-from hotswap.web.problems import PROBLEM_MEDIA_TYPE
+from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["segments"])
@@ -33,20 +33,8 @@ router = APIRouter(prefix="/api/v1", tags=["segments"])
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
 Limit = Annotated[int, Query(ge=1, le=500)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=100,
-        description='The segment\'s ETag (its revision, e.g. "3"): the change applies only to that revision, else 412.',
-    ),
-]
-_STALE: dict[int | str, dict[str, Any]] = {
-    412: {
-        "description": "If-Match names a revision the segment is no longer at",
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-}
+IfMatch = Annotated[str | None, if_match_header("segment")]
+_STALE = stale_response("segment")
 
 
 async def _read_only_uow(request: Request) -> AsyncIterator[UnitOfWork]:
@@ -56,19 +44,6 @@ async def _read_only_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 ReadUowDep = Annotated[UnitOfWork, Depends(_read_only_uow)]
-
-
-def _etag(segment: Segment) -> str:
-    return f'"{segment.revision}"'
-
-
-def _expected_revision(if_match: str | None) -> int | None:
-    """`"3"`, `W/"3"` or `3` name revision 3; `*` or no header means any revision. Anything
-    else can match no revision, which is a 412 rather than a silent overwrite."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() and len(tag) < 19 else -1
 
 
 def _read(segment: Segment) -> SegmentRead:
@@ -94,7 +69,7 @@ async def create_segment(
     segment = await c.segments.create(uow, actor, body.id, draft)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/segments/{segment.id}"
-    response.headers["ETag"] = _etag(segment)
+    response.headers["ETag"] = etag(segment.revision)
     return _read(segment)
 
 
@@ -109,7 +84,7 @@ async def list_segments(
 @router.get("/segments/{segment_id}", response_model=SegmentRead)
 async def get_segment(segment_id: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> SegmentRead:
     segment = await c.segments.get(uow, segment_id)
-    response.headers["ETag"] = _etag(segment)
+    response.headers["ETag"] = etag(segment.revision)
     return _read(segment)
 
 
@@ -124,9 +99,9 @@ async def replace_segment(
     if_match: IfMatch = None,
 ) -> SegmentRead:
     draft = SegmentDraft(name=body.name, description=body.description, condition=body.condition)
-    segment = await c.segments.replace(uow, actor, segment_id, draft, expected_revision=_expected_revision(if_match))
+    segment = await c.segments.replace(uow, actor, segment_id, draft, expected_revision=expected_revision(if_match))
     await uow.commit()
-    response.headers["ETag"] = _etag(segment)
+    response.headers["ETag"] = etag(segment.revision)
     return _read(segment)
 
 
@@ -134,7 +109,7 @@ async def replace_segment(
 async def delete_segment(
     segment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, if_match: IfMatch = None
 ) -> Response:
-    await c.segments.delete(uow, actor, segment_id, expected_revision=_expected_revision(if_match))
+    await c.segments.delete(uow, actor, segment_id, expected_revision=expected_revision(if_match))
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -28,9 +28,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.auth.service import Authenticator
-from hotswap.core.errors import Forbidden, HotSwapError, PayloadTooLarge, Unauthorized, Unavailable
+from hotswap.core.errors import Forbidden, HotSwapError, Unauthorized, Unavailable
 from hotswap.observability.logging import request_id_var
 from hotswap.observability.metrics import Metrics
+from hotswap.web.middleware import read_body
 from hotswap.web.problems import problem_response
 
 access_log = logging.getLogger("hotswap.access")
@@ -164,7 +165,7 @@ class HotPathMiddleware:
                     raise Forbidden(
                         f"The {principal.role.value} role may not do this (needs {route.permission.value})."
                     )
-                body = await self._read_body(receive) if route.method != "GET" else b""
+                body = await read_body(receive, self.max_body_bytes) if route.method != "GET" else b""
                 response = await route.handler(HotRequest(scope, principal, body, param))
             except HotSwapError as error:
                 status = error.status
@@ -219,22 +220,6 @@ class HotPathMiddleware:
         except (DBAPIError, OSError, TimeoutError) as exc:  # a cache miss reads the store
             log.error("token check failed: the database is not reachable: %s", exc)
             raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def install(app: Any, **options: Any) -> None:

@@ -162,20 +162,7 @@ class EdgeMiddleware:
             if declared >= 0:
                 return _counting_receive(receive, self.max_body_bytes, too_large)
         # No usable length (chunked): read it here, bounded, and replay it to the app.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive, self.max_body_bytes)
         replayed = False
 
         async def replay() -> Message:
@@ -186,6 +173,24 @@ class EdgeMiddleware:
             return await receive()
 
         return replay
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused (413) as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _counting_receive(receive: Receive, limit: int, error: HotSwapError) -> Receive:

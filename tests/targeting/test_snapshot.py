@@ -193,6 +193,20 @@ def test_the_json_answer_equals_the_dict_answer(attributes: dict[str, Any], play
     assert orjson.loads(compiled.evaluate_json(context, NOW)) == compiled.evaluate(context, NOW)
 
 
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.none() | st.text(min_size=1, max_size=6)), max_size=20))
+def test_cuts_over_different_attributes_are_remembered_apart(units: list[tuple[str, str | None]]) -> None:
+    """Rollout cuts hash their own attribute: a server id equal to some player id must not take
+    that player's remembered cuts, and one compiled snapshot answers every context as a fresh one."""
+    rules = [{"id": "srv", "rollout": {"percentage": 50, "hashAttribute": "serverId"}, "value": {"hp": 5}}]
+    doc = document({"balance": config({"hp": 100}, rules), "other": config({"x": 1})}, rollouts=[ROLLOUT])
+    shared = compile_snapshot(doc)
+    for player, server in units:
+        for context in (Context(player_id=player, server_id=server), Context(player_id=server or player)):
+            fresh = compile_snapshot(doc)
+            assert orjson.loads(shared.evaluate_json(context, NOW)) == fresh.evaluate(context, NOW)
+            assert shared.evaluate(context, NOW) == orjson.loads(compile_snapshot(doc).evaluate_json(context, NOW))
+
+
 def test_the_document_and_etag_are_fixed_by_the_revision() -> None:
     doc = document({"b": config({"x": 0})})
     one, two = compile_snapshot(doc), compile_snapshot(dict(reversed(list(doc.items()))))

@@ -19,12 +19,20 @@ from typing import Any
 
 import orjson
 
-from hotswap.targeting import jsvalues as js
-from hotswap.targeting.bucketing import position_v2, seed_state
-from hotswap.targeting.conditions import compile_condition, referenced_attributes
-from hotswap.targeting.rules import Rule, parse_rules
+from hotswap.targeting._compile import (
+    Attributes,
+    CutGroup,
+    Outcome,
+    Tests,
+    compile_config,
+    deep_merge,
+    never_at,
+    predicate_test,
+    unit_id,
+    window_test,
+)
 
-Attributes = Mapping[str, Any]
+__all__ = ["CompiledSnapshot", "Context", "compile_snapshot", "deep_merge"]
 _SORTED = orjson.OPT_SORT_KEYS
 
 
@@ -52,38 +60,6 @@ class Context:
         return attrs
 
 
-def deep_merge(base: Any, override: Mapping[str, Any]) -> dict[str, Any]:
-    """Objects merge key by key; any other value in `override` replaces the one in `base`."""
-    merged = dict(base) if isinstance(base, Mapping) else {}
-    for key, value in override.items():
-        current = merged.get(key)
-        merged[key] = deep_merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
-    return merged
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One possible answer for one config, encoded once: `fragment` is `"name":{...}`."""
-
-    result: dict[str, Any]
-    fragment: bytes
-
-
-def _outcome(name: str, result: dict[str, Any]) -> Outcome:
-    return Outcome(result, orjson.dumps(name) + b":" + orjson.dumps(result, option=_SORTED))
-
-
-def _unit_id(value: Any) -> str | None:
-    if value is None or value == "" or isinstance(value, bool | dict | list):
-        return None
-    return value if isinstance(value, str) else js.to_string(value)
-
-
-# A test named by its table and its index there: ("p", i) predicate, ("c", i) rollout cut,
-# ("w", i) time window. `CompiledSnapshot` turns these into indexes of the decision vector.
-_Test = tuple[str, int]
-
-
 @dataclass(frozen=True, slots=True)
 class _Choice:
     """One way a config can be decided: when every listed test holds, serve `outcome`. Tests are
@@ -99,47 +75,10 @@ class _CompiledConfig:
     choices: tuple[_Choice, ...]  # in order; the last one has no tests (the fallback)
 
 
-class _Tests:
-    """The distinct tests of a snapshot, numbered. Each is computed once per request, however
-    many rules share it (the same segment in twenty configs costs one evaluation)."""
-
-    def __init__(self, segments: Mapping[str, Any]) -> None:
-        self.segment_conditions = segments
-        self.predicates: list[Callable[[Attributes], bool]] = []
-        self.attributes: set[str] = set()  # every attribute the predicates read
-        self.positions: list[tuple[str, str]] = []  # (seed, hash attribute)
-        self.cuts: list[tuple[int, float]] = []  # (position index, coverage): unit position < coverage
-        self.windows: list[tuple[float, float]] = []
-        self._keys: dict[Any, int] = {}
-
-    def _index(self, key: Any, table: list[Any], value: Callable[[], Any]) -> int:
-        found = self._keys.get(key)
-        if found is None:
-            table.append(value())
-            found = self._keys[key] = len(table) - 1
-        return found
-
-    def segment(self, segment_id: str) -> int:
-        condition = self.segment_conditions.get(segment_id)
-        # A rule naming a segment the snapshot lacks never applies (the segments slice refuses to
-        # delete a segment in use, so this is only a race with a concurrent delete).
-        make = (lambda: _never) if condition is None else (lambda: self._compile(condition["condition"]))
-        return self._index(("segment", segment_id), self.predicates, make)
-
-    def condition(self, condition: dict[str, Any]) -> int:
-        key = ("condition", orjson.dumps(condition, option=_SORTED))
-        return self._index(key, self.predicates, lambda: self._compile(condition))
-
-    def _compile(self, condition: Any) -> Callable[[Attributes], bool]:
-        self.attributes |= referenced_attributes(condition)
-        return compile_condition(condition)
-
-    def cut(self, seed: str, hash_attribute: str, coverage: float) -> int:
-        position = self._index(("position", seed, hash_attribute), self.positions, lambda: (seed, hash_attribute))
-        return self._index(("cut", position, coverage), self.cuts, lambda: (position, coverage))
-
-    def window(self, start: float, end: float) -> int:
-        return self._index(("window", start, end), self.windows, lambda: (start, end))
+# What the predicates leave of an answer: the whole answer when they decide every config, else
+# runs of decided configs (pre-joined fragments) and, for each config a rollout cut or a time
+# window still decides, its remaining choices (open tests, fragment).
+_Reduced = bytes | tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]
 
 
 class CompiledSnapshot:
@@ -147,11 +86,9 @@ class CompiledSnapshot:
 
     Evaluating a context walks each config's choices in order. Each distinct test (a segment, a
     condition, a rollout cut, a time window) is computed at most once per request, and only when
-    a choice needs it: a segment shared by twenty configs costs one evaluation, and a rollout's
-    hash is never computed for a player whose condition already failed.
+    a choice needs it: a segment shared by twenty configs costs one evaluation. A unit's rollout
+    cuts are computed together the first time one is needed, and remembered per unit.
     """
-
-    POSITION_MEMO_SIZE = 65536
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
@@ -159,20 +96,36 @@ class CompiledSnapshot:
         self.revision: int = document["revision"]
         self.etag = f'"{self.environment}-{self.revision}"'
         self.body = orjson.dumps(document, option=_SORTED)
-        tests = _Tests(document.get("segments", {}))
+        tests = Tests(document.get("segments", {}))
         rollouts = {r["config"]: r for r in document.get("rollouts", [])}
         symbolic = [
-            (name, _compile_config(name, entry, tests, rollouts.get(name)))
+            (name, compile_config(name, entry, tests, rollouts.get(name)))
             for name, entry in sorted(document.get("configs", {}).items())
         ]
-        self._positions = tuple((seed_state(seed), attribute) for seed, attribute in tests.positions)
-        self._position_memo: dict[str, list[float | None]] = {}
+        first_cut = len(tests.predicates)
+        # Rollout cuts by the attribute they hash: a unit's cuts are computed together, once.
+        groups: dict[str, list[int]] = {}
+        for i, (position, _coverage) in enumerate(tests.cuts):
+            groups.setdefault(tests.positions[position][1], []).append(i)
+        self._cut_groups = tuple(
+            CutGroup(
+                attribute,
+                tuple(first_cut + i for i in members),
+                tuple(tests.positions[tests.cuts[i][0]][0] for i in members),
+                tuple(tests.cuts[i][1] for i in members),
+            )
+            for attribute, members in groups.items()
+        )
+        cut_tests: list[Callable[[Attributes, float], bool]] = [never_at] * len(tests.cuts)
+        for group in self._cut_groups:
+            for k, test in enumerate(group.tests):
+                cut_tests[test - first_cut] = self._cut_test(group, k)
         computers: dict[str, list[Callable[[Attributes, float], bool]]] = {
-            "p": [_predicate_test(p) for p in tests.predicates],
-            "c": [self._cut_test(position, coverage) for position, coverage in tests.cuts],
-            "w": [_window_test(start, end) for start, end in tests.windows],
+            "p": [predicate_test(p) for p in tests.predicates],
+            "c": cut_tests,
+            "w": [window_test(start, end) for start, end in tests.windows],
         }
-        base = {"p": 0, "c": len(computers["p"]), "w": len(computers["p"]) + len(computers["c"])}
+        base = {"p": 0, "c": first_cut, "w": first_cut + len(cut_tests)}
         self._compute = tuple(computers["p"] + computers["c"] + computers["w"])
         self._blank: list[bool | None] = [None] * len(self._compute)
         self._configs = tuple(
@@ -185,8 +138,8 @@ class CompiledSnapshot:
         self._plans = tuple(tuple((c.tests, c.outcome) for c in config.choices) for config in self._configs)
         self._predicates = tuple(tests.predicates)
         self._read = tuple(sorted(tests.attributes))
-        self._by_values: dict[Any, tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]] = {}
-        self._reduced: dict[tuple[bool, ...], tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]] = {}
+        self._by_values: dict[Any, _Reduced] = {}
+        self._reduced: dict[tuple[bool, ...], _Reduced] = {}
         self._head = b'{"configs":{'
         self._tail = (
             b'},"environment":'
@@ -200,32 +153,23 @@ class CompiledSnapshot:
     def config_names(self) -> list[str]:
         return [c.name for c in self._configs]
 
-    def _position(self, index: int, attrs: Attributes) -> float | None:
-        state, attribute = self._positions[index]
-        unit = _unit_id(attrs.get(attribute))
-        if unit is None:
-            return None
-        # Hashing is pure Python and the same players come back again and again: remember each
-        # unit's positions (one list per unit, filled as seeds need them).
-        memo = self._position_memo
-        known = memo.get(unit)
-        if known is None:
-            if len(memo) >= self.POSITION_MEMO_SIZE:
-                memo.clear()
-            known = memo[unit] = [None] * len(self._positions)
-        found = known[index]
-        if found is None:
-            found = known[index] = position_v2(state, unit)
-        return found
-
-    def _cut_test(self, position: int, coverage: float) -> Callable[[Attributes, float], bool]:
+    def _cut_test(self, group: CutGroup, k: int) -> Callable[[Attributes, float], bool]:
         def inside(attrs: Attributes, _at: float) -> bool:
-            n = self._position(position, attrs)
-            # Half-open, so 0% includes nobody (GrowthBook's `coverage` includes n == coverage,
-            # which lets one unit in ten thousand into a 0% rollout). Stickiness is the same.
-            return n is not None and n < coverage
+            unit = unit_id(attrs.get(group.attribute))
+            return unit is not None and group.bits(unit)[k]
 
         return inside
+
+    def _fill_cuts(self, bits: list[bool | None], attrs: Attributes) -> None:
+        """Every rollout cut's result for this context's units, into `bits`."""
+        for group in self._cut_groups:
+            unit = unit_id(attrs.get(group.attribute))
+            if unit is None:  # no unit: in no rollout
+                for test in group.tests:
+                    bits[test] = False
+            else:
+                for test, bit in zip(group.tests, group.bits(unit), strict=True):
+                    bits[test] = bit
 
     def _outcomes(self, attrs: Attributes, at: float) -> list[Outcome]:
         bits = self._blank.copy()
@@ -260,7 +204,8 @@ class CompiledSnapshot:
         The hot path. Segments and conditions are few next to the configs that use them, so all
         of them are computed first; the answer for that vector of results, less the rollout
         cuts and time windows still open, is remembered: most configs are then one fixed
-        fragment, and only the rest look at the unit's hash or the clock."""
+        fragment, and only the rest look at the unit's hash (each unit's rollout cuts are
+        computed together, once, and remembered) or the clock."""
         attrs = context.targeting_attributes()
         # The predicates are a function of the attributes they read: remember by those values
         # (and their types: 1, 1.0 and true are equal keys in Python, not in conditions).
@@ -279,10 +224,11 @@ class CompiledSnapshot:
                 if len(self._by_values) >= self.VALUES_MEMO_SIZE:
                     self._by_values.clear()
                 self._by_values[by_values] = reduced
-        if len(reduced) == 1 and isinstance(reduced[0], bytes):
-            return self._head + reduced[0] + self._tail
+        if isinstance(reduced, bytes):  # decided by the predicates alone: the whole answer
+            return reduced
         at_ts = at.timestamp()
         bits = self._blank.copy()
+        self._fill_cuts(bits, attrs)
         compute = self._compute
         parts: list[bytes] = []
         for item in reduced:
@@ -304,9 +250,7 @@ class CompiledSnapshot:
     REDUCED_MEMO_SIZE = 4096
     VALUES_MEMO_SIZE = 16384
 
-    def _reduce(
-        self, predicate_bits: tuple[bool, ...]
-    ) -> tuple[bytes | tuple[tuple[tuple[int, ...], bytes], ...], ...]:
+    def _reduce(self, predicate_bits: tuple[bool, ...]) -> _Reduced:
         """The configs' choices once the predicates are known: a run of configs decided by them
         alone is one pre-joined fragment; a config that still depends on a rollout cut or a time
         window keeps its remaining choices (their tests, then the fragment)."""
@@ -331,7 +275,9 @@ class CompiledSnapshot:
             out.append(tuple(remaining))
         if run:
             out.append(b",".join(run))
-        reduced = tuple(out)
+        reduced: _Reduced = (
+            self._head + out[0] + self._tail if len(out) == 1 and isinstance(out[0], bytes) else tuple(out)
+        )
         if len(self._reduced) >= self.REDUCED_MEMO_SIZE:
             self._reduced.clear()
         self._reduced[predicate_bits] = reduced
@@ -342,70 +288,4 @@ def compile_snapshot(document: dict[str, Any]) -> CompiledSnapshot:
     return CompiledSnapshot(document)
 
 
-def _never(_: Attributes) -> bool:
-    return False
-
-
 _MISSING = object()  # an absent attribute, which conditions tell apart from null
-
-
-def _predicate_test(predicate: Callable[[Attributes], bool]) -> Callable[[Attributes, float], bool]:
-    return lambda attrs, _at: predicate(attrs)
-
-
-def _window_test(start: float, end: float) -> Callable[[Attributes, float], bool]:
-    return lambda _attrs, at: start <= at < end
-
-
-def _compile_config(
-    name: str, entry: Mapping[str, Any], tests: _Tests, rollout: Mapping[str, Any] | None
-) -> list[tuple[tuple[_Test, ...], Outcome]]:
-    """A config's choices in order, with symbolic tests; the last choice (the live value, or the
-    baseline of a rollout) has none."""
-    version = entry["version"]
-    value = entry["value"]
-    rules = [r for r in parse_rules(entry.get("rules", []), f"configs.{name}.rules") if r.enabled]
-    choices: list[tuple[tuple[_Test, ...], Outcome]] = []
-    in_rollout: tuple[_Test, ...] = ()
-    if rollout is not None:
-        info = {"id": rollout["id"], "step": rollout.get("step")}
-        coverage = float(rollout["percentage"]) / 100
-        in_rollout = (("c", tests.cut(rollout["seed"], rollout.get("hashAttribute", "playerId"), coverage)),)
-        # Canary units: the rules over the rollout's version, then the rollout's version itself.
-        canary_info = {**info, "arm": "canary"}
-        for rule in rules:
-            outcome = _rule_outcome(name, rule, rollout["value"], rollout["version"], {"rollout": canary_info})
-            choices.append((in_rollout + _rule_tests(name, rule, tests), outcome))
-        canary = {"reason": "rollout", "rollout": canary_info, "value": rollout["value"], "version": rollout["version"]}
-        choices.append((in_rollout, _outcome(name, canary)))
-    for rule in rules:
-        choices.append((_rule_tests(name, rule, tests), _rule_outcome(name, rule, value, version, {})))
-    live: dict[str, Any] = {"reason": "default", "value": value, "version": version}
-    if rollout is not None:
-        live["rollout"] = {"id": rollout["id"], "step": rollout.get("step"), "arm": "baseline"}
-    choices.append(((), _outcome(name, live)))
-    return choices
-
-
-def _rule_outcome(name: str, rule: Rule, base: Any, version: str, extra: dict[str, Any]) -> Outcome:
-    value = rule.value if rule.replaces else deep_merge(base, rule.value)
-    result: dict[str, Any] = {"reason": "segment" if rule.segment else "rule", "ruleId": rule.id}
-    if rule.segment:
-        result["segment"] = rule.segment
-    return _outcome(name, {**result, **extra, "value": value, "version": version})
-
-
-def _rule_tests(name: str, rule: Rule, tests: _Tests) -> tuple[_Test, ...]:
-    found: list[_Test] = []
-    if rule.segment is not None:
-        found.append(("p", tests.segment(rule.segment)))
-    if rule.condition is not None:
-        found.append(("p", tests.condition(rule.condition)))
-    if rule.rollout is not None:
-        seed = rule.rollout.seed or f"{name}:{rule.id}"
-        found.append(("c", tests.cut(seed, rule.rollout.hash_attribute, rule.rollout.percentage / 100)))
-    if rule.active_from is not None or rule.active_until is not None:
-        start = rule.active_from.timestamp() if rule.active_from else float("-inf")
-        end = rule.active_until.timestamp() if rule.active_until else float("inf")
-        found.append(("w", tests.window(start, end)))
-    return tuple(found)

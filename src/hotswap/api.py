@@ -24,12 +24,13 @@ from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
 from hotswap.delivery.api import hot_routes
 from hotswap.delivery.openapi import OPENAPI_PATHS
+from hotswap.observability.logging import configure_logging
 from hotswap.players.api import router as players_router
 from hotswap.segments.api import router as segments_router
 from hotswap.settings import Settings
 from hotswap.storage.migrate import current_revision, head_revision
 from hotswap.web.deps import ContainerDep, require
-from hotswap.web.fastpath import install as install_hot_path
+from hotswap.web.fastpath import HotPathApp
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 
@@ -74,7 +75,7 @@ def create_app(
         finally:
             await container.aclose()
 
-    app = FastAPI(
+    app = HotPathApp(
         title="HotSwap",
         version=__version__,
         description="Live-ops configuration for online games. Errors are RFC 9457 problem+json.",
@@ -93,8 +94,7 @@ def create_app(
         is_unlimited=PROBE_PATHS.__contains__,
     )
     # In front of everything: the hot routes never reach the edge middleware or FastAPI.
-    install_hot_path(
-        app,
+    app.install_hot_path(
         routes=hot_routes(container),
         authenticator=container.authenticator,
         metrics=container.metrics,
@@ -105,6 +105,14 @@ def create_app(
     _mount_operational_routes(app)
     _declare_problem_schema(app)
     return app
+
+
+def served_app() -> FastAPI:
+    """The app as `hotswap serve` runs it (a factory the server's worker calls): settings from
+    the HOTSWAP_* environment, JSON logs."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 class Readiness(BaseModel):

@@ -1,8 +1,8 @@
 """The lean path for the routes game servers and players hit at volume (see DESIGN.md, "The hot
 paths are lean").
 
-A pure ASGI middleware in front of everything else, Starlette's own error middleware included
-(see `install`): for its few routes it authenticates (the
+A pure ASGI middleware in front of everything else, FastAPI's own `__call__` included (see
+`HotPathApp`): for its few routes it authenticates (the
 authenticator's cache makes that a dict lookup), bounds and reads the body, calls the handler
 and sends the bytes it returns. No routing table scan, no dependency graph, no per-request
 access-log line for successes (metrics still count every request; failures are logged). Every
@@ -20,9 +20,11 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -222,16 +224,22 @@ class HotPathMiddleware:
             raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
 
 
-def install(app: Any, **options: Any) -> None:
-    """Put the hot path in front of the app's whole middleware stack (FastAPI's `add_middleware`
-    would place it inside Starlette's error, telemetry and body-limit middlewares: per-request
-    layers that give the hot routes nothing they lack)."""
-    build = app.build_middleware_stack
+class HotPathApp(FastAPI):
+    """FastAPI with the hot routes answered first, before FastAPI's own per-request work (its
+    telemetry check reads the environment three times a request) and Starlette's whole
+    middleware stack (error, telemetry, body-limit and edge layers give the hot routes nothing
+    they lack). `install_hot_path` sets the routes; until then this is plain FastAPI."""
 
-    def build_with_hot_path() -> ASGIApp:
-        return HotPathMiddleware(build(), **options)
+    hot_path: HotPathMiddleware | None = None
 
-    app.build_middleware_stack = build_with_hot_path
+    def install_hot_path(self, **options: Any) -> None:
+        self.hot_path = HotPathMiddleware(partial(FastAPI.__call__, self), **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_path is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.hot_path(scope, receive, send)
 
 
 def _with_request_id(send: Send, request_id: str) -> Send:

@@ -1,6 +1,6 @@
 """ASGI apps that bench/player_query.py serves under uvicorn and granian (factories).
 
-- `hotswap_app`: the real app, configured from HOTSWAP_* variables like `hotswap serve`.
+- `hotswap_app`: the real app, as `hotswap serve` builds it from HOTSWAP_* variables.
 - `bare_app`: the floor: an ASGI callable that answers every request with fixed bytes of the
   size given in BENCH_BODY_BYTES, after reading the request body, and does nothing else.
 """
@@ -10,15 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hotswap.api import create_app
-from hotswap.observability.logging import configure_logging
-from hotswap.settings import Settings
+from hotswap.api import served_app as hotswap_app
 
-
-def hotswap_app() -> Any:
-    settings = Settings()
-    configure_logging(settings.log_level)
-    return create_app(settings)
+__all__ = ["bare_app", "hotswap_app"]
 
 
 def bare_app() -> Any:

@@ -7,7 +7,8 @@ What it does:
 1. Builds a realistic store in a temporary SQLite file through the real services: 20 segments,
    50 released configs (~1 KB each), each with targeting rules: a segment rule, a two-attribute
    condition rule, and on every fifth config a percentage rollout rule.
-2. For each server (uvicorn with uvloop + httptools, granian with uvloop), one worker each:
+2. For each server (uvicorn with uvloop + httptools; granian with uvloop and its single-threaded
+   runtime, as `hotswap serve` runs it), one worker each:
    serves the bare route (a fixed body of the same size as an evaluate answer) and then the
    HotSwap app, and loads each with wrk (64 connections, varied player contexts).
 3. Prints requests/s, p50/p99 latency, and evaluate's rate as a share of the bare route's.
@@ -144,7 +145,8 @@ def _command(server: str, target: str, port: int) -> list[str]:
         ]  # fmt: skip
     return [
         str(Path(python).parent / "granian"), "--interface", "asgi", "--factory", target, "--port", str(port),
-        "--workers", "1", "--loop", "uvloop", "--no-ws", "--log-level", "warning", "--no-access-log",
+        "--workers", "1", "--loop", "uvloop", "--runtime-mode", "st", "--no-ws", "--log-level", "warning",
+        "--no-access-log",
     ]  # fmt: skip
 
 
@@ -308,10 +310,11 @@ def main() -> None:
                 rps, p50, p99 = wrk(app.url, script, args.duration, args.connections)
             finally:
                 app.stop()
-            verdict = "ok" if rps >= 0.5 * b_rps and p99 < 10 else "MISSED"
             print(
                 f"{server:<9} {'POST /api/v1/evaluate':<22} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / b_rps:7.0%}"
-                f"   target >= 50% and p99 < 10 ms: {verdict}"
+                f"   rate >= 50% of bare: {'ok' if rps >= 0.5 * b_rps else 'MISSED'};"
+                f" p99 < 10 ms: {'ok' if p99 < 10 else 'MISSED'}"
+                + (f" (the bare route's own p99 is {b_p99:.1f} ms)" if b_p99 >= 10 else "")
             )
         from hotswap.targeting.snapshot import compile_snapshot
 

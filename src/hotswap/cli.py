@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -51,15 +52,20 @@ def migrate() -> None:
     err.print(f"database at migration {migrations.head_revision()}")
 
 
+class Server(StrEnum):
+    granian = "granian"
+    uvicorn = "uvicorn"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Defaults to HOTSWAP_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Defaults to HOTSWAP_PORT")] = None,
+    server: Annotated[
+        Server, typer.Option(help="HTTP server: granian (the faster, see bench/player_query.py) or uvicorn")
+    ] = Server.granian,
 ) -> None:
     """Serve the API. On first start, creates the admin API key and prints it once."""
-    import uvicorn
-
-    from hotswap.api import create_app
     from hotswap.observability.logging import configure_logging
 
     settings = _settings()
@@ -77,7 +83,33 @@ def serve(
                 f'-d \'{{"apiKey": "{created}"}}\'\n'
                 "or, on this machine: .venv/bin/hotswap token create --role admin --subject you\n"
             )
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    if server is Server.uvicorn:
+        import uvicorn
+
+        from hotswap.api import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    from granian.constants import Interfaces, Loops, RuntimeModes
+    from granian.log import LogLevels
+    from granian.server import Server as Granian
+
+    # One worker process: it builds the app from the same HOTSWAP_* environment. More API
+    # processes are more replicas (each holds its snapshot, kept current by the change bus).
+    Granian(
+        "hotswap.api:served_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        runtime_mode=RuntimeModes.st,  # one runtime thread; the multi-threaded one can panic at shutdown
+        websockets=False,
+        # Granian's own lines go to the root logger, which the worker sets up as JSON.
+        log_dictconfig={"loggers": {"_granian": {"propagate": True}, "granian.access": {"propagate": True}}},
+        log_level=LogLevels(settings.log_level.lower()),
+        respawn_failed_workers=True,
+    ).serve()
 
 
 async def _bootstrap(settings: Settings) -> str | None:

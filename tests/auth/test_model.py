@@ -7,7 +7,7 @@ import pytest
 from hotswap.auth.model import ROLE_PERMISSIONS, SYSTEM, Permission, Principal, Role
 
 P = Permission
-READS = {P.CONFIG_READ, P.APPROVAL_READ, P.AUDIT_READ, P.METRICS_READ, P.SNAPSHOT_READ}
+READS = {P.CONFIG_READ, P.APPROVAL_READ, P.AUDIT_READ, P.METRICS_READ, P.SNAPSHOT_READ, P.FLEET_READ}
 MANAGEMENT = set(Permission)
 
 
@@ -23,10 +23,22 @@ def test_every_role_has_an_entry_in_the_matrix() -> None:
     ("role", "expected"),
     [
         (Role.ADMIN, set(Permission)),
-        (Role.OPERATOR, READS | {P.CONFIG_WRITE, P.RELEASE_REQUEST, P.PLAYER_READ, P.PLAYER_WRITE}),
+        (
+            Role.OPERATOR,
+            READS
+            | {
+                P.CONFIG_WRITE,
+                P.RELEASE_REQUEST,
+                P.PLAYER_READ,
+                P.PLAYER_WRITE,
+                P.FLEET_REPORT,
+                P.REGION_WRITE,
+                P.DEPLOYMENT_WRITE,
+            },
+        ),
         (Role.APPROVER, READS | {P.APPROVAL_DECIDE}),
         (Role.VIEWER, READS),
-        (Role.SERVER, {P.SNAPSHOT_READ, P.PLAYER_WRITE}),
+        (Role.SERVER, {P.SNAPSHOT_READ, P.PLAYER_WRITE, P.FLEET_REPORT}),
     ],
 )
 def test_role_grants_exactly_its_permissions(role: Role, expected: set[Permission]) -> None:
@@ -65,9 +77,9 @@ def test_operator_changes_configs_but_cannot_approve_or_manage_tokens() -> None:
     assert not operator.can(P.TOKEN_ADMIN)
 
 
-def test_server_role_reads_its_snapshot_and_reports_players_but_nothing_else() -> None:
+def test_server_role_reads_its_snapshot_reports_players_and_itself_but_nothing_else() -> None:
     server = principal(Role.SERVER)
-    assert {p for p in Permission if server.can(p)} == {P.SNAPSHOT_READ, P.PLAYER_WRITE}
+    assert {p for p in Permission if server.can(p)} == {P.SNAPSHOT_READ, P.PLAYER_WRITE, P.FLEET_REPORT}
 
 
 def test_only_admin_erases_player_data() -> None:

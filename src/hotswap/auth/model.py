@@ -27,6 +27,10 @@ class Permission(StrEnum):
     PLAYER_WRITE = "player:write"  # record a player's attributes and activity
     PLAYER_READ = "player:read"  # export a player's stored data; preview segments over stored players
     PLAYER_DELETE = "player:delete"  # erase a player's data
+    FLEET_READ = "fleet:read"  # regions, registered game servers, deployments
+    FLEET_REPORT = "fleet:report"  # a game server registers itself and heartbeats
+    REGION_WRITE = "region:write"  # create and edit regions
+    DEPLOYMENT_WRITE = "deployment:write"  # start, pause, resume, promote, roll back, cancel
 
 
 _READ = {
@@ -35,17 +39,27 @@ _READ = {
     Permission.AUDIT_READ,
     Permission.METRICS_READ,
     Permission.SNAPSHOT_READ,
+    Permission.FLEET_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: frozenset(
-        _READ | {Permission.CONFIG_WRITE, Permission.RELEASE_REQUEST, Permission.PLAYER_READ, Permission.PLAYER_WRITE}
+        _READ
+        | {
+            Permission.CONFIG_WRITE,
+            Permission.RELEASE_REQUEST,
+            Permission.PLAYER_READ,
+            Permission.PLAYER_WRITE,
+            Permission.FLEET_REPORT,
+            Permission.REGION_WRITE,
+            Permission.DEPLOYMENT_WRITE,
+        }
     ),
     Role.APPROVER: frozenset(_READ | {Permission.APPROVAL_DECIDE}),
     Role.VIEWER: frozenset(_READ),
     # Game servers read what they are served and report their players; no admin reads, no exports.
-    Role.SERVER: frozenset({Permission.SNAPSHOT_READ, Permission.PLAYER_WRITE}),
+    Role.SERVER: frozenset({Permission.SNAPSHOT_READ, Permission.PLAYER_WRITE, Permission.FLEET_REPORT}),
 }
 
 

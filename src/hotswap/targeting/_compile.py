@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,9 @@ class Tests:
     """The distinct tests of a snapshot, numbered. Each is computed once per request, however
     many rules share it (the same segment in twenty configs costs one evaluation)."""
 
-    def __init__(self, segments: Mapping[str, Any]) -> None:
+    def __init__(self, segments: Mapping[str, Any], region_aliases: Mapping[str, str] | None = None) -> None:
         self.segment_conditions = segments
+        self.region_aliases = {k.lower(): v.upper() for k, v in (region_aliases or {}).items()}
         self.predicates: list[Callable[[Attributes], bool]] = []
         self.attributes: set[str] = set()  # every attribute the predicates read
         self.positions: list[tuple[str, str]] = []  # (seed, hash attribute)
@@ -113,6 +114,31 @@ class Tests:
     def condition(self, condition: dict[str, Any]) -> int:
         key = ("condition", orjson.dumps(condition, option=_SORTED))
         return self._index(key, self.predicates, lambda: self._compile(condition))
+
+    def regions(self, regions: Sequence[str]) -> int:
+        """A context's `region` is one of these (canonical ids; the snapshot's `regions` map turns
+        any alias or case into its canonical id)."""
+        wanted = frozenset(r.upper() for r in regions)
+        aliases = self.region_aliases
+
+        def inside(attrs: Attributes) -> bool:
+            region = attrs.get("region")
+            if not isinstance(region, str):
+                return False
+            return aliases.get(region.lower(), region.upper()) in wanted
+
+        self.attributes.add("region")
+        return self._index(("regions", wanted), self.predicates, lambda: inside)
+
+    def units(self, attribute: str, units: Sequence[str]) -> int:
+        """The unit id (`attribute`'s value) is one of these: named servers or test players."""
+        wanted = frozenset(units)
+
+        def inside(attrs: Attributes) -> bool:
+            return unit_id(attrs.get(attribute)) in wanted
+
+        self.attributes.add(attribute)
+        return self._index(("units", attribute, wanted), self.predicates, lambda: inside)
 
     def _compile(self, condition: Any) -> Callable[[Attributes], bool]:
         self.attributes |= referenced_attributes(condition)
@@ -151,18 +177,20 @@ def compile_config(
     value = entry["value"]
     rules = [r for r in parse_rules(entry.get("rules", []), f"configs.{name}.rules") if r.enabled]
     choices: list[tuple[tuple[Test, ...], Outcome]] = []
-    in_rollout: tuple[Test, ...] = ()
     if rollout is not None:
         info = {"id": rollout["id"], "step": rollout.get("step")}
-        coverage = float(rollout["percentage"]) / 100
-        in_rollout = (("c", tests.cut(rollout["seed"], rollout.get("hashAttribute", "playerId"), coverage)),)
         # Canary units: the rules over the rollout's version, then the rollout's version itself.
+        # A unit is exposed when any grant admits it: each grant gets its own run of choices.
         canary_info = {**info, "arm": "canary"}
-        for rule in rules:
-            outcome = _rule_outcome(name, rule, rollout["value"], rollout["version"], {"rollout": canary_info})
-            choices.append((in_rollout + _rule_tests(name, rule, tests), outcome))
         canary = {"reason": "rollout", "rollout": canary_info, "value": rollout["value"], "version": rollout["version"]}
-        choices.append((in_rollout, encode_outcome(name, canary)))
+        canary_outcome = encode_outcome(name, canary)
+        rule_outcomes = [
+            _rule_outcome(name, rule, rollout["value"], rollout["version"], {"rollout": canary_info}) for rule in rules
+        ]
+        for admitted in exposure_tests(rollout, tests):
+            for rule, outcome in zip(rules, rule_outcomes, strict=True):
+                choices.append((admitted + _rule_tests(name, rule, tests), outcome))
+            choices.append((admitted, canary_outcome))
     for rule in rules:
         choices.append((_rule_tests(name, rule, tests), _rule_outcome(name, rule, value, version, {})))
     live: dict[str, Any] = {"reason": "default", "value": value, "version": version}
@@ -170,6 +198,33 @@ def compile_config(
         live["rollout"] = {"id": rollout["id"], "step": rollout.get("step"), "arm": "baseline"}
     choices.append(((), encode_outcome(name, live)))
     return choices
+
+
+def exposure_tests(rollout: Mapping[str, Any], tests: Tests) -> list[tuple[Test, ...]]:
+    """The tests of each grant of a rollout's exposure (a unit is exposed when all the tests of
+    one grant hold). A grant admits `percentage` of the units by hash, within its `regions`,
+    `segment` and `units` when given; a grant of 0% admits nobody and has no entry. A rollout
+    without `exposure` is one grant of its `percentage`."""
+    attribute = rollout.get("hashAttribute", "playerId")
+    grants = rollout.get("exposure")
+    if grants is None:
+        grants = [{"percentage": rollout["percentage"]}]
+    found: list[tuple[Test, ...]] = []
+    for grant in grants:
+        percentage = float(grant["percentage"])
+        if percentage <= 0:
+            continue
+        admitted: list[Test] = []
+        if grant.get("regions") is not None:
+            admitted.append(("p", tests.regions(grant["regions"])))
+        if grant.get("segment") is not None:
+            admitted.append(("p", tests.segment(grant["segment"])))
+        if grant.get("units") is not None:
+            admitted.append(("p", tests.units(attribute, grant["units"])))
+        if percentage < 100:
+            admitted.append(("c", tests.cut(rollout["seed"], attribute, percentage / 100)))
+        found.append(tuple(admitted))
+    return found
 
 
 def _rule_outcome(name: str, rule: Rule, base: Any, version: str, extra: dict[str, Any]) -> Outcome:

@@ -8,6 +8,11 @@ fragments: evaluating a context then parses nothing and encodes no config value.
 
 Precedence for one config: the first applying rule (over the rollout's version when the unit is
 in a rollout, else over the live version), then the rollout's version, then the live version.
+
+A rollout entry names its config, version and value, a `seed`, a `hashAttribute` (`playerId`
+for player units, `serverId` for server units) and its `exposure`: grants, any of which admits a
+unit, each `{"percentage", "regions"?, "segment"?, "units"?}` (see `_compile.exposure_tests`).
+Regions compare by canonical id: the document's `regions` maps each alias (lower case) to it.
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ class CompiledSnapshot:
         self.revision: int = document["revision"]
         self.etag = f'"{self.environment}-{self.revision}"'
         self.body = orjson.dumps(document, option=_SORTED)
-        tests = Tests(document.get("segments", {}))
+        tests = Tests(document.get("segments", {}), document.get("regions"))
         rollouts = {r["config"]: r for r in document.get("rollouts", [])}
         symbolic = [
             (name, compile_config(name, entry, tests, rollouts.get(name)))

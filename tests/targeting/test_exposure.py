@@ -101,3 +101,25 @@ def test_exposure_is_sticky_as_a_geographic_canary_grows(ids: list[str]) -> None
     for before, after in itertools.pairwise(exposed):
         assert before <= after
     assert exposed[-1] == set(ids)
+
+
+@given(st.lists(st.text(min_size=1, max_size=10), min_size=1, max_size=30, unique=True))
+def test_a_first_deployment_serves_the_config_to_canary_units_only(ids: list[str]) -> None:
+    rollout = {**ROLLOUT, "config": "brand-new", "exposure": [{"percentage": 40}]}
+    snapshot = compile_snapshot(document({"other": config({"x": 1})}, rollouts=[rollout]))
+    for player in ids:
+        answer = snapshot.evaluate(Context(player_id=player), NOW)
+        assert orjson.loads(snapshot.evaluate_json(Context(player_id=player), NOW)) == answer
+        assert answer["configs"]["other"]["value"] == {"x": 1}
+        if "brand-new" in answer["configs"]:
+            assert answer["configs"]["brand-new"]["rollout"]["arm"] == "canary"
+            assert answer["configs"]["brand-new"]["value"] == ROLLOUT["value"]
+    alone = compile_snapshot(document({}, rollouts=[{**rollout, "exposure": [{"percentage": 0}]}]))
+    assert orjson.loads(alone.evaluate_json(Context(player_id="p"), NOW))["configs"] == {}
+
+
+def test_a_first_deployment_splits_players_between_having_the_config_and_not() -> None:
+    rollout = {**ROLLOUT, "config": "brand-new", "exposure": [{"percentage": 40}]}
+    snapshot = compile_snapshot(document({}, rollouts=[rollout]))
+    having = sum("brand-new" in snapshot.evaluate(Context(player_id=f"p{i}"), NOW)["configs"] for i in range(1000))
+    assert 330 < having < 470

@@ -32,7 +32,7 @@ def deep_merge(base: Any, override: Mapping[str, Any]) -> dict[str, Any]:
 class Outcome:
     """One possible answer for one config, encoded once: `fragment` is `"name":{...}`."""
 
-    result: dict[str, Any]
+    result: dict[str, Any] | None
     fragment: bytes
 
 
@@ -168,14 +168,17 @@ def window_test(start: float, end: float) -> Callable[[Attributes, float], bool]
     return lambda _attrs, at: start <= at < end
 
 
+ABSENT = Outcome(None, b"")  # the config is not served to this context (it has no live version)
+
+
 def compile_config(
-    name: str, entry: Mapping[str, Any], tests: Tests, rollout: Mapping[str, Any] | None
+    name: str, entry: Mapping[str, Any] | None, tests: Tests, rollout: Mapping[str, Any] | None
 ) -> list[tuple[tuple[Test, ...], Outcome]]:
     """A config's choices in order, with symbolic tests; the last choice (the live value, or the
-    baseline of a rollout) has none."""
-    version = entry["version"]
-    value = entry["value"]
-    rules = [r for r in parse_rules(entry.get("rules", []), f"configs.{name}.rules") if r.enabled]
+    baseline of a rollout) has none. `entry` is None for a config without a live version that
+    a rollout introduces: its baseline is `ABSENT`."""
+    rules_source = entry.get("rules", []) if entry is not None else (rollout or {}).get("rules", [])
+    rules = [r for r in parse_rules(rules_source, f"configs.{name}.rules") if r.enabled]
     choices: list[tuple[tuple[Test, ...], Outcome]] = []
     if rollout is not None:
         info = {"id": rollout["id"], "step": rollout.get("step")}
@@ -191,6 +194,11 @@ def compile_config(
             for rule, outcome in zip(rules, rule_outcomes, strict=True):
                 choices.append((admitted + _rule_tests(name, rule, tests), outcome))
             choices.append((admitted, canary_outcome))
+    if entry is None:
+        choices.append(((), ABSENT))
+        return choices
+    version = entry["version"]
+    value = entry["value"]
     for rule in rules:
         choices.append((_rule_tests(name, rule, tests), _rule_outcome(name, rule, value, version, {})))
     live: dict[str, Any] = {"reason": "default", "value": value, "version": version}

@@ -103,9 +103,11 @@ class CompiledSnapshot:
         self.body = orjson.dumps(document, option=_SORTED)
         tests = Tests(document.get("segments", {}), document.get("regions"))
         rollouts = {r["config"]: r for r in document.get("rollouts", [])}
+        configs = document.get("configs", {})
+        # A config's first deployment has no live version yet: only its canary units get it.
         symbolic = [
-            (name, compile_config(name, entry, tests, rollouts.get(name)))
-            for name, entry in sorted(document.get("configs", {}).items())
+            (name, compile_config(name, configs.get(name), tests, rollouts.get(name)))
+            for name in sorted(configs.keys() | rollouts.keys())
         ]
         first_cut = len(tests.predicates)
         # Rollout cuts by the attribute they hash: a unit's cuts are computed together, once.
@@ -197,7 +199,7 @@ class CompiledSnapshot:
         """Each config's value for this context at this instant, with the reason."""
         outcomes = self._outcomes(context.targeting_attributes(), at.timestamp())
         return {
-            "configs": {c.name: o.result for c, o in zip(self._configs, outcomes, strict=True)},
+            "configs": {c.name: o.result for c, o in zip(self._configs, outcomes, strict=True) if o.fragment},
             "environment": self.environment,
             "events": [],
             "revision": self.revision,
@@ -248,7 +250,8 @@ class CompiledSnapshot:
                     if not bit:
                         break
                 else:
-                    parts.append(fragment)
+                    if fragment:  # empty: the config is absent for this context
+                        parts.append(fragment)
                     break
         return self._head + b",".join(parts) + self._tail
 
@@ -272,7 +275,8 @@ class CompiledSnapshot:
                 if not open_tests:
                     break
             if len(remaining) == 1:
-                run.append(remaining[0][1])
+                if remaining[0][1]:  # an empty fragment: the config is absent for this context
+                    run.append(remaining[0][1])
                 continue
             if run:
                 out.append(b",".join(run))
@@ -280,9 +284,12 @@ class CompiledSnapshot:
             out.append(tuple(remaining))
         if run:
             out.append(b",".join(run))
-        reduced: _Reduced = (
-            self._head + out[0] + self._tail if len(out) == 1 and isinstance(out[0], bytes) else tuple(out)
-        )
+        if not out:
+            reduced: _Reduced = self._head + self._tail
+        elif len(out) == 1 and isinstance(out[0], bytes):
+            reduced = self._head + out[0] + self._tail
+        else:
+            reduced = tuple(out)
         if len(self._reduced) >= self.REDUCED_MEMO_SIZE:
             self._reduced.clear()
         self._reduced[predicate_bits] = reduced

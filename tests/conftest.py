@@ -30,6 +30,8 @@ from hotswap.configs.model import Environment
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.delivery.tables import snapshot_revisions
+from hotswap.fleet.model import DEFAULT_REGIONS
+from hotswap.fleet.tables import regions
 from hotswap.segments.model import BUILTIN_SEGMENTS
 from hotswap.segments.tables import segments
 from hotswap.settings import Settings
@@ -141,6 +143,9 @@ async def _empty_tables(container: Container) -> None:
         )
         builtin = [{**s, "builtin": True, "created_at": now, "created_by": "system"} for s in BUILTIN_SEGMENTS]
         await conn.execute(segments.insert(), [{**s, "updated_at": now, "updated_by": "system"} for s in builtin])
+        # What migration 0005 inserts.
+        system = {"created_at": now, "created_by": "system", "updated_at": now, "updated_by": "system"}
+        await conn.execute(regions.insert(), [{**r, **system} for r in DEFAULT_REGIONS])
 
 
 @pytest.fixture

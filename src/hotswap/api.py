@@ -24,6 +24,9 @@ from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
 from hotswap.delivery.api import hot_routes
 from hotswap.delivery.openapi import OPENAPI_PATHS
+from hotswap.fleet.api import router as fleet_router
+from hotswap.fleet.hot import hot_routes as fleet_hot_routes
+from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS
 from hotswap.observability.logging import configure_logging
 from hotswap.players.api import router as players_router
 from hotswap.segments.api import router as segments_router
@@ -95,12 +98,20 @@ def create_app(
     )
     # In front of everything: the hot routes never reach the edge middleware or FastAPI.
     app.install_hot_path(
-        routes=hot_routes(container),
+        routes=[*hot_routes(container), *fleet_hot_routes(container)],
         authenticator=container.authenticator,
         metrics=container.metrics,
         max_body_bytes=settings.max_body_bytes,
     )
-    for router in (auth_router, configs_router, approvals_router, audit_router, segments_router, players_router):
+    for router in (
+        auth_router,
+        configs_router,
+        approvals_router,
+        audit_router,
+        segments_router,
+        players_router,
+        fleet_router,
+    ):
         app.include_router(router)
     _mount_operational_routes(app)
     _declare_problem_schema(app)
@@ -161,7 +172,7 @@ def _declare_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        schema.setdefault("paths", {}).update(OPENAPI_PATHS)
+        schema.setdefault("paths", {}).update({**OPENAPI_PATHS, **FLEET_OPENAPI_PATHS})
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["Problem"] = {
             "type": "object",

@@ -19,6 +19,7 @@ from hotswap.core.clock import Clock, SystemClock
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
+from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
 from hotswap.segments.service import SegmentService
@@ -48,6 +49,7 @@ class Container:
     snapshots: SnapshotService
     segments: SegmentService
     players: PlayerService
+    fleet: FleetService
     rate_limiter: RateLimiter | None = None
 
     async def start(self) -> None:
@@ -83,6 +85,12 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     _wire_player_cache(players, bus)
     segments = SegmentService(audit, snapshot_changes, players)
     approvals = ApprovalService(audit, metrics)
+    snapshots = SnapshotService(engine, bus, snapshot_changes, metrics, check_interval=settings.snapshot_check_seconds)
+    fleet = FleetService(
+        audit, snapshot_changes, heartbeat_timeout=timedelta(seconds=settings.server_heartbeat_timeout_seconds)
+    )
+    # Every snapshot carries the region alias map, so a rollout's region grants match any alias.
+    snapshots.add_part("regions", fleet.snapshot_regions)
     rate_limiter = (
         RateLimiter.create(
             settings.redis_url, per_token=settings.rate_limit_per_token, per_address=settings.rate_limit_per_address
@@ -106,11 +114,10 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         targeting=TargetingService(audit, snapshot_changes, segments),
         snapshot_changes=snapshot_changes,
         bus=bus,
-        snapshots=SnapshotService(
-            engine, bus, snapshot_changes, metrics, check_interval=settings.snapshot_check_seconds
-        ),
+        snapshots=snapshots,
         segments=segments,
         players=players,
+        fleet=fleet,
         rate_limiter=rate_limiter,
     )
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # /ready are public by default; the token exchange takes an API key instead of a token).
     public_docs: bool = False
 
+    # -- fleet
+    # A game server is healthy while its last heartbeat is at most this old.
+    server_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # -- request limits
     rate_limit_per_token: str = "600/minute"
     rate_limit_per_address: str = "1200/minute"

@@ -5,6 +5,7 @@ from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
 from hotswap.configs import tables as configs_tables
 from hotswap.delivery import tables as delivery_tables
+from hotswap.fleet import tables as fleet_tables
 from hotswap.players import tables as players_tables
 from hotswap.segments import tables as segments_tables
 from hotswap.storage.metadata import metadata
@@ -15,6 +16,7 @@ __all__ = [
     "auth_tables",
     "configs_tables",
     "delivery_tables",
+    "fleet_tables",
     "metadata",
     "players_tables",
     "segments_tables",

@@ -34,8 +34,8 @@ def test_a_region_grant_admits_its_regions_by_any_alias_or_case() -> None:
     snapshot = compiled([{"percentage": 100, "regions": ["NA-WEST", "EU-WEST"]}])
     for region in ("NA-WEST", "na-west", "us-west", "US-West", "eu-west"):
         assert arm(snapshot, Context(player_id="p1", region=region)) == "canary", region
-    for region in ("NA-EAST", "us-east", "apac", None):
-        assert arm(snapshot, Context(player_id="p1", region=region)) == "baseline", region
+    for other in ("NA-EAST", "us-east", "apac", None):
+        assert arm(snapshot, Context(player_id="p1", region=other)) == "baseline", other
 
 
 def test_an_unknown_region_matches_its_own_upper_case_id() -> None:
@@ -89,7 +89,7 @@ def test_rules_apply_over_the_canary_version_for_every_grant() -> None:
 
 @given(st.lists(st.text(min_size=1, max_size=10), min_size=1, max_size=40, unique=True))
 def test_exposure_is_sticky_as_a_geographic_canary_grows(ids: list[str]) -> None:
-    steps = [
+    steps: list[list[dict[str, Any]]] = [
         [{"percentage": 10, "regions": ["NA-WEST"]}],
         [{"percentage": 50, "regions": ["NA-WEST"]}],
         [{"percentage": 100, "regions": ["NA-WEST"]}, {"percentage": 30, "regions": ["EU-WEST"]}],

@@ -1,0 +1,209 @@
+"""Heartbeats: what they record, what they refuse, how health follows the clock, and that each
+is one UPDATE with nothing read first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hotswap.configs.model import Environment
+from hotswap.container import Container
+from hotswap.core.clock import ManualClock
+from hotswap.core.errors import InvalidInput
+from hotswap.fleet import model as m
+from hotswap.fleet.hot import parse_heartbeat
+from tests.fleet.support import audit_actions, heartbeat, register
+from tests.helpers import Auth, CountRows, Headers, fields, problem
+
+FULL: dict[str, Any] = {
+    "playerCount": 48,
+    "health": {"cpu": 0.71, "memory": 0.5, "tickRate": 60, "errorRate": 0.001},
+    "environment": "Production",
+    "appliedRevision": 12,
+    "configVersions": {"weapon-balance": "2.1.0", "economy": "1.0.3"},
+}
+
+
+async def stored(client: httpx.AsyncClient, headers: Headers, server_id: str = "gs-eu-1") -> dict[str, Any]:
+    r = await client.get(f"/api/v1/servers/{server_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_a_heartbeat_records_what_it_reports(
+    client: httpx.AsyncClient, server: Headers, op: Headers, clock: ManualClock
+) -> None:
+    await register(client, server)
+    clock.advance(timedelta(seconds=5))
+    r = await heartbeat(client, server, "gs-eu-1", **FULL)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "gs-eu-1", "lastHeartbeatAt": "2026-06-01T12:00:05Z", "heartbeatTimeoutSeconds": 30.0}
+    after = await stored(client, op)
+    assert {k: after[k] for k in FULL} == {**FULL, "health": {**FULL["health"], "tickRate": 60.0}}
+    assert (after["lastHeartbeatAt"], after["healthy"]) == ("2026-06-01T12:00:05Z", True)
+
+
+async def test_a_heartbeat_changes_only_the_fields_it_sends(
+    client: httpx.AsyncClient, server: Headers, op: Headers, clock: ManualClock
+) -> None:
+    await register(client, server)
+    assert (await heartbeat(client, server, "gs-eu-1", **FULL)).status_code == 200
+    clock.advance(timedelta(seconds=5))
+    assert (await heartbeat(client, server, "gs-eu-1", playerCount=50)).status_code == 200
+    after = await stored(client, op)
+    assert {k: after[k] for k in FULL} == {**FULL, "playerCount": 50, "health": after["health"]}
+    assert after["health"]["cpu"] == 0.71
+    assert (await heartbeat(client, server, "gs-eu-1", environment=None, appliedRevision=None)).status_code == 200
+    cleared = await stored(client, op)
+    assert (cleared["environment"], cleared["appliedRevision"], cleared["playerCount"]) == (None, None, 50)
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b"  \n"])
+async def test_an_empty_heartbeat_is_a_liveness_ping(
+    body: bytes, client: httpx.AsyncClient, server: Headers, op: Headers, clock: ManualClock
+) -> None:
+    await register(client, server)
+    assert (await heartbeat(client, server, "gs-eu-1", **FULL)).status_code == 200
+    before = await stored(client, op)
+    clock.advance(timedelta(seconds=25))
+    r = await client.put("/api/v1/servers/gs-eu-1/heartbeat", headers=server, content=body)
+    assert r.status_code == 200, r.text
+    after = await stored(client, op)
+    assert after == {**before, "lastHeartbeatAt": "2026-06-01T12:00:25Z"}
+
+
+async def test_health_turns_false_past_the_timeout_and_back_with_a_heartbeat(
+    client: httpx.AsyncClient, server: Headers, op: Headers, clock: ManualClock
+) -> None:
+    await register(client, server, id="quiet")
+    await register(client, server, id="chatty")
+    clock.advance(timedelta(seconds=30))
+    assert [(await stored(client, op, s))["healthy"] for s in ("quiet", "chatty")] == [True, True]
+    assert (await heartbeat(client, server, "chatty")).status_code == 200
+    clock.advance(timedelta(seconds=1))
+    assert (await stored(client, op, "quiet"))["healthy"] is False
+    assert (await stored(client, op, "chatty"))["healthy"] is True
+    unhealthy = await client.get("/api/v1/servers", headers=op, params={"healthy": "false"})
+    assert [(s["id"], s["healthy"]) for s in unhealthy.json()["items"]] == [("quiet", False)]
+    healthy = await client.get("/api/v1/servers", headers=op, params={"healthy": "true"})
+    assert [(s["id"], s["healthy"]) for s in healthy.json()["items"]] == [("chatty", True)]
+    assert (await heartbeat(client, server, "quiet")).status_code == 200
+    assert (await stored(client, op, "quiet"))["healthy"] is True
+
+
+async def test_an_unknown_server_is_404(client: httpx.AsyncClient, server: Headers, count_rows: CountRows) -> None:
+    body = problem(await heartbeat(client, server, "nobody", playerCount=1), 404)
+    assert "POST /api/v1/servers" in body["detail"]
+    assert body["instance"] == "/api/v1/servers/nobody/heartbeat"
+    assert await count_rows("game_servers") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"playerCount": -1}, "body.playerCount"),
+        ({"playerCount": 1.5}, "body.playerCount"),
+        ({"playerCount": True}, "body.playerCount"),
+        ({"playerCount": None}, "body.playerCount"),
+        ({"health": {"cpu": "high"}}, "body.health"),
+        ({"health": {"bad key": 1}}, "body.health"),
+        ({"health": {f"m{i}": 1 for i in range(33)}}, "body.health"),
+        ({"health": [1, 2]}, "body.health"),
+        ({"environment": "Prod"}, "body.environment"),
+        ({"environment": 3}, "body.environment"),
+        ({"appliedRevision": -1}, "body.appliedRevision"),
+        ({"appliedRevision": 2**63}, "body.appliedRevision"),
+        ({"configVersions": {"balance": ""}}, "body.configVersions"),
+        ({"configVersions": {"-bad": "1.0.0"}}, "body.configVersions"),
+        ({"players": 3}, "body.players"),
+    ],
+)
+async def test_invalid_heartbeats_are_422_naming_the_field_and_change_nothing(
+    body: dict[str, Any], field: str, client: httpx.AsyncClient, server: Headers, op: Headers, clock: ManualClock
+) -> None:
+    await register(client, server)
+    before = await stored(client, op)
+    clock.advance(timedelta(seconds=5))
+    assert fields(problem(await heartbeat(client, server, "gs-eu-1", **body), 422)) == [field]
+    assert await stored(client, op) == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"health": {"cpu": 1e400}}', "body.health"),
+        (b'{"health": {"cpu": -1e400}}', "body.health"),
+        (b"not json", "body"),
+        (b"[]", "body"),
+        (b"null", "body"),
+        (b'{"playerCount": 1', "body"),
+        (b'{"health": {"cpu\\n": 1}}', "body.health"),
+    ],
+)
+async def test_bodies_that_are_not_heartbeats_are_422(
+    raw: bytes, field: str, client: httpx.AsyncClient, server: Headers
+) -> None:
+    await register(client, server)
+    r = await client.put("/api/v1/servers/gs-eu-1/heartbeat", headers=server, content=raw)
+    assert fields(problem(r, 422)) == [field]
+
+
+async def test_a_path_that_cannot_be_a_server_id_is_422(client: httpx.AsyncClient, server: Headers) -> None:
+    r = await client.put("/api/v1/servers/a%20b/heartbeat", headers=server, json={})
+    assert fields(problem(r, 422)) == ["path.serverId"]
+
+
+async def test_heartbeats_need_the_report_permission(client: httpx.AsyncClient, server: Headers, auth: Auth) -> None:
+    await register(client, server)
+    problem(await heartbeat(client, await auth("viewer"), "gs-eu-1"), 403)
+    problem(await client.put("/api/v1/servers/gs-eu-1/heartbeat", json={}), 401)
+    assert (await heartbeat(client, await auth("operator"), "gs-eu-1")).status_code == 200
+
+
+async def test_heartbeats_are_not_audited(client: httpx.AsyncClient, server: Headers, op: Headers) -> None:
+    await register(client, server)
+    for count in range(3):
+        assert (await heartbeat(client, server, "gs-eu-1", playerCount=count)).status_code == 200
+    assert await audit_actions(client, op, "server", "gs-eu-1") == ["server.register"]
+
+
+@pytest.fixture
+def statements(container: Container) -> Iterator[list[str]]:
+    """The SQL statements the app runs (not BEGIN/COMMIT), as they run."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            seen.append(statement)
+
+    sa.event.listen(container.engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(container.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_heartbeat_is_one_update_and_reads_nothing(
+    client: httpx.AsyncClient, server: Headers, statements: list[str]
+) -> None:
+    await register(client, server)
+    assert (await heartbeat(client, server, "gs-eu-1")).status_code == 200  # the token is now known
+    statements.clear()
+    assert (await heartbeat(client, server, "gs-eu-1", **FULL)).status_code == 200
+    assert len(statements) == 1
+    assert statements[0].startswith("UPDATE game_servers SET")
+    statements.clear()
+    problem(await heartbeat(client, server, "nobody", **FULL), 404)
+    assert len(statements) == 1
+
+
+def test_a_heartbeat_body_is_parsed_into_only_what_it_says() -> None:
+    beat = parse_heartbeat(b'{"environment": "staging", "appliedRevision": null, "health": {"cpu": 1}}')
+    assert beat == m.Heartbeat(health={"cpu": 1.0}, environment=Environment.STAGING, applied_revision=None)
+    assert parse_heartbeat(b"{}") == m.Heartbeat()
+    with pytest.raises(InvalidInput):
+        parse_heartbeat(b'{"configVersions": {"balance": "1.0.0\\n"}}')

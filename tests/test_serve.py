@@ -82,3 +82,16 @@ def test_serve_answers_and_stops_cleanly(server: str, env: dict[str, str]) -> No
         assert b"Application shutdown complete" in output
     else:
         assert process.returncode == 0, output.decode()
+
+
+def test_worker_runs_and_stops_cleanly(env: dict[str, str]) -> None:
+    _run("migrate", env=env)
+    process = subprocess.Popen(  # noqa: S603
+        [HOTSWAP, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # blocks until it is up (or has died)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert b"rollout worker and webhook dispatcher running" in first, first + output
+    assert process.returncode == 0, output.decode()

@@ -29,6 +29,8 @@ from hotswap.fleet.hot import hot_routes as fleet_hot_routes
 from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS
 from hotswap.observability.logging import configure_logging
 from hotswap.players.api import router as players_router
+from hotswap.rollouts.api import router as deployments_router
+from hotswap.rollouts.webhooks_api import router as webhooks_router
 from hotswap.segments.api import router as segments_router
 from hotswap.settings import Settings
 from hotswap.storage.migrate import current_revision, head_revision
@@ -111,6 +113,8 @@ def create_app(
         segments_router,
         players_router,
         fleet_router,
+        deployments_router,
+        webhooks_router,
     ):
         app.include_router(router)
     _mount_operational_routes(app)

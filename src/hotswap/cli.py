@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -110,6 +111,35 @@ def serve(
         log_level=LogLevels(settings.log_level.lower()),
         respawn_failed_workers=True,
     ).serve()
+
+
+@app.command()
+def worker() -> None:
+    """Run the rollout worker and the webhook dispatcher on their own (set HOTSWAP_WORKER=false on
+    the API processes then). Any number may run: exactly one advances a given deployment at a
+    time, and each webhook delivery is sent by one of them."""
+    from hotswap.observability.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    container = build_container(settings)
+    # The rollout worker and the webhook dispatcher: the background work an API process does
+    # itself unless HOTSWAP_WORKER=false.
+    task = asyncio.gather(container.worker.run(), container.dispatcher.run())
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
+    err.print("rollout worker and webhook dispatcher running (Ctrl-C stops them)")
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await container.aclose()
 
 
 async def _bootstrap(settings: Settings) -> str | None:

@@ -22,6 +22,13 @@ from hotswap.delivery.service import SnapshotService
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
+from hotswap.rollouts.exposure import load_rollouts
+from hotswap.rollouts.judge import AlwaysContinue
+from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
+from hotswap.rollouts.service import DeploymentService
+from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
+from hotswap.rollouts.webhooks import WebhookService
+from hotswap.rollouts.worker import RolloutWorker
 from hotswap.segments.service import SegmentService
 from hotswap.settings import Settings
 from hotswap.storage.engine import create_engine
@@ -50,13 +57,24 @@ class Container:
     segments: SegmentService
     players: PlayerService
     fleet: FleetService
+    deployments: DeploymentService
+    worker: RolloutWorker
+    webhooks: WebhookService
+    dispatcher: WebhookDispatcher
     rate_limiter: RateLimiter | None = None
 
     async def start(self) -> None:
-        """Background work of a serving process: the change bus, the snapshots' periodic check."""
+        """Background work of a serving process: the change bus, the snapshots' periodic check,
+        and the rollout worker and webhook dispatcher (unless HOTSWAP_WORKER=false: `hotswap worker`
+        runs them apart)."""
         await self.snapshots.start()
+        if self.settings.worker:
+            self.worker.start()
+            self.dispatcher.start()
 
     async def aclose(self) -> None:
+        await self.worker.stop()
+        await self.dispatcher.stop()
         await self.snapshots.aclose()
         if self.rate_limiter is not None:
             close = getattr(self.rate_limiter.storage, "aclose", None)
@@ -91,6 +109,17 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     )
     # Every snapshot carries the region alias map, so a rollout's region grants match any alias.
     snapshots.add_part("regions", fleet.snapshot_regions)
+    snapshots.add_part("rollouts", load_rollouts)
+    releases = ReleaseService(audit, approvals, metrics, snapshot_changes)
+    deployments = DeploymentService(audit, approvals, releases, snapshot_changes, fleet, metrics, AlwaysContinue())
+    uow = UnitOfWorkFactory(engine, clock)
+    worker = RolloutWorker(
+        deployments, uow, _leases(settings, engine), clock, poll_seconds=settings.worker_poll_seconds
+    )
+    # Deployment changes queue webhook deliveries in their own transaction (an outbox).
+    webhooks = WebhookService(audit)
+    deployments.on_change(webhooks.queue)
+    dispatcher = WebhookDispatcher(webhooks, uow, clock, poll_seconds=settings.worker_poll_seconds)
     rate_limiter = (
         RateLimiter.create(
             settings.redis_url, per_token=settings.rate_limit_per_token, per_address=settings.rate_limit_per_address
@@ -102,7 +131,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         settings=settings,
         clock=clock,
         engine=engine,
-        uow=UnitOfWorkFactory(engine, clock),
+        uow=uow,
         metrics=metrics,
         codec=codec,
         authenticator=authenticator,
@@ -110,7 +139,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         auth=auth,
         approvals=approvals,
         configs=ConfigService(audit, metrics, snapshot_changes),
-        releases=ReleaseService(audit, approvals, metrics, snapshot_changes),
+        releases=releases,
         targeting=TargetingService(audit, snapshot_changes, segments),
         snapshot_changes=snapshot_changes,
         bus=bus,
@@ -118,8 +147,24 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         segments=segments,
         players=players,
         fleet=fleet,
+        deployments=deployments,
+        worker=worker,
+        webhooks=webhooks,
+        dispatcher=dispatcher,
         rate_limiter=rate_limiter,
     )
+
+
+def _leases(settings: Settings, engine: AsyncEngine) -> Leases:
+    """Who may advance a deployment: a Redis lease with a fencing token when Redis is set, else
+    PostgreSQL's advisory locks, else (SQLite, one process) an in-process lock."""
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        return RedisLeases(Redis.from_url(settings.redis_url))
+    if engine.dialect.name == "postgresql":
+        return AdvisoryLeases()
+    return LocalLeases()
 
 
 def _wire_revocations(auth: AuthService, authenticator: Authenticator, bus: ChangeBus) -> None:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # -- fleet
     # A game server is healthy while its last heartbeat is at most this old.
     server_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The rollout worker runs in each API process unless false (then run `hotswap worker`).
+    worker: bool = True
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # -- request limits
     rate_limit_per_token: str = "600/minute"

@@ -7,6 +7,7 @@ from hotswap.configs import tables as configs_tables
 from hotswap.delivery import tables as delivery_tables
 from hotswap.fleet import tables as fleet_tables
 from hotswap.players import tables as players_tables
+from hotswap.rollouts import tables as rollouts_tables
 from hotswap.segments import tables as segments_tables
 from hotswap.storage.metadata import metadata
 
@@ -19,5 +20,6 @@ __all__ = [
     "fleet_tables",
     "metadata",
     "players_tables",
+    "rollouts_tables",
     "segments_tables",
 ]

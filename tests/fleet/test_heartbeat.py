@@ -3,6 +3,7 @@ is one UPDATE with nothing read first."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -187,18 +188,45 @@ def statements(container: Container) -> Iterator[list[str]]:
     sa.event.remove(container.engine.sync_engine, "before_cursor_execute", record)
 
 
-async def test_a_heartbeat_is_one_update_and_reads_nothing(
-    client: httpx.AsyncClient, server: Headers, statements: list[str]
+async def test_heartbeats_arriving_together_share_one_transaction(
+    client: httpx.AsyncClient, server: Headers, statements: list[str], container: Container
 ) -> None:
-    await register(client, server)
-    assert (await heartbeat(client, server, "gs-eu-1")).status_code == 200  # the token is now known
+    for i in range(20):
+        await register(client, server, id=f"gs-{i}")
+    assert (await heartbeat(client, server, "gs-0")).status_code == 200  # the token is now known
     statements.clear()
-    assert (await heartbeat(client, server, "gs-eu-1", **FULL)).status_code == 200
-    assert len(statements) == 1
-    assert statements[0].startswith("UPDATE game_servers SET")
-    statements.clear()
-    problem(await heartbeat(client, server, "nobody", **FULL), 404)
-    assert len(statements) == 1
+    beats = [heartbeat(client, server, f"gs-{i}", playerCount=i) for i in range(20)]
+    beats.append(heartbeat(client, server, "nobody", playerCount=1))
+    answers = await asyncio.gather(*beats)
+    assert [a.status_code for a in answers] == [200] * 20 + [404]
+    # The first heartbeat starts a batch at once; the others gather into the next one. Each batch
+    # is one SELECT (which servers exist) and one UPDATE per shape of change.
+    selects = [q for q in statements if q.startswith("SELECT")]
+    updates = [q for q in statements if q.startswith("UPDATE game_servers SET")]
+    assert 1 <= len(selects) <= 3
+    assert 1 <= len(updates) <= 3
+    assert len(statements) == len(selects) + len(updates)
+    stored = {s.id: s.player_count for s in await _servers(container)}
+    assert all(stored[f"gs-{i}"] == i for i in range(20))
+
+
+async def test_the_same_server_twice_in_a_batch_keeps_the_later_values(
+    client: httpx.AsyncClient, server: Headers, container: Container
+) -> None:
+    await register(client, server, id="gs-1")
+    answers = await asyncio.gather(
+        heartbeat(client, server, "gs-1", playerCount=1),
+        heartbeat(client, server, "gs-1", playerCount=2, health={"cpu": 0.5}),
+        heartbeat(client, server, "gs-1", playerCount=3),
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    (stored,) = await _servers(container)
+    assert (stored.player_count, stored.health) == (3, {"cpu": 0.5})
+
+
+async def _servers(container: Container) -> list[m.GameServer]:
+    async with container.uow(read_only=True) as uow:
+        return await container.fleet.servers(uow)
 
 
 def test_a_heartbeat_body_is_parsed_into_only_what_it_says() -> None:

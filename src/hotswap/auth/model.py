@@ -31,6 +31,7 @@ class Permission(StrEnum):
     FLEET_REPORT = "fleet:report"  # a game server registers itself and heartbeats
     REGION_WRITE = "region:write"  # create and edit regions
     DEPLOYMENT_WRITE = "deployment:write"  # start, pause, resume, promote, roll back, cancel
+    WEBHOOK_ADMIN = "webhook:admin"  # subscribe URLs to deployment events, read their delivery log
 
 
 _READ = {

@@ -65,6 +65,7 @@ class ReleaseStatus(StrEnum):
 class ReleaseKind(StrEnum):
     RELEASE = "Release"
     REVERT = "Revert"
+    DEPLOYMENT = "Deployment"  # a deployment reached everyone: its version becomes the live one
 
     @property
     def verb(self) -> str:

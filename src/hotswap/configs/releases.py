@@ -104,6 +104,37 @@ class ReleaseService:
             release = await self._apply(uow, actor, profile, release)
         return await self._release_view(repo, profile, release)
 
+    async def apply_deployed(
+        self, uow: UnitOfWork, actor: Principal, name: str, *, version_id: str, deployment_id: str
+    ) -> ReleaseView | None:
+        """A deployment that reached every unit makes its version live, at once: the deployment
+        itself was approved where the environment needs it, so no second approval is asked.
+        None when the version is live already (released by hand meanwhile)."""
+        repo = ConfigRepository(uow.conn)
+        profile = await lookups.require_profile(repo, name, for_update=True)
+        target = await repo.get_version_by_id(version_id)
+        if target is None or target.profile_id != profile.id:
+            raise NotFound(f"Version {version_id} of {name!r} no longer exists.")
+        if profile.live_version_id == target.id:
+            return None
+        profile.ensure_active()
+        release = m.Release(
+            id=new_id("rel"),
+            profile_id=profile.id,
+            version_id=target.id,
+            previous_version_id=profile.live_version_id,
+            kind=m.ReleaseKind.DEPLOYMENT,
+            status=m.ReleaseStatus.PENDING_APPROVAL,
+            comment=f"deployment {deployment_id}",
+            requested_by=actor.subject,
+            requested_at=uow.clock.now(),
+            decided_at=None,
+            approval_id=None,
+        )
+        await repo.add_release(release)
+        release = await self._apply(uow, actor, profile, release)
+        return await self._release_view(repo, profile, release)
+
     async def revert(
         self, uow: UnitOfWork, actor: Principal, name: str, *, to_version: str, comment: str | None
     ) -> ReleaseView:

@@ -265,13 +265,13 @@ class FleetService:
         """Record a heartbeat: one UPDATE, nothing read first. Returns its instant."""
         now = uow.clock.now()
         if not await ServerRepository(uow.conn).update(server_id, {**beat.changes(), "last_heartbeat_at": now}):
-            raise _no_server(server_id)
+            raise no_server(server_id)
         return now
 
     async def server(self, uow: UnitOfWork, server_id: str) -> m.GameServer:
         server = await ServerRepository(uow.conn).get(server_id)
         if server is None:
-            raise _no_server(server_id)
+            raise no_server(server_id)
         return server
 
     async def list_servers(
@@ -330,7 +330,7 @@ class FleetService:
 
     async def deregister(self, uow: UnitOfWork, actor: Principal, server_id: str) -> None:
         if not await ServerRepository(uow.conn).delete(server_id):
-            raise _no_server(server_id)
+            raise no_server(server_id)
         await self.audit.record(
             uow,
             actor,
@@ -353,7 +353,7 @@ class FleetService:
         return ServerQuery(region, game, environment, ids, healthy, fresh_since)
 
 
-def _no_server(server_id: str) -> NotFound:
+def no_server(server_id: str) -> NotFound:
     return NotFound(f"No game server {server_id[:200]!r}; a server registers with POST /api/v1/servers.")
 
 

@@ -33,6 +33,19 @@ class Metrics:
             "hotswap_config_releases", "Config releases by outcome", ["environment", "outcome"], registry=r
         )
         self.approvals_decided = Counter("hotswap_approvals_decided", "Approval decisions", ["decision"], registry=r)
+        self.deployments_started = Counter(
+            "hotswap_deployments_started", "Deployments created, by strategy", ["strategy"], registry=r
+        )
+        self.deployments_finished = Counter(
+            "hotswap_deployments_finished",
+            "Deployments that ended, by strategy and outcome (Succeeded, RolledBack, Failed, Cancelled)",
+            ["strategy", "outcome"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            "hotswap_rollbacks", "Deployments rolled back, by strategy and trigger (manual, judge)",
+            ["strategy", "trigger"], registry=r,
+        )  # fmt: skip
         self.snapshot_revision = Gauge(
             "hotswap_snapshot_revision", "Revision of the snapshot held in memory", ["environment"], registry=r
         )

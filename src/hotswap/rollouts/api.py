@@ -1,0 +1,161 @@
+"""HTTP routes for deployments. Thin: parse, call, commit, render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.core.pagination import check_limit, cursor_str, encode_cursor
+from hotswap.rollouts.model import Action, Plan, Status, covers_everyone
+from hotswap.rollouts.schemas import ActionBody, DeploymentCreate, DeploymentRead, RollbackBody
+from hotswap.rollouts.views import deployment_view, plan_of
+from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.schemas import PageRead
+
+router = APIRouter(prefix="/api/v1", tags=["deployments"])
+
+Reader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.DEPLOYMENT_WRITE))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post(
+    "/deployments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeploymentRead,
+    responses={200: {"description": "A dry run: the plan, nothing stored", "model": DeploymentRead}},
+)
+async def create_deployment(
+    body: DeploymentCreate,
+    actor: Writer,
+    uow: UowDep,
+    c: ContainerDep,
+    response: Response,
+    dry_run: Annotated[bool, Query(alias="dryRun")] = False,
+) -> DeploymentRead:
+    """Start a deployment (in Production it waits for approval), or with `?dryRun=true` return its
+    plan (steps, expected times, servers per step) and store nothing."""
+    created = await c.deployments.create(uow, actor, body, dry_run=dry_run)
+    if created.dry_run:
+        response.status_code = status.HTTP_200_OK
+        return await deployment_view(uow, c.fleet, created.row, created.plan, dry_run=True)
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/deployments/{created.row.id}"
+    async with c.uow(read_only=True) as read:
+        row = await c.deployments.get(read, created.row.id)
+        return await deployment_view(read, c.fleet, row, plan_of(row))
+
+
+@router.get("/deployments", response_model=PageRead[DeploymentRead])
+async def list_deployments(
+    _: Reader,
+    uow: UowDep,
+    c: ContainerDep,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    config: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> PageRead[DeploymentRead]:
+    """Newest first."""
+    check_limit(limit)
+    after = None
+    if cursor is not None:
+        try:
+            after = (datetime.fromisoformat(cursor_str(cursor, "at")), cursor_str(cursor, "id"))
+        except ValueError as exc:
+            raise InvalidInput("Malformed cursor.", errors=[FieldError("query.cursor", "malformed cursor")]) from exc
+    rows = await c.deployments.page(
+        uow, status=status_.value if status_ else None, config=config, after=after, limit=limit + 1
+    )
+    items = [await deployment_view(uow, c.fleet, row, plan_of(row), detail=False) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor({"at": last.created_at.isoformat(), "id": last.id})
+    return PageRead(items=items, next_cursor=next_cursor)
+
+
+@router.get("/deployments/{deployment_id}", response_model=DeploymentRead)
+async def get_deployment(deployment_id: str, _: Reader, uow: UowDep, c: ContainerDep) -> DeploymentRead:
+    row = await c.deployments.get(uow, deployment_id)
+    return await deployment_view(uow, c.fleet, row, plan_of(row))
+
+
+async def _act(
+    c: ContainerDep,
+    uow: UowDep,
+    actor: Principal,
+    deployment_id: str,
+    action: Action,
+    reason: str | None,
+    to_step: int | None = None,
+) -> DeploymentRead:
+    await c.deployments.act(uow, actor, deployment_id, action, reason=reason, to_step=to_step)
+    await uow.commit()
+    async with c.uow(read_only=True) as read:
+        row = await c.deployments.get(read, deployment_id)
+        return await deployment_view(read, c.fleet, row, plan_of(row))
+
+
+@router.post("/deployments/{deployment_id}/pause", response_model=DeploymentRead)
+async def pause(
+    deployment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, body: ActionBody | None = None
+) -> DeploymentRead:
+    """Stop advancing; what is exposed stays exposed (and watched)."""
+    return await _act(c, uow, actor, deployment_id, Action.PAUSE, body.reason if body else None)
+
+
+@router.post("/deployments/{deployment_id}/resume", response_model=DeploymentRead)
+async def resume(
+    deployment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, body: ActionBody | None = None
+) -> DeploymentRead:
+    return await _act(c, uow, actor, deployment_id, Action.RESUME, body.reason if body else None)
+
+
+@router.post("/deployments/{deployment_id}/promote", response_model=DeploymentRead)
+async def promote(
+    deployment_id: str,
+    actor: Writer,
+    uow: UowDep,
+    c: ContainerDep,
+    body: ActionBody | None = None,
+    to: Annotated[float | None, Query(gt=0, le=100, description="Go to the first step exposing this percent")] = None,
+    to_step: Annotated[int | None, Query(alias="toStep", ge=0, le=1000)] = None,
+) -> DeploymentRead:
+    """The next step now (a gate's way on), `?to=100` straight to everyone, or `?toStep=N`. At the
+    last step it finishes the deployment (a BlueGreen deployment is finalized this way)."""
+    if to is not None and to_step is not None:
+        raise InvalidInput("Give `to` or `toStep`, not both.", errors=[FieldError("query.to", "conflicts with toStep")])
+    if to is not None:
+        row = await c.deployments.get(uow, deployment_id)
+        to_step = _step_for_percentage(plan_of(row), to)
+    return await _act(c, uow, actor, deployment_id, Action.PROMOTE, body.reason if body else None, to_step)
+
+
+@router.post("/deployments/{deployment_id}/rollback", response_model=DeploymentRead)
+async def rollback(
+    deployment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, body: RollbackBody | None = None
+) -> DeploymentRead:
+    """Every unit back on the previous version, in one snapshot revision."""
+    return await _act(c, uow, actor, deployment_id, Action.ROLLBACK, body.reason if body else None)
+
+
+@router.post("/deployments/{deployment_id}/cancel", response_model=DeploymentRead)
+async def cancel(
+    deployment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, body: ActionBody | None = None
+) -> DeploymentRead:
+    return await _act(c, uow, actor, deployment_id, Action.CANCEL, body.reason if body else None)
+
+
+def _step_for_percentage(plan: Plan, percentage: float) -> int:
+    """The first step whose widest grant reaches `percentage` (100: the step that covers all)."""
+    for step in plan.steps:
+        if percentage >= 100 and covers_everyone(step.exposure):
+            return step.index
+        if percentage < 100 and max((g.percentage for g in step.exposure), default=0) >= percentage:
+            return step.index
+    return plan.last

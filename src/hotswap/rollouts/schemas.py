@@ -1,0 +1,164 @@
+"""Request and response bodies of the deployments API.
+
+`DeploymentCreate` takes the seeds' bodies as written: seed 001 (`configName`, `strategy`,
+`targetRegions`, `canaryPercentage`, `evaluationPeriod` as ISO 8601), seed 004 (`configName`,
+`configVersion`, `strategy`, `targetInstances`, `canaryPercentage`, `healthCheckEnabled`) and
+seed 000 (`eventId`, `regions`, `rolloutStrategy`, `targetPlayerPercentage`), plus the options
+each strategy has.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from hotswap.web.schemas import CamelModel, InputModel
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+UnitId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RegionId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+SegmentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Percentage = Annotated[float, Field(gt=0, le=100)]
+Period = Annotated[timedelta, Field(description="An ISO 8601 duration, e.g. PT30M, or seconds.")]
+MAX_UNITS = 10_000
+
+
+class DeploymentCreate(InputModel):
+    """What to roll out (a config version, or a live event), how, and to whom."""
+
+    config_name: Name | None = Field(default=None, description="The config to roll out (seeds 001, 004).")
+    config_version: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Its version; default: the newest version, if it is not live already."
+    )
+    event_id: Name | None = Field(default=None, description="A live event to roll out instead (seed 000).")
+    strategy: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
+        default=None, description="Direct, Canary, BlueGreen, Rolling, Geographic or Segmented."
+    )
+    rollout_strategy: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
+        default=None, description="Seed 000's name for `strategy`."
+    )
+    unit_kind: Literal["servers", "players"] | None = Field(
+        default=None,
+        description="What a step exposes: whole game servers, or players by hash. Default: servers for a "
+        "config, players for an event or when `targetPlayerPercentage` is given.",
+    )
+    target_regions: list[RegionId] | None = Field(default=None, max_length=100)
+    regions: list[RegionId] | None = Field(default=None, max_length=100, description="Seed 000's `targetRegions`.")
+    target_instances: list[UnitId] | None = Field(
+        default=None, max_length=MAX_UNITS, description="Named game servers (seed 004): steps pick among them."
+    )
+    canary_percentage: Percentage | None = Field(default=None, description="The first canary step, in percent.")
+    target_player_percentage: Percentage | None = Field(default=None, description="Seed 000's `canaryPercentage`.")
+    steps: list[Percentage] | None = Field(
+        default=None, min_length=1, max_length=20, description="Custom canary steps in percent, increasing."
+    )
+    evaluation_period: Period | None = Field(default=None, description="How long each step is watched.")
+    health_check_enabled: bool = Field(default=True, description="Judge each step before going on (seed 004).")
+    batch_size: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = Field(
+        default=None, description="Rolling: servers per batch."
+    )
+    batch_percentage: Percentage | None = Field(default=None, description="Rolling: percent per batch.")
+    batch_wait: Period | None = Field(default=None, description="Rolling: the wait between batches.")
+    preview_units: list[UnitId] | None = Field(
+        default=None, max_length=MAX_UNITS, description="BlueGreen: the servers or test players that see it first."
+    )
+    cohorts: list[SegmentId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description='Segmented: segment ids in order; "everyone" (or "*") for all the rest.',
+    )
+    local_start_time: time | None = Field(
+        default=None, description="Geographic: each region starts at this local wall-clock time (e.g. 02:00)."
+    )
+    manual_gates: list[Annotated[int, Field(ge=0, le=100)]] | Literal["all"] | None = Field(
+        default=None, description='Step indexes that wait to be promoted, or "all".'
+    )
+    environment: str | None = Field(default=None, description="For an event; a config deploys in its own environment.")
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_subject_and_strategy(self) -> DeploymentCreate:
+        if (self.config_name is None) == (self.event_id is None):
+            raise ValueError("give exactly one of configName and eventId")
+        if self.config_version is not None and self.config_name is None:
+            raise ValueError("configVersion goes with configName")
+        if self.strategy is not None and self.rollout_strategy is not None and self.strategy != self.rollout_strategy:
+            raise ValueError("strategy and rolloutStrategy disagree; give one")
+        if self.target_regions is not None and self.regions is not None:
+            raise ValueError("give targetRegions or regions, not both")
+        if self.canary_percentage is not None and self.target_player_percentage is not None:
+            raise ValueError("give canaryPercentage or targetPlayerPercentage, not both")
+        return self
+
+
+class ActionBody(InputModel):
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RollbackBody(InputModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
+        default=None, description="Why: kept in the decision log and sent to webhooks."
+    )
+
+
+class GrantRead(CamelModel):
+    percentage: float
+    regions: list[str] | None = None
+    segment: str | None = None
+    units: list[str] | None = None
+
+
+class StepRead(CamelModel):
+    index: int
+    name: str
+    exposure: list[GrantRead]
+    hold_seconds: float | None
+    gate: bool
+    region: str | None
+    planned_at: datetime | None = Field(description="When it is expected to start, if nothing waits on a person.")
+    started_at: datetime | None
+    servers: int | None = Field(default=None, description="Registered healthy servers it exposes (server units).")
+
+
+class LogEntryRead(CamelModel):
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    from_step: int | None
+    to_step: int | None
+    reason: str | None
+    snapshot_revision: int | None = Field(description="The snapshot revision this change made live, if it made one.")
+
+
+class DeploymentRead(CamelModel):
+    id: str
+    environment: str
+    subject_kind: str
+    config_name: str | None
+    config_version: str | None
+    event_id: str | None
+    strategy: str
+    unit_kind: str
+    status: str
+    step: int
+    steps: list[StepRead]
+    exposure: list[GrantRead] = Field(description="Who has the new version now.")
+    due_at: datetime | None = Field(description="When the worker looks at it next.")
+    approval_id: str | None
+    reason: str | None
+    regions: list[dict[str, Any]] = Field(default_factory=list, description="Per-region progress.")
+    applied: dict[str, int] | None = Field(
+        default=None, description="Target servers, and how many report running the revision that exposes them."
+    )
+    log: list[LogEntryRead] = Field(default_factory=list, description="Who or what moved it, and why.")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    finished_at: datetime | None
+    revision: int
+    dry_run: bool = False

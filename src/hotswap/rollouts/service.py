@@ -1,0 +1,427 @@
+"""Deployment use cases: create (or plan, for a dry run), act on one (pause, resume, promote,
+roll back, cancel), and advance it (the worker). One transaction each.
+
+Every change of a deployment goes through `_store`: a write conditional on the row's revision
+(and on the lease's fence, when the lease has one), a decision-log entry, an audit record, and,
+when what units are served changes, a new snapshot revision in the same transaction. A rollback
+removes the deployment's exposure, so every unit is back on the baseline in one revision; a
+success makes the version live (a release of kind Deployment) in the same revision that drops
+the exposure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from hotswap.approvals.model import Approval, ApprovalStatus
+from hotswap.approvals.service import ApprovalService
+from hotswap.audit.service import AuditLog
+from hotswap.auth.model import Principal, Role
+from hotswap.configs import lookups
+from hotswap.configs.model import Environment
+from hotswap.configs.releases import ReleaseService
+from hotswap.configs.repository import ConfigRepository
+from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from hotswap.core.ids import new_id
+from hotswap.delivery.changes import SnapshotChanges
+from hotswap.delivery.tables import snapshot_revisions
+from hotswap.fleet.service import FleetService
+from hotswap.observability.metrics import Metrics
+from hotswap.rollouts import codec
+from hotswap.rollouts.judge import Judge
+from hotswap.rollouts.leases import Held
+from hotswap.rollouts.lifecycle import (
+    CHECK_EVERY,
+    Advance,
+    Complete,
+    Progress,
+    RollBack,
+    WorkerAction,
+    act,
+    apply,
+    decide,
+    initial_progress,
+    needs_verdict,
+)
+from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
+from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
+from hotswap.rollouts.requests import spec_for
+from hotswap.rollouts.schemas import DeploymentCreate
+from hotswap.rollouts.strategies import plan as make_plan
+from hotswap.storage.uow import UnitOfWork
+
+SUBJECT = "deployment"  # approvals' subject type
+WORKER = Principal(subject="worker", role=Role.ADMIN, token_id="-")
+
+# Called inside the transaction of every stored change (webhooks queue their deliveries here).
+Listener = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    row: Row
+    plan: Plan
+    dry_run: bool
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        audit: AuditLog,
+        approvals: ApprovalService,
+        releases: ReleaseService,
+        snapshots: SnapshotChanges,
+        fleet: FleetService,
+        metrics: Metrics,
+        judge: Judge,
+    ) -> None:
+        self.audit = audit
+        self.approvals = approvals
+        self.releases = releases
+        self.snapshots = snapshots
+        self.fleet = fleet
+        self.metrics = metrics
+        self.judge = judge
+        self._listeners: list[Listener] = []
+        self._wakers: list[Callable[[], None]] = []
+        approvals.register(SUBJECT, self)
+
+    def on_change(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def on_due(self, waker: Callable[[], None]) -> None:
+        """Called after a commit that made a deployment due now (the worker wakes up)."""
+        self._wakers.append(waker)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def get(self, uow: UnitOfWork, deployment_id: str) -> Row:
+        row = await DeploymentRepository(uow.conn).get(deployment_id)
+        if row is None:
+            raise NotFound(f"No deployment with id {deployment_id!r}.")
+        return row
+
+    async def page(
+        self, uow: UnitOfWork, *, status: str | None, config: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Row]:
+        return await DeploymentRepository(uow.conn).page(status=status, subject=config, after=after, limit=limit)
+
+    async def regions(self, uow: UnitOfWork) -> list[RegionInfo]:
+        return [
+            RegionInfo(r.id, r.time_zone, r.rollout_order, frozenset(r.aliases)) for r in await self.fleet.regions(uow)
+        ]
+
+    # -- creating ---------------------------------------------------------------------------
+
+    async def create(self, uow: UnitOfWork, actor: Principal, body: DeploymentCreate, *, dry_run: bool) -> Created:
+        now = uow.clock.now()
+        if body.event_id is not None:
+            raise InvalidInput(
+                f"No live event {body.event_id!r}.", errors=[FieldError("body.eventId", "no such live event")]
+            )
+        assert body.config_name is not None
+        repo = ConfigRepository(uow.conn)
+        profile = await lookups.require_profile(repo, body.config_name, for_update=True, field="body.configName")
+        profile.ensure_active()
+        if body.config_version is not None:
+            version = await lookups.require_version(repo, profile, body.config_version, field="body.configVersion")
+        else:
+            latest = await repo.latest_version(profile.id)
+            if latest is None:
+                raise InvalidInput(
+                    f"{profile.name!r} has no version to deploy.",
+                    errors=[FieldError("body.configName", "the config has no version yet")],
+                )
+            version = latest
+        if profile.live_version_id == version.id:
+            raise Conflict(f"Version {version.version} of {profile.name!r} is live already: nothing to deploy.")
+        deployment_id = new_id("dep")
+        regions = await self.regions(uow)
+        spec = spec_for(body, seed=deployment_id, regions=regions)
+        plan = make_plan(spec, regions, now)
+        env = profile.environment
+        progress = initial_progress(env.needs_approval)
+        row = Row(
+            id=deployment_id,
+            environment=env.value,
+            subject_kind="config",
+            subject=profile.name,
+            profile_id=profile.id,
+            version_id=version.id,
+            version=version.version,
+            baseline_version_id=profile.live_version_id,
+            strategy=plan.strategy.value,
+            unit_kind=plan.unit_kind.value,
+            seed=deployment_id,
+            spec=codec.spec_to_json(spec) | {"healthCheckEnabled": body.health_check_enabled},
+            plan=codec.plan_to_json(plan),
+            status=progress.status.value,
+            step=-1,
+            step_started_at=None,
+            step_times=[None] * len(plan.steps),
+            due_at=None if env.needs_approval else now,
+            approval_id=None,
+            reason=body.comment,
+            created_at=now,
+            created_by=actor.subject,
+            updated_at=now,
+            finished_at=None,
+            revision=1,
+            fence=0,
+        )
+        if dry_run:
+            return Created(row, plan, dry_run=True)
+        deployments = DeploymentRepository(uow.conn)
+        existing = await deployments.open_for(env.value, "config", profile.name)
+        if existing is not None:
+            raise Conflict(
+                f"Deployment {existing.id} of {profile.name!r} is still {existing.status}; "
+                "finish, roll back or cancel it first.",
+                extra={"deploymentId": existing.id},
+            )
+        try:
+            async with uow.conn.begin_nested():
+                await deployments.add(row)
+        except IntegrityError as exc:  # another request opened one between our check and insert
+            raise Conflict(f"{profile.name!r} already has an open deployment.") from exc
+        summary = f"{plan.strategy.value} deployment of {profile.name!r} {version.version} in {env.value}"
+        if env.needs_approval:
+            approval = await self.approvals.request(
+                uow,
+                actor,
+                subject_type=SUBJECT,
+                subject_id=deployment_id,
+                environment=env.value,
+                summary=summary,
+                authors=[version.author],
+            )
+            await deployments.save(row, {"approval_id": approval.id})
+            row = replace(row, approval_id=approval.id, revision=row.revision + 1)
+        await deployments.log(
+            deployment_id, LogEntry(now, actor.subject, "create", None, row.status, None, None, body.comment, None)
+        )
+        await self.audit.record(
+            uow, actor, "deployment.create", target_type="deployment", target_id=deployment_id, summary=summary
+        )
+        await self._announce(uow, row, "create", Status(row.status), row.step, body.comment, actor, None)
+        if not env.needs_approval:
+            row = await self._advance(uow, row, now, WORKER, Held(0))
+        strategy = plan.strategy.value
+        uow.after_commit(lambda: self.metrics.deployments_started.labels(strategy).inc())
+        return Created(row, plan, dry_run=False)
+
+    # -- a person's actions -----------------------------------------------------------------
+
+    async def act(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        deployment_id: str,
+        action: Action,
+        *,
+        reason: str | None = None,
+        to_step: int | None = None,
+    ) -> Row:
+        repo = DeploymentRepository(uow.conn)
+        row = await repo.get(deployment_id, for_update=True)
+        if row is None:
+            raise NotFound(f"No deployment with id {deployment_id!r}.")
+        plan = codec.plan_from_json(row.plan)
+        now = uow.clock.now()
+        after = act(plan, _progress(row), action, now, to_step=to_step)
+        if action is Action.CANCEL and row.approval_id is not None and row.status == Status.PENDING_APPROVAL.value:
+            await self.approvals.cancel_for_subject(uow, actor, SUBJECT, deployment_id, reason)
+        return await self._store(uow, row, plan, after, action.value, actor, reason, due_at=now)
+
+    async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None:
+        repo = DeploymentRepository(uow.conn)
+        row = await repo.get(approval.subject_id, for_update=True)
+        if row is None:
+            raise NotFound(f"The deployment behind approval {approval.id} no longer exists.")
+        plan = codec.plan_from_json(row.plan)
+        now = uow.clock.now()
+        action = Action.APPROVE if approval.status is ApprovalStatus.APPROVED else Action.REJECT
+        after = act(plan, _progress(row), action, now)
+        row = await self._store(uow, row, plan, after, action.value, actor, approval.comment, due_at=now)
+        if after.status is Status.RUNNING:
+            await self._advance(uow, row, now, WORKER, Held(0))
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    async def due(self, uow: UnitOfWork, limit: int = 100) -> list[str]:
+        return await DeploymentRepository(uow.conn).due(uow.clock.now(), limit)
+
+    async def next_due(self, uow: UnitOfWork) -> datetime | None:
+        return await DeploymentRepository(uow.conn).next_due()
+
+    async def advance(self, uow: UnitOfWork, deployment_id: str, held: Held) -> bool:
+        """Do what is due for one deployment (the caller holds its lease). False: nothing was."""
+        row = await DeploymentRepository(uow.conn).get(deployment_id, for_update=True)
+        now = uow.clock.now()
+        if row is None or row.due_at is None or row.due_at > now or Status(row.status).terminal:
+            return False
+        await self._advance(uow, row, now, WORKER, held)
+        return True
+
+    async def _advance(self, uow: UnitOfWork, row: Row, now: datetime, actor: Principal, held: Held) -> Row:
+        plan = codec.plan_from_json(row.plan)
+        progress = _progress(row)
+        checks = bool(row.spec.get("healthCheckEnabled", True))
+        verdict = Verdict.CONTINUE
+        if checks and needs_verdict(progress):
+            verdict = await self.judge.judge(row.id, progress.step)
+        decision = decide(plan, progress, verdict, now, check_every=CHECK_EVERY if checks else None)
+        action = decision.action
+        if not isinstance(action, Advance | Complete | RollBack):
+            if decision.due_at != row.due_at:
+                if not await DeploymentRepository(uow.conn).save(row, {"due_at": decision.due_at}, fence=held.fence):
+                    raise Conflict(f"Deployment {row.id} changed meanwhile.")
+                row = replace(row, due_at=decision.due_at, revision=row.revision + 1)
+            return row
+        after = apply(progress, action, now)
+        reason = action.reason if isinstance(action, RollBack) else None
+        return await self._store(
+            uow, row, plan, after, _worker_action_name(action), actor, reason, due_at=decision.due_at, held=held
+        )
+
+    # -- storing a change ---------------------------------------------------------------------
+
+    async def _store(
+        self,
+        uow: UnitOfWork,
+        row: Row,
+        plan: Plan,
+        after: Progress,
+        action: str,
+        actor: Principal,
+        reason: str | None,
+        *,
+        due_at: datetime | None,
+        held: Held | None = None,
+    ) -> Row:
+        now = uow.clock.now()
+        before = _progress(row)
+        step_times = list(row.step_times)
+        if after.step != before.step and after.step >= 0:
+            step_times[after.step] = now.isoformat()
+        finished = after.status.terminal
+        changes: dict[str, Any] = {
+            "status": after.status.value,
+            "step": after.step,
+            "step_started_at": after.step_started_at,
+            "step_times": step_times,
+            "due_at": None if finished else due_at,
+            "updated_at": now,
+        }
+        if finished:
+            changes["finished_at"] = now
+            if reason is not None or after.status is not Status.SUCCEEDED:
+                changes["reason"] = reason
+        repo = DeploymentRepository(uow.conn)
+        if not await repo.save(row, changes, fence=held.fence if held else 0):
+            raise Conflict(f"Deployment {row.id} changed meanwhile; read it again.")
+        stored = replace(row, **changes, revision=row.revision + 1)
+        if after.status is Status.SUCCEEDED and row.subject_kind == "config" and row.version_id is not None:
+            await self.releases.apply_deployed(uow, actor, row.subject, version_id=row.version_id, deployment_id=row.id)
+        snapshot_revision = None
+        if _exposing(before) != _exposing(after) or after.status is Status.SUCCEEDED:
+            env = Environment(row.environment)
+            await self.snapshots.mark_changed(uow, [env])
+            snapshot_revision = await uow.conn.scalar(
+                sa.select(snapshot_revisions.c.revision).where(snapshot_revisions.c.environment == env.value)
+            )
+        await repo.log(
+            row.id,
+            LogEntry(
+                now,
+                actor.subject,
+                action,
+                before.status.value,
+                after.status.value,
+                before.step,
+                after.step,
+                reason,
+                snapshot_revision,
+            ),
+        )
+        step_text = f" at step {after.step} ({plan.steps[after.step].name})" if after.step >= 0 else ""
+        await self.audit.record(
+            uow,
+            actor,
+            f"deployment.{action}",
+            target_type="deployment",
+            target_id=row.id,
+            summary=f"{action} {row.subject!r}: {before.status.value} -> {after.status.value}{step_text}"
+            + (f": {reason}" if reason else ""),
+        )
+        await self._announce(uow, row, action, after.status, after.step, reason, actor, snapshot_revision)
+        self._count(uow, row, after, actor)
+        if stored.due_at is not None and stored.due_at <= now:
+            for wake in self._wakers:
+                uow.after_commit(wake)
+        return stored
+
+    async def _announce(
+        self,
+        uow: UnitOfWork,
+        row: Row,
+        action: str,
+        status: Status,
+        step: int,
+        reason: str | None,
+        actor: Principal,
+        snapshot_revision: int | None,
+    ) -> None:
+        """Tell the listeners (webhooks' outbox), inside this transaction."""
+        event = {
+            "event": f"deployment.{action}",
+            "deploymentId": row.id,
+            "config": row.subject,
+            "version": row.version,
+            "environment": row.environment,
+            "strategy": row.strategy,
+            "status": status.value,
+            "step": step,
+            "reason": reason,
+            "actor": actor.subject,
+            "at": uow.clock.now().isoformat(),
+            "snapshotRevision": snapshot_revision,
+        }
+        for listener in self._listeners:
+            await listener(uow, event)
+
+    def _count(self, uow: UnitOfWork, row: Row, after: Progress, actor: Principal) -> None:
+        if not after.status.terminal:
+            return
+        strategy, outcome = row.strategy, after.status.value
+        trigger = "judge" if actor is WORKER else "manual"
+
+        def count() -> None:
+            self.metrics.deployments_finished.labels(strategy, outcome).inc()
+            if after.status is Status.ROLLED_BACK:
+                self.metrics.rollbacks.labels(strategy, trigger).inc()
+
+        uow.after_commit(count)
+
+
+def _progress(row: Row) -> Progress:
+    return Progress(Status(row.status), row.step, row.step_started_at)
+
+
+def _exposing(progress: Progress) -> tuple[bool, int]:
+    exposing = progress.status in (Status.RUNNING, Status.PAUSED) and progress.step >= 0
+    return exposing, progress.step if exposing else -1
+
+
+def _worker_action_name(action: WorkerAction) -> str:
+    if isinstance(action, Advance):
+        return "advance"
+    if isinstance(action, Complete):
+        return "complete"
+    return "rollback"

@@ -1,0 +1,311 @@
+"""The webhook dispatcher: sends queued deliveries, records each outcome, retries with backoff.
+
+Each delivery goes through three steps, none of them inside an API transaction:
+
+1. claim, in a transaction of its own: one conditional UPDATE counts the attempt and moves
+   `next_attempt_at` forward by `claim_for` (longer than a send can take). It matches only while
+   the delivery is pending, due, and at the attempt count the dispatcher read, so of two
+   dispatchers (threads, processes or replicas) exactly one wins; the other moves on.
+2. POST the body with the signature headers (see `webhooks`), with a time limit and no redirects.
+3. record the outcome, in a transaction of its own, fenced by that attempt count: a 2xx makes it
+   delivered; anything else (a status, a timeout, a refused connection) schedules the next
+   attempt after `backoff`, or fails it after `max_attempts`.
+
+A dispatcher that dies between 1 and 3 leaves the claim to lapse: the delivery is due again at
+`next_attempt_at`, and that attempt is counted (the receiver may well have had it: delivery is at
+least once, and `X-HotSwap-Delivery` lets a receiver drop a duplicate).
+
+`run_due` is one pass, driven by the injectable clock in tests; `run` loops like the rollout
+worker: it sleeps until the earliest `next_attempt_at`, at most `poll_seconds`, or until a
+commit in this process queued something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hotswap import __version__
+from hotswap.core.clock import Clock
+from hotswap.rollouts.tables import webhook_deliveries, webhooks
+from hotswap.rollouts.webhooks import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    Claimed,
+    Delivery,
+    WebhookService,
+    backoff,
+    sign,
+)
+from hotswap.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR = 500  # characters of an error (or of a refusing receiver's body) kept in the log
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status_code: int | None  # None: no response (timeout, connection error)
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def body_of(delivery: Delivery) -> bytes:
+    """The JSON a receiver gets; the same bytes on every attempt (sorted keys)."""
+    data = {k: v for k, v in delivery.payload.items() if k != "event"}
+    envelope = {
+        "id": delivery.id,
+        "event": delivery.event,
+        "webhookId": delivery.webhook_id,
+        "createdAt": delivery.created_at.isoformat(),
+        "data": data,
+    }
+    return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+
+
+class OutboxRepository:
+    """The dispatcher's queries over `webhook_deliveries`."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[str, int]]:
+        """(id, attempts) of pending deliveries due by `now`, the longest waiting first."""
+        d = webhook_deliveries.c
+        query = (
+            sa.select(d.id, d.attempts)
+            .where(d.status == PENDING, d.next_attempt_at <= now)
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
+        )
+        return [(r.id, r.attempts) for r in await self.conn.execute(query)]
+
+    async def next_due(self) -> datetime | None:
+        d = webhook_deliveries.c
+        found: datetime | None = await self.conn.scalar(
+            sa.select(sa.func.min(d.next_attempt_at)).where(d.status == PENDING)
+        )
+        return found
+
+    async def claim(self, delivery_id: str, attempts: int, now: datetime, until: datetime) -> bool:
+        d = webhook_deliveries.c
+        result = await self.conn.execute(
+            sa.update(webhook_deliveries)
+            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts, d.next_attempt_at <= now)
+            .values(attempts=attempts + 1, next_attempt_at=until, last_attempt_at=now)
+        )
+        return result.rowcount == 1
+
+    async def target(self, delivery_id: str) -> tuple[Delivery, str, str, bool]:
+        """The delivery with its subscription's url, secret and whether it is enabled."""
+        w = webhooks.c
+        query = (
+            sa.select(webhook_deliveries, w.url, w.secret, w.enabled)
+            .join(webhooks, w.id == webhook_deliveries.c.webhook_id)
+            .where(webhook_deliveries.c.id == delivery_id)
+        )
+        row = (await self.conn.execute(query)).one()._mapping
+        delivery = Delivery(**{c.name: row[c] for c in webhook_deliveries.columns})
+        return delivery, row[w.url], row[w.secret], bool(row[w.enabled])
+
+    async def finish(self, delivery_id: str, attempts: int, values: dict[str, Any]) -> bool:
+        """Store an attempt's outcome, unless another dispatcher has claimed it since (lapsed claim)."""
+        d = webhook_deliveries.c
+        result = await self.conn.execute(
+            sa.update(webhook_deliveries)
+            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts)
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        service: WebhookService,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 5.0,
+        max_attempts: int = 8,
+        claim_for: timedelta = timedelta(seconds=60),
+        poll_seconds: float = 1.0,
+        batch: int = 100,
+        concurrency: int = 8,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if claim_for.total_seconds() <= timeout:
+            raise ValueError("a claim must outlast a send (claim_for > timeout)")
+        self.uow = uow
+        self.clock = clock
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.claim_for = claim_for
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self.concurrency = concurrency
+        self.jitter = jitter
+        self._client = client
+        self._owns_client = client is None  # an injected client is its owner's to close
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        service.on_queued(self._wake.set)
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    async def run_due(self) -> int:
+        """Send each delivery due now (at most `concurrency` at once). Returns how many were sent."""
+        async with self.uow(read_only=True) as uow:
+            due = await OutboxRepository(uow.conn).due(uow.clock.now(), self.batch)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(delivery_id: str, attempts: int) -> bool:
+            async with gate:
+                return await self.deliver(delivery_id, attempts)
+
+        results = await asyncio.gather(*(one(i, a) for i, a in due), return_exceptions=True)
+        for (delivery_id, _), result in zip(due, results, strict=True):
+            if isinstance(result, BaseException):  # the store failed: the claim lapses, a later pass retries
+                log.error("webhook delivery %s failed", delivery_id, exc_info=result)
+        return sum(1 for r in results if r is True)
+
+    async def deliver(self, delivery_id: str, attempts: int) -> bool:
+        """Claim, send, record one delivery seen at `attempts`. False: someone else has it."""
+        claimed = await self._claim(delivery_id, attempts)
+        if claimed is None:
+            return False
+        outcome = await self.send(claimed)
+        await self._record(claimed, outcome)
+        return True
+
+    async def _claim(self, delivery_id: str, attempts: int) -> Claimed | None:
+        async with self.uow() as uow:
+            repo = OutboxRepository(uow.conn)
+            now = uow.clock.now()
+            if not await repo.claim(delivery_id, attempts, now, now + self.claim_for):
+                return None
+            delivery, url, secret, enabled = await repo.target(delivery_id)
+            if not enabled:  # deleted while this was being queued: it sends nothing
+                values = {"status": FAILED, "next_attempt_at": None, "last_error": "the webhook was deleted"}
+                await repo.finish(delivery_id, delivery.attempts, values)
+                await uow.commit()
+                return None
+            await uow.commit()
+        return Claimed(delivery, url, secret)
+
+    async def send(self, claimed: Claimed) -> Outcome:
+        delivery = claimed.delivery
+        body = body_of(delivery)
+        timestamp = int(self.clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"HotSwap-Webhooks/{__version__}",
+            "X-HotSwap-Event": delivery.event,
+            "X-HotSwap-Delivery": delivery.id,
+            "X-HotSwap-Timestamp": str(timestamp),
+            "X-HotSwap-Signature": sign(claimed.secret, timestamp, body),
+        }
+        try:
+            # httpx's timeouts bound each phase; this bounds the whole exchange.
+            async with asyncio.timeout(self.timeout):
+                async with self._http().stream("POST", claimed.url, content=body, headers=headers) as response:
+                    if response.is_success:
+                        return Outcome(response.status_code, None)
+                    return Outcome(response.status_code, await _refusal(response))
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome(None, f"no response within {self.timeout:g} s")
+        except Exception as exc:  # connection refused, bad TLS, a URL httpx refuses...: all retried
+            return Outcome(None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:MAX_ERROR])
+
+    async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
+        delivery = claimed.delivery
+        async with self.uow() as uow:
+            now = uow.clock.now()
+            values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+            if outcome.ok:
+                values |= {"status": DELIVERED, "delivered_at": now, "next_attempt_at": None}
+            elif delivery.attempts >= self.max_attempts:
+                values |= {"status": FAILED, "next_attempt_at": None}
+                log.warning(
+                    "webhook delivery %s to %s failed after %d attempts: %s",
+                    delivery.id,
+                    claimed.url,
+                    delivery.attempts,
+                    outcome.error,
+                )
+            else:
+                values["next_attempt_at"] = now + backoff(delivery.attempts, self.jitter())
+            if not await OutboxRepository(uow.conn).finish(delivery.id, delivery.attempts, values):
+                log.info("webhook delivery %s was claimed again meanwhile; outcome dropped", delivery.id)
+                return
+            await uow.commit()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def _next_wait(self) -> float:
+        async with self.uow(read_only=True) as uow:
+            due = await OutboxRepository(uow.conn).next_due()
+        if due is None:
+            return self.poll_seconds
+        return max(0.0, min(self.poll_seconds, (due - self.clock.now()).total_seconds()))
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()  # before the pass: a wake during it means "look again at once"
+            try:
+                await self.run_due()
+                wait = await self._next_wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store is down, say: log, and try again after a pause
+                log.exception("webhook dispatcher pass failed")
+                wait = self.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def _refusal(response: httpx.Response) -> str:
+    """`HTTP 503: <the start of the body>`: what the receiver said, for the delivery log."""
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= MAX_ERROR:
+            break  # the rest is never read: leaving the stream closes the connection
+    text = " ".join(head[:MAX_ERROR].decode("utf-8", "replace").split())
+    return (f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}")[:MAX_ERROR]

@@ -1,0 +1,166 @@
+"""HTTP routes for webhook subscriptions and their delivery log (admin only). Thin: parse, call,
+commit, render. The schemas live here rather than in `schemas.py`: nothing else uses them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AfterValidator, Field, StringConstraints
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.rollouts.webhooks import MAX_EVENTS, MAX_URL, Delivery, Webhook, check_event, check_url
+from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.schemas import CamelModel, InputModel, PageRead
+
+router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+
+Admin = Annotated[Principal, Depends(require(Permission.WEBHOOK_ADMIN))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_URL),
+    AfterValidator(check_url),
+    Field(description="Where to POST: an http or https URL, without credentials in it."),
+]
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=60), AfterValidator(check_event)]
+Secret = Annotated[
+    str,
+    StringConstraints(min_length=16, max_length=200),
+    Field(description="The HMAC key for `X-HotSwap-Signature`; leave it out to have one generated."),
+]
+
+
+class WebhookCreate(InputModel):
+    url: Url
+    events: list[EventName] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS,
+        description="Event names such as `deployment.rollback`, or `deployment.*`, or `*` for all.",
+    )
+    secret: Secret | None = None
+
+
+class WebhookRead(CamelModel):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool = Field(description="False once deleted: it sends nothing more; its log stays readable.")
+    created_at: datetime
+    created_by: str
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(description="The signing secret. Shown in this response only: store it now.")
+
+
+class DeliveryRead(CamelModel):
+    id: str = Field(description="Also sent as `X-HotSwap-Delivery`; the same on every retry.")
+    webhook_id: str
+    event: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="The receiver's last HTTP status; null: no response.")
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="The event, as sent in the body's `data` (with its name).")
+
+
+def _fields(hook: Webhook) -> dict[str, Any]:
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "events": hook.events,
+        "enabled": hook.enabled,
+        "created_at": hook.created_at,
+        "created_by": hook.created_by,
+    }
+
+
+def _read(hook: Webhook) -> WebhookRead:
+    return WebhookRead(**_fields(hook))
+
+
+def _delivery(d: Delivery) -> DeliveryRead:
+    return DeliveryRead(
+        id=d.id,
+        webhook_id=d.webhook_id,
+        event=d.event,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        last_attempt_at=d.last_attempt_at,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        delivered_at=d.delivered_at,
+        payload=d.payload,
+    )
+
+
+@router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
+async def create_webhook(
+    body: WebhookCreate, actor: Admin, uow: UowDep, c: ContainerDep, response: Response
+) -> WebhookCreated:
+    """Subscribe a URL to deployment events. The response carries the signing secret, once."""
+    hook, secret = await c.webhooks.create(uow, actor, url=body.url, events=body.events, secret=body.secret)
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/webhooks/{hook.id}"
+    return WebhookCreated(**_fields(hook), secret=secret)
+
+
+@router.get("/webhooks", response_model=PageRead[WebhookRead])
+async def list_webhooks(
+    _: Admin,
+    uow: UowDep,
+    c: ContainerDep,
+    include_disabled: Annotated[bool, Query(alias="includeDisabled")] = False,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> PageRead[WebhookRead]:
+    """Oldest first; deleted ones only with `includeDisabled=true`."""
+    page = await c.webhooks.page(uow, include_disabled=include_disabled, cursor=cursor, limit=limit)
+    return PageRead(items=[_read(h) for h in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/webhooks/{webhook_id}", response_model=WebhookRead)
+async def get_webhook(webhook_id: str, _: Admin, uow: UowDep, c: ContainerDep) -> WebhookRead:
+    return _read(await c.webhooks.get(uow, webhook_id))
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(webhook_id: str, actor: Admin, uow: UowDep, c: ContainerDep) -> Response:
+    """Stop sending: nothing more is queued and pending deliveries fail. The delivery log stays
+    readable. Deleting again is a 204 that changes nothing."""
+    await c.webhooks.disable(uow, actor, webhook_id)
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=PageRead[DeliveryRead])
+async def list_deliveries(
+    webhook_id: str,
+    _: Admin,
+    uow: UowDep,
+    c: ContainerDep,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> PageRead[DeliveryRead]:
+    """The delivery log, newest first."""
+    page = await c.webhooks.deliveries(uow, webhook_id, status=status_, cursor=cursor, limit=limit)
+    return PageRead(items=[_delivery(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/webhooks/{webhook_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryRead)
+async def ping_webhook(webhook_id: str, actor: Admin, uow: UowDep, c: ContainerDep) -> DeliveryRead:
+    """Queue a `webhook.ping` to this subscription; follow it in the delivery log."""
+    delivery = await c.webhooks.ping(uow, actor, webhook_id)
+    await uow.commit()
+    return _delivery(delivery)

@@ -1,0 +1,101 @@
+"""The rollout worker: advances every deployment whose stored `due_at` has come.
+
+It keeps no timer of its own that matters: each deployment's next look is an absolute instant in
+its row, so a worker started after a crash (or a second worker) finds exactly what is due and
+does it once (see `leases` and `lifecycle.decide`). `run_due` is one pass, driven by the
+injectable clock in tests; `run` loops, sleeping until the earliest `due_at`, at most
+`poll_seconds` (other processes may have made something due), or until woken by this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from hotswap.core.clock import Clock
+from hotswap.core.errors import Conflict
+from hotswap.rollouts.leases import Leases
+from hotswap.rollouts.service import DeploymentService
+from hotswap.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class RolloutWorker:
+    def __init__(
+        self,
+        deployments: DeploymentService,
+        uow: UnitOfWorkFactory,
+        leases: Leases,
+        clock: Clock,
+        *,
+        poll_seconds: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self.deployments = deployments
+        self.uow = uow
+        self.leases = leases
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        deployments.on_due(self._wake.set)
+
+    async def run_due(self) -> int:
+        """One pass: advance each deployment due now. Returns how many moved or were looked at."""
+        async with self.uow(read_only=True) as uow:
+            due = await self.deployments.due(uow, self.batch)
+        done = 0
+        for deployment_id in due:
+            if await self.advance(deployment_id):
+                done += 1
+        return done
+
+    async def advance(self, deployment_id: str) -> bool:
+        async with self.uow() as uow:
+            held = await self.leases.acquire(uow, deployment_id)
+            if held is None:
+                return False  # another worker has it
+            try:
+                moved = await self.deployments.advance(uow, deployment_id, held)
+                await uow.commit()
+                return moved
+            except Conflict:
+                return False  # it changed under us (a person acted): the next pass sees the new state
+            finally:
+                await self.leases.release(deployment_id, held)
+
+    async def _next_wait(self) -> float:
+        async with self.uow(read_only=True) as uow:
+            due: datetime | None = await self.deployments.next_due(uow)
+        if due is None:
+            return self.poll_seconds
+        return max(0.0, min(self.poll_seconds, (due - self.clock.now()).total_seconds()))
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()  # before the pass: a wake during it means "look again at once"
+            try:
+                await self.run_due()
+                wait = await self._next_wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store is down, say: log, and try again after a pause
+                log.exception("rollout worker pass failed")
+                wait = self.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="rollout-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -12,7 +12,7 @@ import pytest
 
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
-from hotswap.rollouts.leases import LocalLeases
+from hotswap.rollouts.leases import AdvisoryLeases, LocalLeases
 from hotswap.rollouts.worker import RolloutWorker
 from hotswap.settings import Settings
 from tests.helpers import Headers
@@ -85,3 +85,42 @@ async def test_two_workers_on_one_store_apply_each_step_once(
         done = await get(client, op, deployment_id)
         assert done["status"] == "Succeeded"
         assert _steps(done["log"]) == [("advance", 0), ("advance", 1), ("advance", 2), ("advance", 3), ("complete", 3)]
+
+
+async def test_two_workers_with_advisory_locks_apply_each_step_once(
+    client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock, settings: Settings
+) -> None:
+    """PostgreSQL without Redis: the workers' lease is a transaction-scoped advisory lock."""
+    if container.engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    names = [f"adv-{i}" for i in range(3)]
+    ids = []
+    for name in names:
+        await config_with_two_versions(client, op, name)
+        ids.append((await deploy(client, op, configName=name, **CANARY))["id"])
+    other = build_container(settings.model_copy(update={"redis_url": None}), clock=clock)
+    workers = [
+        RolloutWorker(container.deployments, container.uow, AdvisoryLeases(), clock),
+        RolloutWorker(other.deployments, other.uow, AdvisoryLeases(), clock),
+    ]
+    try:
+        for _ in range(8):
+            clock.advance(timedelta(minutes=31))
+            await asyncio.gather(*(w.run_due() for w in workers), workers[0].run_due())
+    finally:
+        await other.aclose()
+    for deployment_id in ids:
+        done = await get(client, op, deployment_id)
+        assert _steps(done["log"]) == [("advance", 0), ("advance", 1), ("advance", 2), ("advance", 3), ("complete", 3)]
+
+
+async def test_a_held_advisory_lock_makes_the_other_worker_skip(container: Container) -> None:
+    if container.engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    leases = AdvisoryLeases()
+    async with container.uow() as first, container.uow() as second:
+        assert await leases.acquire(first, "dep_x") is not None
+        assert await leases.acquire(second, "dep_x") is None
+        assert await leases.acquire(second, "dep_y") is not None
+    async with container.uow() as third:  # the first transaction ended: the lock went with it
+        assert await leases.acquire(third, "dep_x") is not None

@@ -17,6 +17,7 @@ from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.core.errors import InvalidInput
 from hotswap.fleet import model as m
+from hotswap.fleet.beats import HeartbeatWriter
 from hotswap.fleet.hot import parse_heartbeat
 from tests.fleet.support import audit_actions, heartbeat, register
 from tests.helpers import Auth, CountRows, Headers, fields, problem
@@ -235,3 +236,29 @@ def test_a_heartbeat_body_is_parsed_into_only_what_it_says() -> None:
     assert parse_heartbeat(b"{}") == m.Heartbeat()
     with pytest.raises(InvalidInput):
         parse_heartbeat(b'{"configVersions": {"balance": "1.0.0\\n"}}')
+
+
+async def test_a_stopped_heartbeat_writer_answers_every_waiting_caller() -> None:
+    started = asyncio.Event()
+
+    class Hanging:  # a store that never answers
+        def __call__(self, *args: Any, **kwargs: Any) -> Hanging:
+            return self
+
+        async def __aenter__(self) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        async def __aexit__(self, *args: Any) -> None:
+            return None
+
+    writer = HeartbeatWriter(Hanging())  # type: ignore[arg-type]
+    in_flight = asyncio.create_task(writer.record("gs-1", m.Heartbeat()))
+    await started.wait()
+    gathering = asyncio.create_task(writer.record("gs-2", m.Heartbeat()))
+    await asyncio.sleep(0)  # a yield: it joins the next batch
+    assert writer._flushing is not None
+    writer._flushing.cancel()
+    for caller in (in_flight, gathering):
+        with pytest.raises(ConnectionError):
+            await caller

@@ -10,6 +10,7 @@ import pytest
 
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from hotswap.core.pagination import encode_cursor
 from tests.helpers import Auth, CountRows, Headers, fields, problem
 from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers, served
 
@@ -253,3 +254,18 @@ async def test_each_change_queues_a_webhook_delivery(client: httpx.AsyncClient, 
     await client.post(f"/api/v1/deployments/{created['id']}/rollback", headers=op, json={"reason": "no"})
     deliveries = (await client.get(f"/api/v1/webhooks/{hook}/deliveries", headers=admin)).json()["items"]
     assert sorted(d["event"] for d in deliveries) == ["deployment.advance", "deployment.create", "deployment.rollback"]
+
+
+async def test_promoting_to_everyone_at_the_last_step_finishes(client: httpx.AsyncClient, op: Headers) -> None:
+    await config_with_two_versions(client, op, "balance")
+    created = await deploy(client, op, configName="balance", strategy="Canary")
+    url = f"/api/v1/deployments/{created['id']}/promote"
+    assert (await client.post(url, headers=op, params={"to": 100})).json()["step"] == 3
+    done = await client.post(url, headers=op, params={"to": 100})
+    assert done.json()["status"] == "Succeeded", done.text
+
+
+async def test_a_cursor_without_a_time_zone_is_refused(client: httpx.AsyncClient, op: Headers) -> None:
+    cursor = encode_cursor({"at": "2026-06-01T12:00:00", "id": "dep_x"})
+    found = problem(await client.get("/api/v1/deployments", headers=op, params={"cursor": cursor}), 422)
+    assert fields(found) == ["query.cursor"]

@@ -12,8 +12,8 @@ import pytest
 
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
-from hotswap.rollouts.leases import AdvisoryLeases, LocalLeases
-from hotswap.rollouts.worker import RolloutWorker
+from hotswap.rollouts.leases import AdvisoryLeases, LocalLeases, RedisLeases
+from hotswap.rollouts.worker import RETRY_AFTER, RolloutWorker
 from hotswap.settings import Settings
 from tests.helpers import Headers
 from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers
@@ -50,14 +50,14 @@ async def test_stopping_the_worker_between_every_pair_of_steps_loses_and_repeats
 
         # A worker that dies inside the step's transaction leaves the stored state as it was...
         monkeypatch.setattr(container.snapshot_changes, "mark_changed", crash)
-        with pytest.raises(RuntimeError):
-            await RolloutWorker(container.deployments, container.uow, LocalLeases(), clock).run_due()
+        assert await RolloutWorker(container.deployments, container.uow, LocalLeases(), clock).run_due() == 0
         monkeypatch.setattr(container.snapshot_changes, "mark_changed", real_mark)
         after_crash = await get(client, op, created["id"])
         assert (after_crash["status"], after_crash["step"], after_crash["log"]) == (
             before["status"], before["step"], before["log"],
         )  # fmt: skip
-        # ...and a new worker, started afterwards, does the step once.
+        # ...and a new worker, started afterwards (past the failed one's retry delay), does the step once.
+        clock.advance(RETRY_AFTER)
         await RolloutWorker(container.deployments, container.uow, LocalLeases(), clock).run_due()
         if (await get(client, op, created["id"]))["status"] == "Succeeded":
             break
@@ -124,3 +124,46 @@ async def test_a_held_advisory_lock_makes_the_other_worker_skip(container: Conta
         assert await leases.acquire(second, "dep_y") is not None
     async with container.uow() as third:  # the first transaction ended: the lock went with it
         assert await leases.acquire(third, "dep_x") is not None
+
+
+async def test_a_deployment_that_cannot_move_does_not_hold_up_the_others(
+    client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await config_with_two_versions(client, op, "stuck")
+    await config_with_two_versions(client, op, "fine")
+    stuck = await deploy(client, op, configName="stuck", **CANARY)
+    fine = await deploy(client, op, configName="fine", **CANARY)
+    real_judge = container.deployments.judge.judge
+
+    async def judge(deployment_id: str, step: int) -> Any:
+        if deployment_id == stuck["id"]:
+            raise RuntimeError("the metrics source is down")
+        return await real_judge(deployment_id, step)
+
+    monkeypatch.setattr(container.deployments.judge, "judge", judge)
+    clock.advance(timedelta(minutes=31))
+    await container.worker.run_due()
+    assert (await get(client, op, fine["id"]))["step"] == 1
+    held = await get(client, op, stuck["id"])
+    assert held["step"] == 0
+    assert held["dueAt"] == (clock.now() + RETRY_AFTER).isoformat().replace("+00:00", "Z")  # no spinning on it
+
+
+async def test_a_redis_that_lost_the_fencing_counter_heals(
+    client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock
+) -> None:
+    leases = container.worker.leases
+    if not isinstance(leases, RedisLeases):
+        pytest.skip("fencing tokens are the Redis lease's")
+    await config_with_two_versions(client, op, "balance")
+    created = await deploy(client, op, configName="balance", **CANARY)
+    for _ in range(2):
+        clock.advance(timedelta(minutes=31))
+        await container.worker.run_due()
+    assert (await get(client, op, created["id"]))["step"] == 2
+    await leases.redis.delete(leases.prefix + created["id"] + ":fence")  # a restart without persistence
+    clock.advance(timedelta(minutes=31))
+    await container.worker.run_due()  # a token below the row's: refused, and the counter raised
+    assert (await get(client, op, created["id"]))["step"] == 2
+    await container.worker.run_due()
+    assert (await get(client, op, created["id"]))["step"] == 3

@@ -63,6 +63,13 @@ class HeartbeatWriter:
                 for server_id in batch:
                     del self._pending[server_id]
                 await self._flush(batch)
+        except BaseException:
+            for pending in self._pending.values():  # those still gathering: answered, not stranded
+                for waiter in pending.waiters:
+                    if not waiter.done():
+                        waiter.set_exception(ConnectionError("the heartbeat writer stopped"))
+            self._pending.clear()
+            raise
         finally:
             self._flushing = None
 
@@ -87,11 +94,15 @@ class HeartbeatWriter:
                     )
                 await uow.commit()
                 self.batches += 1
-        except Exception as exc:
+        except BaseException as exc:
+            # A cancelled flush (shutdown) must not leave its callers waiting forever either.
+            failure = exc if isinstance(exc, Exception) else ConnectionError("the heartbeat writer stopped")
             for pending in batch.values():
                 for waiter in pending.waiters:
                     if not waiter.done():
-                        waiter.set_exception(exc)
+                        waiter.set_exception(failure)
+            if not isinstance(exc, Exception):
+                raise
             return
         for server_id, pending in batch.items():
             for waiter in pending.waiters:

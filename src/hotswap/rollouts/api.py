@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.pagination import check_limit, cursor_str, encode_cursor
+from hotswap.core.pagination import check_limit, cursor_str, encode_cursor, invalid_cursor
 from hotswap.rollouts.model import Action, Plan, Status, covers_everyone
 from hotswap.rollouts.schemas import ActionBody, DeploymentCreate, DeploymentRead, RollbackBody
 from hotswap.rollouts.views import deployment_view, plan_of
@@ -65,9 +65,12 @@ async def list_deployments(
     after = None
     if cursor is not None:
         try:
-            after = (datetime.fromisoformat(cursor_str(cursor, "at")), cursor_str(cursor, "id"))
+            at = datetime.fromisoformat(cursor_str(cursor, "at"))
         except ValueError as exc:
-            raise InvalidInput("Malformed cursor.", errors=[FieldError("query.cursor", "malformed cursor")]) from exc
+            raise invalid_cursor() from exc
+        if at.tzinfo is None:
+            raise invalid_cursor()
+        after = (at, cursor_str(cursor, "id"))
     rows = await c.deployments.page(
         uow, status=status_.value if status_ else None, config=config, after=after, limit=limit + 1
     )
@@ -130,9 +133,13 @@ async def promote(
     last step it finishes the deployment (a BlueGreen deployment is finalized this way)."""
     if to is not None and to_step is not None:
         raise InvalidInput("Give `to` or `toStep`, not both.", errors=[FieldError("query.to", "conflicts with toStep")])
-    if to is not None:
+    if to is not None or to_step is not None:
         row = await c.deployments.get(uow, deployment_id)
-        to_step = _step_for_percentage(plan_of(row), to)
+        plan = plan_of(row)
+        if to is not None:
+            to_step = _step_for_percentage(plan, to)
+        if to_step == plan.last and row.step == plan.last:
+            to_step = None  # at the last step already: promoting finishes the deployment
     return await _act(c, uow, actor, deployment_id, Action.PROMOTE, body.reason if body else None, to_step)
 
 
@@ -156,6 +163,8 @@ def _step_for_percentage(plan: Plan, percentage: float) -> int:
     for step in plan.steps:
         if percentage >= 100 and covers_everyone(step.exposure):
             return step.index
-        if percentage < 100 and max((g.percentage for g in step.exposure), default=0) >= percentage:
+        # Grants of named units (a BlueGreen preview, named servers) say nothing of a share.
+        shares = [g.percentage for g in step.exposure if g.units is None]
+        if percentage < 100 and max(shares, default=0) >= percentage:
             return step.index
     return plan.last

@@ -8,7 +8,10 @@ if another worker holds it, this one skips the deployment (it will look again la
   commit or rollback itself, so a crashed worker never strands it.
 - Redis (when configured): `SET NX PX` with a fencing token from `INCR`. A worker whose lease
   expired while it was paused (GC, network) may still try to write: its token is older than the
-  one stored on the row by the newer holder, and the write matches no row.
+  one stored on the row by the newer holder, and the write matches no row. Should Redis lose
+  the counter (a restart without persistence), tokens start low again: the service sees a token
+  below the row's (`StaleLease`), the worker raises the counter past it (`catch_up`), and the
+  next look gets a token that writes.
 - SQLite (one process): an in-process lock per deployment; the database's single writer does
   the rest.
 
@@ -39,10 +42,21 @@ class Held:
     token: str = ""
 
 
+class StaleLease(Exception):
+    """The lease's fencing token is below the one the row has seen (the counter was reset)."""
+
+    def __init__(self, deployment_id: str, seen: int) -> None:
+        super().__init__(f"deployment {deployment_id}: fencing token below the {seen} already seen")
+        self.seen = seen
+
+
 class Leases(Protocol):
     async def acquire(self, uow: UnitOfWork, deployment_id: str) -> Held | None: ...
 
     async def release(self, deployment_id: str, held: Held) -> None: ...
+
+    async def catch_up(self, deployment_id: str, seen: int) -> None:
+        """Make the next fencing token for this deployment greater than `seen`."""
 
 
 def advisory_key(deployment_id: str) -> int:
@@ -58,6 +72,9 @@ class AdvisoryLeases:
 
     async def release(self, deployment_id: str, held: Held) -> None:
         """Nothing to do: the transaction's end releases it."""
+
+    async def catch_up(self, deployment_id: str, seen: int) -> None:
+        """No fencing tokens here."""
 
 
 class LocalLeases:
@@ -83,10 +100,19 @@ class LocalLeases:
         if lock is not None and lock.locked():
             lock.release()
 
+    async def catch_up(self, deployment_id: str, seen: int) -> None:
+        """No fencing tokens here."""
+
 
 # Deletes the lease only if it is still ours (another worker may hold it after ours expired).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+# Raises the fencing counter to at least ARGV[1] (never lowers it).
+_CATCH_UP = """
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('set', KEYS[1], ARGV[1]) end
+return 1
 """
 
 
@@ -96,6 +122,7 @@ class RedisLeases:
         self.ttl_ms = ttl_ms
         self.prefix = prefix
         self._release = redis.register_script(_RELEASE)
+        self._catch_up = redis.register_script(_CATCH_UP)
 
     async def acquire(self, uow: UnitOfWork, deployment_id: str) -> Held | None:
         token = secrets.token_hex(16)
@@ -107,3 +134,6 @@ class RedisLeases:
 
     async def release(self, deployment_id: str, held: Held) -> None:
         await self._release(keys=[self.prefix + deployment_id], args=[held.token])
+
+    async def catch_up(self, deployment_id: str, seen: int) -> None:
+        await self._catch_up(keys=[self.prefix + deployment_id + ":fence"], args=[seen])

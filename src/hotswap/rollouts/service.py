@@ -35,7 +35,7 @@ from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.judge import Judge
-from hotswap.rollouts.leases import Held
+from hotswap.rollouts.leases import Held, StaleLease
 from hotswap.rollouts.lifecycle import (
     CHECK_EVERY,
     Advance,
@@ -54,6 +54,7 @@ from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
 from hotswap.rollouts.requests import spec_for
 from hotswap.rollouts.schemas import DeploymentCreate
 from hotswap.rollouts.strategies import plan as make_plan
+from hotswap.rollouts.tables import OPEN_STATUSES, deployments
 from hotswap.storage.uow import UnitOfWork
 
 SUBJECT = "deployment"  # approvals' subject type
@@ -229,14 +230,16 @@ class DeploymentService:
         to_step: int | None = None,
     ) -> Row:
         repo = DeploymentRepository(uow.conn)
+        if action is Action.CANCEL:
+            # The approval first, then the deployment: the order `approvals.decide` locks them in
+            # (the other order deadlocks a cancel against an approval on PostgreSQL).
+            await self.approvals.cancel_for_subject(uow, actor, SUBJECT, deployment_id, reason)
         row = await repo.get(deployment_id, for_update=True)
         if row is None:
             raise NotFound(f"No deployment with id {deployment_id!r}.")
         plan = codec.plan_from_json(row.plan)
         now = uow.clock.now()
         after = act(plan, _progress(row), action, now, to_step=to_step)
-        if action is Action.CANCEL and row.approval_id is not None and row.status == Status.PENDING_APPROVAL.value:
-            await self.approvals.cancel_for_subject(uow, actor, SUBJECT, deployment_id, reason)
         return await self._store(uow, row, plan, after, action.value, actor, reason, due_at=now)
 
     async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None:
@@ -266,8 +269,19 @@ class DeploymentService:
         now = uow.clock.now()
         if row is None or row.due_at is None or row.due_at > now or Status(row.status).terminal:
             return False
+        if held.fence and held.fence < row.fence:
+            raise StaleLease(deployment_id, row.fence)
         await self._advance(uow, row, now, WORKER, held)
         return True
+
+    async def postpone(self, uow: UnitOfWork, deployment_id: str, until: datetime) -> None:
+        """After a failed advance: look again at `until` (only if it is still open and due)."""
+        d = deployments.c
+        await uow.conn.execute(
+            sa.update(deployments)
+            .where(d.id == deployment_id, d.status.in_(OPEN_STATUSES), d.due_at < until)
+            .values(due_at=until)
+        )
 
     async def _advance(self, uow: UnitOfWork, row: Row, now: datetime, actor: Principal, held: Held) -> Row:
         plan = codec.plan_from_json(row.plan)

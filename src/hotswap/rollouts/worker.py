@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hotswap.core.clock import Clock
 from hotswap.core.errors import Conflict
-from hotswap.rollouts.leases import Leases
+from hotswap.rollouts.leases import Leases, StaleLease
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+RETRY_AFTER = timedelta(seconds=30)
 
 
 class RolloutWorker:
@@ -55,18 +56,41 @@ class RolloutWorker:
         return done
 
     async def advance(self, deployment_id: str) -> bool:
-        async with self.uow() as uow:
-            held = await self.leases.acquire(uow, deployment_id)
-            if held is None:
-                return False  # another worker has it
-            try:
-                moved = await self.deployments.advance(uow, deployment_id, held)
+        """Advance one deployment. A failure (the judge, the store, a config archived meanwhile)
+        is logged and the deployment looked at again after `RETRY_AFTER`: one deployment that
+        cannot move never holds up the others, nor makes the worker spin on it."""
+        try:
+            async with self.uow() as uow:
+                held = await self.leases.acquire(uow, deployment_id)
+                if held is None:
+                    return False  # another worker has it
+                try:
+                    moved = await self.deployments.advance(uow, deployment_id, held)
+                    await uow.commit()
+                    return moved
+                finally:
+                    await self.leases.release(deployment_id, held)
+        except asyncio.CancelledError:
+            raise
+        except StaleLease as stale:
+            log.warning("%s: raising the fencing counter past it", stale)
+            await self.leases.catch_up(deployment_id, stale.seen)
+            return False
+        except Exception as exc:
+            if isinstance(exc, Conflict):
+                log.warning("deployment %s could not advance: %s", deployment_id, exc)
+            else:
+                log.exception("deployment %s could not advance", deployment_id)
+            await self._postpone(deployment_id)
+            return False
+
+    async def _postpone(self, deployment_id: str) -> None:
+        try:
+            async with self.uow() as uow:
+                await self.deployments.postpone(uow, deployment_id, self.clock.now() + RETRY_AFTER)
                 await uow.commit()
-                return moved
-            except Conflict:
-                return False  # it changed under us (a person acted): the next pass sees the new state
-            finally:
-                await self.leases.release(deployment_id, held)
+        except Exception:  # the store itself is failing: the next pass tries again
+            log.exception("deployment %s could not be postponed", deployment_id)
 
     async def _next_wait(self) -> float:
         async with self.uow(read_only=True) as uow:

@@ -147,3 +147,28 @@ async def test_a_manual_gate_waits_for_a_promote(
     assert (await get(client, op, created["id"]))["step"] == 1  # the gate holds
     await client.post(f"/api/v1/deployments/{created['id']}/promote", headers=op)
     assert (await get(client, op, created["id"]))["step"] == 2
+
+
+async def test_a_deployment_limited_to_some_regions_keeps_serving_them_after_success(
+    client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
+) -> None:
+    await config_with_two_versions(client, op, "balance")
+    await register_servers(client, server, FLEET)
+    created = await deploy(client, op, configName="balance", strategy="Canary", targetRegions=["NA-WEST"])
+    for _ in range(5):
+        await _tick(container, clock, timedelta(minutes=31))
+    done = await get(client, op, created["id"])
+    assert done["status"] == "Succeeded"
+    # Only its targets have the new version, and they keep it; the live version is unchanged.
+    assert await _new_version_servers(client, server) == {s for s in FLEET if s.startswith("na-")}
+    assert (await client.get("/api/v1/configs/balance", headers=op)).json()["liveVersion"] == "1.0.0"
+    assert done["exposure"][0]["regions"] == ["NA-WEST"]
+    # A later deployment that reaches everyone makes the version live and ends the held exposure.
+    everyone = await deploy(client, op, configName="balance", strategy="Direct")
+    assert (await get(client, op, everyone["id"]))["status"] == "Running"
+    await _tick(container, clock, timedelta(seconds=1))
+    assert (await get(client, op, everyone["id"]))["status"] == "Succeeded"
+    assert (await client.get("/api/v1/configs/balance", headers=op)).json()["liveVersion"] == "2.0.0"
+    snapshot = (await client.get("/api/v1/snapshot", params={"environment": "Staging"}, headers=server)).json()
+    assert snapshot["rollouts"] == []
+    assert (await get(client, op, created["id"]))["exposure"] == []

@@ -1,4 +1,5 @@
-"""The snapshot's `rollouts` part: each open config deployment's current exposure.
+"""The snapshot's `rollouts` part: each open config deployment's current exposure, and the
+last exposure of each that succeeded without reaching everyone (it keeps serving its targets).
 
 Read inside the snapshot's own consistent transaction (see `delivery.documents`), so a
 document labelled revision N shows exactly the steps the store held at revision N.
@@ -38,10 +39,11 @@ async def load_rollouts(conn: AsyncConnection, environment: Environment) -> list
         .where(
             d.environment == environment.value,
             d.subject_kind == "config",
-            d.status.in_(EXPOSING),
-            d.step >= 0,
+            sa.or_(sa.and_(d.status.in_(EXPOSING), d.step >= 0), d.holds_exposure.is_(True)),
         )
-        .order_by(d.subject)
+        # Oldest first: where a config has two (a limited success, then a newer deployment),
+        # the snapshot keeps the last one it reads, the newer.
+        .order_by(d.created_at, d.id)
     )
     return [
         {

@@ -42,6 +42,7 @@ class Row:
     finished_at: datetime | None
     revision: int
     fence: int
+    holds_exposure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,20 @@ class DeploymentRepository:
             query = query.where(d.fence <= fence).values(fence=fence)
         result = await self.conn.execute(query)
         return result.rowcount == 1
+
+    async def release_held(self, environment: str, subject_kind: str, subject: str) -> None:
+        """Earlier limited deployments of this subject stop holding their exposure."""
+        d = deployments.c
+        await self.conn.execute(
+            sa.update(deployments)
+            .where(
+                d.environment == environment,
+                d.subject_kind == subject_kind,
+                d.subject == subject,
+                d.holds_exposure.is_(True),
+            )
+            .values(holds_exposure=False)
+        )
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         d = deployments.c

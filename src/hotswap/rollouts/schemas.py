@@ -147,7 +147,10 @@ class DeploymentRead(CamelModel):
     status: str
     step: int
     steps: list[StepRead]
-    exposure: list[GrantRead] = Field(description="Who has the new version now.")
+    exposure: list[GrantRead] = Field(
+        description="Who has the new version now. A deployment that succeeded without reaching everyone "
+        "(target regions, servers or segments) keeps serving its targets until a later one reaches everyone."
+    )
     due_at: datetime | None = Field(description="When the worker looks at it next.")
     approval_id: str | None
     reason: str | None

@@ -338,11 +338,18 @@ class DeploymentService:
             if reason is not None or after.status is not Status.SUCCEEDED:
                 changes["reason"] = reason
         repo = DeploymentRepository(uow.conn)
+        everyone = plan.reaches_everyone
+        if after.status is Status.SUCCEEDED and not everyone:
+            changes["holds_exposure"] = True  # its targets keep the version; the others never had it
         if not await repo.save(row, changes, fence=held.fence if held else 0):
             raise Conflict(f"Deployment {row.id} changed meanwhile; read it again.")
         stored = replace(row, **changes, revision=row.revision + 1)
-        if after.status is Status.SUCCEEDED and row.subject_kind == "config" and row.version_id is not None:
-            await self.releases.apply_deployed(uow, actor, row.subject, version_id=row.version_id, deployment_id=row.id)
+        if after.status is Status.SUCCEEDED and everyone:
+            await repo.release_held(row.environment, row.subject_kind, row.subject)
+            if row.subject_kind == "config" and row.version_id is not None:
+                await self.releases.apply_deployed(
+                    uow, actor, row.subject, version_id=row.version_id, deployment_id=row.id
+                )
         snapshot_revision = None
         if _exposing(before) != _exposing(after) or after.status is Status.SUCCEEDED:
             env = Environment(row.environment)

@@ -43,6 +43,9 @@ deployments = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.Column("revision", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("fence", sa.BigInteger(), nullable=False, server_default="0"),  # highest lease token seen
+    # Succeeded without reaching everyone (target regions, servers or segments): its last step's
+    # exposure stays in the snapshot until a later deployment of the config reaches everyone.
+    sa.Column("holds_exposure", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index(
         "ix_deployments_open_subject",
         "environment",

@@ -62,7 +62,7 @@ async def deployment_view(
         )
         for step in plan.steps
     ]
-    exposing = progress.status in (Status.RUNNING, Status.PAUSED) and row.step >= 0
+    exposing = (progress.status in (Status.RUNNING, Status.PAUSED) and row.step >= 0) or row.holds_exposure
     return DeploymentRead(
         id=row.id,
         environment=row.environment,

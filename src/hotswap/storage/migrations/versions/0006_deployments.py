@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("finished_at", UTC(timezone=True), nullable=True),
         sa.Column("revision", sa.Integer(), server_default="1", nullable=False),
         sa.Column("fence", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("holds_exposure", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deployments")),
     )
     with op.batch_alter_table("deployments") as batch:

@@ -112,6 +112,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("rollouts", load_rollouts)
     releases = ReleaseService(audit, approvals, metrics, snapshot_changes)
     deployments = DeploymentService(audit, approvals, releases, snapshot_changes, fleet, metrics, AlwaysContinue())
+    configs = ConfigService(audit, metrics, snapshot_changes)
+    configs.guards.append(deployments.guard_config)
+    releases.guards.append(deployments.guard_config)
     uow = UnitOfWorkFactory(engine, clock)
     worker = RolloutWorker(
         deployments, uow, _leases(settings, engine), clock, poll_seconds=settings.worker_poll_seconds
@@ -138,7 +141,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         audit=audit,
         auth=auth,
         approvals=approvals,
-        configs=ConfigService(audit, metrics, snapshot_changes),
+        configs=configs,
         releases=releases,
         targeting=TargetingService(audit, snapshot_changes, segments),
         snapshot_changes=snapshot_changes,

@@ -269,3 +269,28 @@ async def test_a_cursor_without_a_time_zone_is_refused(client: httpx.AsyncClient
     cursor = encode_cursor({"at": "2026-06-01T12:00:00", "id": "dep_x"})
     found = problem(await client.get("/api/v1/deployments", headers=op, params={"cursor": cursor}), 422)
     assert fields(found) == ["query.cursor"]
+
+
+async def test_a_config_being_rolled_out_is_changed_only_through_its_deployment(
+    client: httpx.AsyncClient, op: Headers
+) -> None:
+    await config_with_two_versions(client, op, "balance")
+    created = await deploy(client, op, configName="balance", strategy="Canary")
+    r = await client.post("/api/v1/configs/balance/releases", headers=op, json={"version": "2.0.0"})
+    assert problem(r, 409)["deploymentId"] == created["id"]
+    archived = await client.post("/api/v1/configs/balance/archive", headers=op)
+    assert problem(archived, 409)["deploymentId"] == created["id"]
+    await client.post(f"/api/v1/deployments/{created['id']}/cancel", headers=op)
+    r = await client.post("/api/v1/configs/balance/releases", headers=op, json={"version": "2.0.0"})
+    assert r.status_code == 201, r.text
+
+
+async def test_a_pending_release_blocks_a_deployment(client: httpx.AsyncClient, op: Headers) -> None:
+    await config_with_two_versions(client, op, "prod-balance", environment="Production", live=False)
+    r = await client.post("/api/v1/configs/prod-balance/releases", headers=op, json={"version": "1.0.0"})
+    assert r.status_code == 201, r.text
+    body = problem(
+        await client.post("/api/v1/deployments", headers=op, json={"configName": "prod-balance", "strategy": "Direct"}),
+        409,
+    )
+    assert body["pendingReleaseId"] == r.json()["id"]

@@ -16,6 +16,7 @@ from hotswap.auth.model import Principal
 from hotswap.configs import lookups
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
+from hotswap.configs.service import ChangeGuard
 from hotswap.core.errors import NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import check_limit
@@ -42,6 +43,7 @@ class ReleaseService:
         self.approvals = approvals
         self.metrics = metrics
         self.snapshots = snapshots
+        self.guards: list[ChangeGuard] = []  # see configs.service.ChangeGuard
         approvals.register(RELEASE_SUBJECT, self)
 
     async def request_release(
@@ -57,6 +59,8 @@ class ReleaseService:
         """Make a version live: at once outside Production, after approval in Production."""
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name, for_update=True)
+        for guard in self.guards:
+            await guard(uow, profile, kind.verb)
         field_name = "body.version" if kind is m.ReleaseKind.RELEASE else "body.toVersion"
         target = await lookups.require_version(repo, profile, version, field=field_name)
         m.check_releasable(profile, target, await repo.pending_release(profile.id))

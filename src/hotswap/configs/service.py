@@ -3,6 +3,7 @@ and never commits. Releases (what is live, and approvals) are in `releases.py`."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,17 @@ async def _resolve_parent(repo: ConfigRepository, name: str, child_id: str | Non
     return parent
 
 
+# A later slice that holds a config (a deployment rolling it out) refuses a change to it by raising
+# Conflict: archiving it, or releasing or reverting it by hand.
+ChangeGuard = Callable[[UnitOfWork, m.Profile, str], Awaitable[None]]
+
+
 class ConfigService:
     def __init__(self, audit: AuditLog, metrics: Metrics, snapshots: SnapshotChanges) -> None:
         self.audit = audit
         self.metrics = metrics
         self.snapshots = snapshots
+        self.guards: list[ChangeGuard] = []
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -218,6 +225,8 @@ class ConfigService:
         pending = await repo.pending_release(profile.id)
         if pending is not None:
             raise Conflict(f"{name!r} has release {pending.id} waiting for approval.")
+        for guard in self.guards:
+            await guard(uow, profile, "archive")
         now = uow.clock.now()
         await repo.update_profile(profile.id, {"archived_at": now, "updated_at": now, "updated_by": actor.subject})
         await self.audit.record(

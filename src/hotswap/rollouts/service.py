@@ -23,17 +23,15 @@ from hotswap.approvals.model import Approval, ApprovalStatus
 from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal, Role
-from hotswap.configs import lookups
 from hotswap.configs.model import Environment
 from hotswap.configs.releases import ReleaseService
-from hotswap.configs.repository import ConfigRepository
-from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from hotswap.core.ids import new_id
+from hotswap.core.errors import Conflict, NotFound
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.tables import snapshot_revisions
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
+from hotswap.rollouts.drafts import draft, region_infos
 from hotswap.rollouts.judge import Judge
 from hotswap.rollouts.leases import Held, StaleLease
 from hotswap.rollouts.lifecycle import (
@@ -46,14 +44,11 @@ from hotswap.rollouts.lifecycle import (
     act,
     apply,
     decide,
-    initial_progress,
     needs_verdict,
 )
 from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
 from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
-from hotswap.rollouts.requests import spec_for
 from hotswap.rollouts.schemas import DeploymentCreate
-from hotswap.rollouts.strategies import plan as make_plan
 from hotswap.rollouts.tables import OPEN_STATUSES, deployments
 from hotswap.storage.uow import UnitOfWork
 
@@ -100,6 +95,17 @@ class DeploymentService:
         """Called after a commit that made a deployment due now (the worker wakes up)."""
         self._wakers.append(waker)
 
+    async def guard_config(self, uow: UnitOfWork, profile: Any, change: str) -> None:
+        """A config being rolled out is changed only through its deployment: archiving it, or a
+        release or revert by hand, would be undone (or stranded) when the deployment ends."""
+        open_one = await DeploymentRepository(uow.conn).open_for(profile.environment.value, "config", profile.name)
+        if open_one is not None:
+            raise Conflict(
+                f"{profile.name!r} is being rolled out by deployment {open_one.id} ({open_one.status}); "
+                f"finish, roll back or cancel it before a {change}.",
+                extra={"deploymentId": open_one.id},
+            )
+
     # -- reading ----------------------------------------------------------------------------
 
     async def get(self, uow: UnitOfWork, deployment_id: str) -> Row:
@@ -114,68 +120,20 @@ class DeploymentService:
         return await DeploymentRepository(uow.conn).page(status=status, subject=config, after=after, limit=limit)
 
     async def regions(self, uow: UnitOfWork) -> list[RegionInfo]:
-        return [
-            RegionInfo(r.id, r.time_zone, r.rollout_order, frozenset(r.aliases)) for r in await self.fleet.regions(uow)
-        ]
+        return await region_infos(uow, self.fleet)
 
     # -- creating ---------------------------------------------------------------------------
 
     async def create(self, uow: UnitOfWork, actor: Principal, body: DeploymentCreate, *, dry_run: bool) -> Created:
-        now = uow.clock.now()
-        if body.event_id is not None:
-            raise InvalidInput(
-                f"No live event {body.event_id!r}.", errors=[FieldError("body.eventId", "no such live event")]
-            )
-        assert body.config_name is not None
-        repo = ConfigRepository(uow.conn)
-        profile = await lookups.require_profile(repo, body.config_name, for_update=True, field="body.configName")
-        profile.ensure_active()
-        if body.config_version is not None:
-            version = await lookups.require_version(repo, profile, body.config_version, field="body.configVersion")
-        else:
-            latest = await repo.latest_version(profile.id)
-            if latest is None:
-                raise InvalidInput(
-                    f"{profile.name!r} has no version to deploy.",
-                    errors=[FieldError("body.configName", "the config has no version yet")],
-                )
-            version = latest
-        if profile.live_version_id == version.id:
-            raise Conflict(f"Version {version.version} of {profile.name!r} is live already: nothing to deploy.")
-        deployment_id = new_id("dep")
-        regions = await self.regions(uow)
-        spec = spec_for(body, seed=deployment_id, regions=regions)
-        plan = make_plan(spec, regions, now)
-        env = profile.environment
-        progress = initial_progress(env.needs_approval)
-        row = Row(
-            id=deployment_id,
-            environment=env.value,
-            subject_kind="config",
-            subject=profile.name,
-            profile_id=profile.id,
-            version_id=version.id,
-            version=version.version,
-            baseline_version_id=profile.live_version_id,
-            strategy=plan.strategy.value,
-            unit_kind=plan.unit_kind.value,
-            seed=deployment_id,
-            spec=codec.spec_to_json(spec) | {"healthCheckEnabled": body.health_check_enabled},
-            plan=codec.plan_to_json(plan),
-            status=progress.status.value,
-            step=-1,
-            step_started_at=None,
-            step_times=[None] * len(plan.steps),
-            due_at=None if env.needs_approval else now,
-            approval_id=None,
-            reason=body.comment,
-            created_at=now,
-            created_by=actor.subject,
-            updated_at=now,
-            finished_at=None,
-            revision=1,
-            fence=0,
+        drafted = await draft(uow, self.fleet, actor, body)
+        row, plan, profile, version, env = (
+            drafted.row,
+            drafted.plan,
+            drafted.profile,
+            drafted.version,
+            drafted.environment,
         )
+        now, deployment_id = row.created_at, row.id
         if dry_run:
             return Created(row, plan, dry_run=True)
         deployments = DeploymentRepository(uow.conn)

@@ -55,9 +55,14 @@ IMPURE = {
 }
 
 
+# Parsed while the module is collected, as tests/test_architecture.py does: CPython 3.11's parser
+# can fail with "AST constructor recursion depth mismatch" after a test raised a RecursionError.
+_TREES = {name: ast.parse((ROLLOUTS / name).read_text()) for name in PURE}
+
+
 @pytest.mark.parametrize("name", PURE)
 def test_the_domain_modules_import_no_framework_or_io(name: str) -> None:
-    tree = ast.parse((ROLLOUTS / name).read_text())
+    tree = _TREES[name]
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     roots = {name.split(".")[0] for name in imported}

@@ -4,9 +4,10 @@ roll back, cancel), and advance it (the worker). One transaction each.
 Every change of a deployment goes through `_store`: a write conditional on the row's revision
 (and on the lease's fence, when the lease has one), a decision-log entry, an audit record, and,
 when what units are served changes, a new snapshot revision in the same transaction. A rollback
-removes the deployment's exposure, so every unit is back on the baseline in one revision; a
-success makes the version live (a release of kind Deployment) in the same revision that drops
-the exposure.
+removes the deployment's exposure, so every unit is back on the baseline in one revision. A
+success that reaches everyone makes the version live (a release of kind Deployment) in the same
+revision that drops the exposure; one limited to some regions, servers or segments keeps its
+last exposure (`holds_exposure`) until a later deployment of the config reaches everyone.
 """
 
 from __future__ import annotations

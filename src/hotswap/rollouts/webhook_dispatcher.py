@@ -23,7 +23,6 @@ commit in this process queued something.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap import __version__
 from hotswap.core.clock import Clock
+from hotswap.rollouts.dueloop import DueLoop
 from hotswap.rollouts.tables import webhook_deliveries, webhooks
 from hotswap.rollouts.webhooks import (
     DELIVERED,
@@ -135,7 +135,9 @@ class OutboxRepository:
         return result.rowcount == 1
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(DueLoop):
+    name = "webhook-dispatcher"
+
     def __init__(
         self,
         service: WebhookService,
@@ -153,20 +155,17 @@ class WebhookDispatcher:
     ) -> None:
         if claim_for.total_seconds() <= timeout:
             raise ValueError("a claim must outlast a send (claim_for > timeout)")
+        super().__init__(clock, poll_seconds)
         self.uow = uow
-        self.clock = clock
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.claim_for = claim_for
-        self.poll_seconds = poll_seconds
         self.batch = batch
         self.concurrency = concurrency
         self.jitter = jitter
         self._client = client
         self._owns_client = client is None  # an injected client is its owner's to close
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        service.on_queued(self._wake.set)
+        service.on_queued(self.wake)
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -264,37 +263,12 @@ class WebhookDispatcher:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    async def _next_wait(self) -> float:
+    async def next_due(self) -> datetime | None:
         async with self.uow(read_only=True) as uow:
-            due = await OutboxRepository(uow.conn).next_due()
-        if due is None:
-            return self.poll_seconds
-        return max(0.0, min(self.poll_seconds, (due - self.clock.now()).total_seconds()))
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()  # before the pass: a wake during it means "look again at once"
-            try:
-                await self.run_due()
-                wait = await self._next_wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store is down, say: log, and try again after a pause
-                log.exception("webhook dispatcher pass failed")
-                wait = self.poll_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="webhook-dispatcher")
+            return await OutboxRepository(uow.conn).next_due()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None

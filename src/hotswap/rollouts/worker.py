@@ -10,12 +10,12 @@ injectable clock in tests; `run` loops, sleeping until the earliest `due_at`, at
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from hotswap.core.clock import Clock
 from hotswap.core.errors import Conflict
+from hotswap.rollouts.dueloop import DueLoop
 from hotswap.rollouts.leases import Leases, StaleLease
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWorkFactory
@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(seconds=30)
 
 
-class RolloutWorker:
+class RolloutWorker(DueLoop):
+    name = "rollout-worker"
+
     def __init__(
         self,
         deployments: DeploymentService,
@@ -35,15 +37,12 @@ class RolloutWorker:
         poll_seconds: float = 1.0,
         batch: int = 100,
     ) -> None:
+        super().__init__(clock, poll_seconds)
         self.deployments = deployments
         self.uow = uow
         self.leases = leases
-        self.clock = clock
-        self.poll_seconds = poll_seconds
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        deployments.on_due(self._wake.set)
+        deployments.on_due(self.wake)
 
     async def run_due(self) -> int:
         """One pass: advance each deployment due now. Returns how many moved or were looked at."""
@@ -92,34 +91,6 @@ class RolloutWorker:
         except Exception:  # the store itself is failing: the next pass tries again
             log.exception("deployment %s could not be postponed", deployment_id)
 
-    async def _next_wait(self) -> float:
+    async def next_due(self) -> datetime | None:
         async with self.uow(read_only=True) as uow:
-            due: datetime | None = await self.deployments.next_due(uow)
-        if due is None:
-            return self.poll_seconds
-        return max(0.0, min(self.poll_seconds, (due - self.clock.now()).total_seconds()))
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()  # before the pass: a wake during it means "look again at once"
-            try:
-                await self.run_due()
-                wait = await self._next_wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store is down, say: log, and try again after a pause
-                log.exception("rollout worker pass failed")
-                wait = self.poll_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="rollout-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            return await self.deployments.next_due(uow)

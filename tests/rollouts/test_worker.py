@@ -13,10 +13,11 @@ import pytest
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.rollouts.leases import AdvisoryLeases, LocalLeases, RedisLeases
+from hotswap.rollouts.service import MAX_FAILURES
 from hotswap.rollouts.worker import RETRY_AFTER, RolloutWorker
 from hotswap.settings import Settings
 from tests.helpers import Headers
-from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers
+from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers, served
 
 CANARY: dict[str, Any] = {"strategy": "Canary", "unitKind": "players"}
 GEOGRAPHIC: dict[str, Any] = {"strategy": "Geographic", "evaluationPeriod": "PT1H"}
@@ -147,6 +148,51 @@ async def test_a_deployment_that_cannot_move_does_not_hold_up_the_others(
     held = await get(client, op, stuck["id"])
     assert held["step"] == 0
     assert held["dueAt"] == (clock.now() + RETRY_AFTER).isoformat().replace("+00:00", "Z")  # no spinning on it
+
+
+async def test_a_deployment_that_keeps_failing_to_advance_fails_and_withdraws_its_exposure(
+    client: httpx.AsyncClient,
+    op: Headers,
+    server: Headers,
+    container: Container,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await config_with_two_versions(client, op, "balance")
+    created = await deploy(client, op, configName="balance", strategy="Canary", unitKind="players")
+    answers = {f"p{i}": await served(client, server, "balance", playerId=f"p{i}") for i in range(100)}
+    canary = next(p for p, a in answers.items() if a is not None and a["version"] == "2.0.0")
+    real_judge = container.deployments.judge.judge
+    down = True
+
+    async def judge(deployment_id: str, step: int) -> Any:
+        if down:
+            raise RuntimeError("the metrics source is down")
+        return await real_judge(deployment_id, step)
+
+    monkeypatch.setattr(container.deployments.judge, "judge", judge)
+    clock.advance(timedelta(minutes=31))
+    for attempt in range(1, MAX_FAILURES):
+        await container.worker.run_due()
+        assert (await get(client, op, created["id"]))["status"] == "Running", attempt
+        clock.advance(RETRY_AFTER)
+    down = False  # a success in between starts the count again
+    await container.worker.run_due()
+    down = True
+    assert (await get(client, op, created["id"]))["step"] == 1
+    clock.advance(timedelta(minutes=31))
+    for _ in range(MAX_FAILURES):
+        await container.worker.run_due()
+        clock.advance(RETRY_AFTER)
+    failed = await get(client, op, created["id"])
+    assert failed["status"] == "Failed"
+    assert failed["dueAt"] is None
+    last = failed["log"][-1]
+    assert (last["action"], last["actor"], last["toStatus"]) == ("fail", "worker", "Failed")
+    assert f"{MAX_FAILURES} times in a row" in last["reason"]
+    assert "RuntimeError: the metrics source is down" in last["reason"]
+    assert (await served(client, server, "balance", playerId=canary))["version"] == "1.0.0"  # type: ignore[index]
+    assert await container.worker.run_due() == 0  # nothing left to do for it
 
 
 async def test_a_redis_that_lost_the_fencing_counter_heals(

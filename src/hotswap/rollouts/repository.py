@@ -43,6 +43,7 @@ class Row:
     revision: int
     fence: int
     holds_exposure: bool = False
+    failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,11 +50,12 @@ from hotswap.rollouts.lifecycle import (
 from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
 from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
 from hotswap.rollouts.schemas import DeploymentCreate
-from hotswap.rollouts.tables import OPEN_STATUSES, deployments
 from hotswap.storage.uow import UnitOfWork
 
 SUBJECT = "deployment"  # approvals' subject type
 WORKER = Principal(subject="worker", role=Role.ADMIN, token_id="-")
+# Failed advances in a row (the worker retries every `worker.RETRY_AFTER`) before it is Failed.
+MAX_FAILURES = 10
 
 # Called inside the transaction of every stored change (webhooks queue their deliveries here).
 Listener = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
@@ -169,7 +170,7 @@ class DeploymentService:
         await self.audit.record(
             uow, actor, "deployment.create", target_type="deployment", target_id=deployment_id, summary=summary
         )
-        await self._announce(uow, row, "create", Status(row.status), row.step, body.comment, actor, None)
+        await self._announce(uow, row, row.revision, "create", Status(row.status), row.step, body.comment, actor, None)
         if not env.needs_approval:
             row = await self._advance(uow, row, now, WORKER, Held(0))
         strategy = plan.strategy.value
@@ -233,14 +234,21 @@ class DeploymentService:
         await self._advance(uow, row, now, WORKER, held)
         return True
 
-    async def postpone(self, uow: UnitOfWork, deployment_id: str, until: datetime) -> None:
-        """After a failed advance: look again at `until` (only if it is still open and due)."""
-        d = deployments.c
-        await uow.conn.execute(
-            sa.update(deployments)
-            .where(d.id == deployment_id, d.status.in_(OPEN_STATUSES), d.due_at < until)
-            .values(due_at=until)
-        )
+    async def record_failure(self, uow: UnitOfWork, deployment_id: str, error: str, retry_at: datetime) -> None:
+        """After a failed advance: look again at `retry_at`, or, at the `MAX_FAILURES`th failure in
+        a row, finish it as Failed (its exposure withdrawn, as a rollback does), with the error."""
+        row = await DeploymentRepository(uow.conn).get(deployment_id, for_update=True)
+        if row is None or not Status(row.status).open or row.due_at is None or row.due_at >= retry_at:
+            return
+        failures = row.failures + 1
+        if failures < MAX_FAILURES:
+            if not await DeploymentRepository(uow.conn).save(row, {"due_at": retry_at, "failures": failures}):
+                raise Conflict(f"Deployment {row.id} changed meanwhile.")
+            return
+        plan = codec.plan_from_json(row.plan)
+        after = act(plan, _progress(row), Action.FAIL, uow.clock.now())
+        reason = f"the worker failed to advance it {failures} times in a row; the last error: {error}"
+        await self._store(uow, row, plan, after, Action.FAIL.value, WORKER, reason, due_at=None)
 
     async def _advance(self, uow: UnitOfWork, row: Row, now: datetime, actor: Principal, held: Held) -> Row:
         plan = codec.plan_from_json(row.plan)
@@ -252,10 +260,11 @@ class DeploymentService:
         decision = decide(plan, progress, verdict, now, check_every=CHECK_EVERY if checks else None)
         action = decision.action
         if not isinstance(action, Advance | Complete | RollBack):
-            if decision.due_at != row.due_at:
-                if not await DeploymentRepository(uow.conn).save(row, {"due_at": decision.due_at}, fence=held.fence):
+            if decision.due_at != row.due_at or row.failures:
+                waiting: dict[str, Any] = {"due_at": decision.due_at, "failures": 0}
+                if not await DeploymentRepository(uow.conn).save(row, waiting, fence=held.fence):
                     raise Conflict(f"Deployment {row.id} changed meanwhile.")
-                row = replace(row, due_at=decision.due_at, revision=row.revision + 1)
+                row = replace(row, due_at=decision.due_at, failures=0, revision=row.revision + 1)
             return row
         after = apply(progress, action, now)
         reason = action.reason if isinstance(action, RollBack) else None
@@ -291,6 +300,7 @@ class DeploymentService:
             "step_times": step_times,
             "due_at": None if finished else due_at,
             "updated_at": now,
+            "failures": 0,
         }
         if finished:
             changes["finished_at"] = now
@@ -340,7 +350,9 @@ class DeploymentService:
             summary=f"{action} {row.subject!r}: {before.status.value} -> {after.status.value}{step_text}"
             + (f": {reason}" if reason else ""),
         )
-        await self._announce(uow, row, action, after.status, after.step, reason, actor, snapshot_revision)
+        await self._announce(
+            uow, row, stored.revision, action, after.status, after.step, reason, actor, snapshot_revision
+        )
         self._count(uow, row, after, actor)
         if stored.due_at is not None and stored.due_at <= now:
             for wake in self._wakers:
@@ -351,6 +363,7 @@ class DeploymentService:
         self,
         uow: UnitOfWork,
         row: Row,
+        sequence: int,
         action: str,
         status: Status,
         step: int,
@@ -358,10 +371,12 @@ class DeploymentService:
         actor: Principal,
         snapshot_revision: int | None,
     ) -> None:
-        """Tell the listeners (webhooks' outbox), inside this transaction."""
+        """Tell the listeners (webhooks' outbox), inside this transaction. `sequence` is the
+        deployment's revision after the change: it grows with each change of one deployment."""
         event = {
             "event": f"deployment.{action}",
             "deploymentId": row.id,
+            "sequence": sequence,
             "config": row.subject,
             "version": row.version,
             "environment": row.environment,

@@ -46,6 +46,8 @@ deployments = sa.Table(
     # Succeeded without reaching everyone (target regions, servers or segments): its last step's
     # exposure stays in the snapshot until a later deployment of the config reaches everyone.
     sa.Column("holds_exposure", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # The worker's failed attempts in a row at advancing it; at `MAX_FAILURES` it is Failed.
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Index(
         "ix_deployments_open_subject",
         "environment",

@@ -57,7 +57,8 @@ class RolloutWorker(DueLoop):
     async def advance(self, deployment_id: str) -> bool:
         """Advance one deployment. A failure (the judge, the store, a config archived meanwhile)
         is logged and the deployment looked at again after `RETRY_AFTER`: one deployment that
-        cannot move never holds up the others, nor makes the worker spin on it."""
+        cannot move never holds up the others, nor makes the worker spin on it. After
+        `service.MAX_FAILURES` failures in a row the service finishes it as Failed."""
         try:
             async with self.uow() as uow:
                 held = await self.leases.acquire(uow, deployment_id)
@@ -80,16 +81,16 @@ class RolloutWorker(DueLoop):
                 log.warning("deployment %s could not advance: %s", deployment_id, exc)
             else:
                 log.exception("deployment %s could not advance", deployment_id)
-            await self._postpone(deployment_id)
+            await self._record_failure(deployment_id, f"{type(exc).__name__}: {exc}")
             return False
 
-    async def _postpone(self, deployment_id: str) -> None:
+    async def _record_failure(self, deployment_id: str, error: str) -> None:
         try:
             async with self.uow() as uow:
-                await self.deployments.postpone(uow, deployment_id, self.clock.now() + RETRY_AFTER)
+                await self.deployments.record_failure(uow, deployment_id, error, self.clock.now() + RETRY_AFTER)
                 await uow.commit()
         except Exception:  # the store itself is failing: the next pass tries again
-            log.exception("deployment %s could not be postponed", deployment_id)
+            log.exception("deployment %s: its failure could not be recorded", deployment_id)
 
     async def next_due(self) -> datetime | None:
         async with self.uow(read_only=True) as uow:

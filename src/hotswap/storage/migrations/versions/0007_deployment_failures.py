@@ -1,0 +1,25 @@
+"""deployments.failures: the worker's failed attempts in a row at advancing a deployment
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.drop_column("failures")

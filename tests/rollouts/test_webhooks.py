@@ -275,6 +275,8 @@ async def test_a_deployment_change_queues_a_delivery(client: httpx.AsyncClient, 
         assert payload["deploymentId"] == deployment["id"]
         assert (payload["config"], payload["version"], payload["environment"]) == ("weapon-balance", "2.0.0", "Staging")
         assert payload["strategy"] == "Direct"
+    sequence = {d["event"]: d["payload"]["sequence"] for d in queued}
+    assert sequence["deployment.create"] < sequence["deployment.advance"]  # queued in one second: `at` ties
 
 
 # -- pure rules ------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ of `f"{timestamp}.{body}"` (the raw body bytes as received). To verify, a receiv
 
 (`verify` below does exactly that.) The timestamp check stops a captured request from being
 replayed later; the comparison in constant time stops the signature from being guessed byte by byte.
-Delivery is at least once and unordered: a receiver that needs order sorts by `data.at`.
+Delivery is at least once and unordered: a receiver that needs order sorts a deployment's events
+by `data.sequence`, which grows with every change of that deployment (it is the row's revision,
+so it may skip numbers, never repeat or go back); `data.at` can tie within a second.
 """
 
 from __future__ import annotations

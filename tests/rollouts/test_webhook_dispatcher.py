@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.rollouts.tables import webhooks
-from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
+from hotswap.rollouts.webhook_dispatcher import LOST, WebhookDispatcher
 from hotswap.settings import Settings
 from tests.conftest import START
 from tests.helpers import Auth, Headers
@@ -309,6 +309,32 @@ async def test_a_lapsed_claim_is_sent_again_and_the_stale_outcome_dropped(
     await crashed._record(claimed, await crashed.send(claimed))  # too late: dropped
     delivery = await only_delivery(client, admin, hook["id"])
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+
+
+async def test_a_claim_that_lapses_on_the_last_attempt_fails_the_delivery(
+    client: httpx.AsyncClient,
+    admin: Headers,
+    container: Container,
+    make_dispatcher: MakeDispatcher,
+    receiver: Receiver,
+    clock: ManualClock,
+) -> None:
+    hook = await subscribe(client, admin)
+    await queue(container, ROLLBACK)
+    receiver.default = 500
+    dispatcher = make_dispatcher(max_attempts=2)
+    assert await dispatcher.run_due() == 1
+    clock.advance(timedelta(seconds=10))
+    delivery_id = (await only_delivery(client, admin, hook["id"]))["id"]
+    assert await dispatcher._claim(delivery_id, 1) is not None  # the last attempt; its sender dies
+    clock.advance(timedelta(seconds=60))  # the claim lapses
+    assert await make_dispatcher(max_attempts=2).run_due() == 0
+    delivery = await only_delivery(client, admin, hook["id"])
+    assert (delivery["status"], delivery["attempts"], delivery["nextAttemptAt"]) == ("failed", 2, None)
+    assert delivery["lastError"] == LOST
+    assert len(receiver.requests) == 1  # never a third send
+    clock.advance(timedelta(days=1))
+    assert await dispatcher.run_due() == 0
 
 
 async def test_a_delivery_of_a_disabled_webhook_is_not_sent(

@@ -13,7 +13,8 @@ Each delivery goes through three steps, none of them inside an API transaction:
 
 A dispatcher that dies between 1 and 3 leaves the claim to lapse: the delivery is due again at
 `next_attempt_at`, and that attempt is counted (the receiver may well have had it: delivery is at
-least once, and `X-HotSwap-Delivery` lets a receiver drop a duplicate).
+least once, and `X-HotSwap-Delivery` lets a receiver drop a duplicate). A claim that lapses on the
+last attempt fails the delivery instead: no delivery is sent more than `max_attempts` times.
 
 `run_due` is one pass, driven by the injectable clock in tests; `run` loops like the rollout
 worker: it sleeps until the earliest `next_attempt_at`, at most `poll_seconds`, or until a
@@ -54,6 +55,7 @@ from hotswap.storage.uow import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 MAX_ERROR = 500  # characters of an error (or of a refusing receiver's body) kept in the log
+LOST = "the last attempt's outcome was never recorded (its dispatcher stopped while sending)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,16 @@ class OutboxRepository:
             sa.update(webhook_deliveries)
             .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts, d.next_attempt_at <= now)
             .values(attempts=attempts + 1, next_attempt_at=until, last_attempt_at=now)
+        )
+        return result.rowcount == 1
+
+    async def expire(self, delivery_id: str, attempts: int, now: datetime, error: str) -> bool:
+        """Fail a delivery whose last claim (at `attempts`) lapsed without an outcome."""
+        d = webhook_deliveries.c
+        result = await self.conn.execute(
+            sa.update(webhook_deliveries)
+            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts, d.next_attempt_at <= now)
+            .values(status=FAILED, next_attempt_at=None, last_error=error)
         )
         return result.rowcount == 1
 
@@ -198,6 +210,10 @@ class WebhookDispatcher(DueLoop):
         async with self.uow() as uow:
             repo = OutboxRepository(uow.conn)
             now = uow.clock.now()
+            if attempts >= self.max_attempts:  # the last attempt's claim lapsed: no more tries
+                if await repo.expire(delivery_id, attempts, now, LOST):
+                    await uow.commit()
+                return None
             if not await repo.claim(delivery_id, attempts, now, now + self.claim_for):
                 return None
             delivery, url, secret, enabled = await repo.target(delivery_id)

@@ -19,6 +19,7 @@ from hotswap.rollouts.lifecycle import (
     Complete,
     Decision,
     IllegalTransition,
+    Pause,
     Progress,
     RollBack,
     Wait,
@@ -261,6 +262,23 @@ def test_the_worker_carries_out_decisions() -> None:
         apply(at(1, status=S.PAUSED), Advance(2), T0)
     with pytest.raises(IllegalTransition):
         apply(at(1, status=S.CANCELLED), RollBack("late"), T0)
+
+
+def test_a_pause_verdict_pauses_a_running_step_at_once_and_is_then_a_wait() -> None:
+    early = T0 + MIN  # inside step 0's half-hour hold
+    decision = decide(CANARY, at(0), Verdict.PAUSE, early, check_every=MIN, why="engagement -16%")
+    assert decision == Decision(Pause("engagement -16%"), early + MIN)
+    assert decide(CANARY, at(0), Verdict.PAUSE, early, check_every=MIN).action == Pause(
+        "the judge warns about step 0 (canary 10%)"
+    )
+    assert apply(at(0), Pause("engagement -16%"), early) == at(0, status=S.PAUSED)
+    assert decide(CANARY, at(0, status=S.PAUSED), Verdict.PAUSE, early, check_every=MIN).action == PAUSED
+    assert decide(CANARY, at(0), Verdict.PAUSE, HALF, check_every=MIN).action == Pause(
+        "the judge warns about step 0 (canary 10%)"
+    )  # at the hold's end too: a warned step never advances on its own
+    assert decide(CANARY, Progress(S.RUNNING), Verdict.PAUSE, T0, check_every=MIN).action == Advance(0)
+    # A rollback still outranks everything, with the judge's reason.
+    assert decide(CANARY, at(0, status=S.PAUSED), BAD, early, why="crash +60%").action == RollBack("crash +60%")
 
 
 # -- region-local start times ---------------------------------------------------------------

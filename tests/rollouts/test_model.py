@@ -38,7 +38,6 @@ PURE = (
     "strategies.py",
     "lifecycle.py",
     "codec.py",
-    "judge.py",
     "_checks.py",
     "_localtime.py",
 )
@@ -78,7 +77,7 @@ def test_the_package_exports_exactly_its_public_api() -> None:
     exported = set(hotswap.rollouts.__all__)
     assert all(hasattr(hotswap.rollouts, name) for name in exported)
     assert {"plan", "validate_spec", "decide", "act", "next_status", "next_local_start", "units_per_step"} <= exported
-    assert {"Grant", "Step", "Plan", "DeploymentSpec", "Progress", "Decision", "IllegalTransition", "Judge"} <= exported
+    assert {"Grant", "Step", "Plan", "DeploymentSpec", "Progress", "Decision", "IllegalTransition", "Pause"} <= exported
     assert not {name for name in exported if name.startswith("_")}
 
 

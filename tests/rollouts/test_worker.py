@@ -136,10 +136,10 @@ async def test_a_deployment_that_cannot_move_does_not_hold_up_the_others(
     fine = await deploy(client, op, configName="fine", **CANARY)
     real_judge = container.deployments.judge.judge
 
-    async def judge(deployment_id: str, step: int) -> Any:
-        if deployment_id == stuck["id"]:
+    async def judge(uow: Any, deployment: Any, step: int) -> Any:
+        if deployment.id == stuck["id"]:
             raise RuntimeError("the metrics source is down")
-        return await real_judge(deployment_id, step)
+        return await real_judge(uow, deployment, step)
 
     monkeypatch.setattr(container.deployments.judge, "judge", judge)
     clock.advance(timedelta(minutes=31))
@@ -165,10 +165,10 @@ async def test_a_deployment_that_keeps_failing_to_advance_fails_and_withdraws_it
     real_judge = container.deployments.judge.judge
     down = True
 
-    async def judge(deployment_id: str, step: int) -> Any:
+    async def judge(uow: Any, deployment: Any, step: int) -> Any:
         if down:
             raise RuntimeError("the metrics source is down")
-        return await real_judge(deployment_id, step)
+        return await real_judge(uow, deployment, step)
 
     monkeypatch.setattr(container.deployments.judge, "judge", judge)
     clock.advance(timedelta(minutes=31))

@@ -1,6 +1,7 @@
 """Deployments: configs and live events rolled out step by step, watched, and rolled back.
 
-The pure domain is re-exported here (`model`, `strategies`, `lifecycle`, `codec`, `judge`):
+The pure domain is re-exported here (`model`, `strategies`, `lifecycle`, `codec`); `judge` is the
+seam the analysis slice fills:
 
 - `plan(spec, regions, now)` lays out a deployment's `Step`s; `validate_spec` lists what is wrong
   with a request, field by field.
@@ -18,7 +19,6 @@ from hotswap.rollouts.codec import (
     spec_from_json,
     spec_to_json,
 )
-from hotswap.rollouts.judge import AlwaysContinue, Judge
 from hotswap.rollouts.lifecycle import (
     CHECK_EVERY,
     LOCAL_START_GRACE,
@@ -27,6 +27,7 @@ from hotswap.rollouts.lifecycle import (
     Complete,
     Decision,
     IllegalTransition,
+    Pause,
     Progress,
     RollBack,
     Wait,
@@ -94,15 +95,14 @@ __all__ = [
     "TRANSITIONS",
     "Action",
     "Advance",
-    "AlwaysContinue",
     "Complete",
     "Decision",
     "DeploymentSpec",
     "Exposure",
     "Grant",
     "IllegalTransition",
-    "Judge",
     "LocalStart",
+    "Pause",
     "Plan",
     "Progress",
     "RegionInfo",

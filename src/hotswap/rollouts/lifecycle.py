@@ -16,6 +16,8 @@ Choices where the seeds are silent:
   that is how a BlueGreen deployment is finalized (so Complete is legal from Paused too).
 - Pausing stops the steps, not the watching: a ROLLBACK verdict rolls a paused deployment back
   too, and the hold keeps counting while paused (the exposure was live and watched all along).
+- A PAUSE verdict (a warning) pauses a running deployment at once, even mid-hold; resuming is a
+  person's call. While paused, further PAUSE verdicts change nothing.
 - Region-local start times are honoured within `LOCAL_START_GRACE`: a worker that comes back
   later than that after the local time waits for the next day's, rather than start a region in
   the middle of its peak hours. A person's promote starts the next step at once regardless.
@@ -173,6 +175,13 @@ class RollBack:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """The judge warns: pause (the step stays exposed) until a person resumes or rolls back."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Wait:
     """Nothing to change now. `until`: the instant something is due (a hold's end, a start
     time), if any."""
@@ -188,7 +197,7 @@ class WaitForPromotion:
     step: int
 
 
-WorkerAction = Advance | Complete | RollBack | Wait | WaitForPromotion
+WorkerAction = Advance | Complete | RollBack | Pause | Wait | WaitForPromotion
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +229,18 @@ def earliest_start(plan: Plan, index: int, previous_end: datetime | None, now: d
 
 
 def decide(
-    plan: Plan, progress: Progress, verdict: Verdict, now: datetime, *, check_every: timedelta | None = CHECK_EVERY
+    plan: Plan,
+    progress: Progress,
+    verdict: Verdict,
+    now: datetime,
+    *,
+    check_every: timedelta | None = CHECK_EVERY,
+    why: str | None = None,
 ) -> Decision:
     """The worker's next move for a deployment, from stored state and time only.
 
-    `verdict` is the judge's word on the current step (ignored when `needs_verdict` is false).
+    `verdict` is the judge's word on the current step (ignored when `needs_verdict` is false),
+    `why` its reason (for a rollback or a pause).
     `check_every` is how often the judge is asked while a step is watched, waiting at a gate or
     paused; None when nobody judges (health checks off): the worker then looks only when a
     step's time is up.
@@ -236,7 +252,12 @@ def decide(
         return Decision(Wait(None, f"the deployment is {status.value}"), None)
     if progress.step >= 0 and verdict is Verdict.ROLLBACK:
         step = plan.steps[progress.step]
-        return Decision(RollBack(f"the judge found step {step.index} ({step.name}) unhealthy"), None)
+        return Decision(RollBack(why or f"the judge found step {step.index} ({step.name}) unhealthy"), None)
+    if progress.step >= 0 and verdict is Verdict.PAUSE and status is Status.RUNNING:
+        step = plan.steps[progress.step]
+        return Decision(
+            Pause(why or f"the judge warns about step {step.index} ({step.name})"), _look(now, None, check_every)
+        )
     if status is Status.PAUSED:
         return Decision(Wait(None, "paused"), _look(now, None, check_every) if progress.step >= 0 else None)
     if progress.step < 0:
@@ -249,7 +270,7 @@ def decide(
     end = progress.step_started_at + (step.hold or timedelta(0))
     if now < end:
         return Decision(Wait(end, f"watching step {step.index} ({step.name})"), _look(now, end, check_every))
-    if verdict is Verdict.HOLD:
+    if verdict is not Verdict.CONTINUE:
         return Decision(Wait(None, "the judge holds the step"), _look(now, None, check_every))
     if step.gate:
         return Decision(WaitForPromotion(step.index), _look(now, None, check_every))
@@ -284,6 +305,8 @@ def apply(progress: Progress, action: WorkerAction, now: datetime) -> Progress:
         return dataclasses.replace(progress, status=next_status(progress.status, Action.COMPLETE))
     if isinstance(action, RollBack):
         return dataclasses.replace(progress, status=next_status(progress.status, Action.ROLLBACK))
+    if isinstance(action, Pause):
+        return dataclasses.replace(progress, status=next_status(progress.status, Action.PAUSE))
     return progress
 
 

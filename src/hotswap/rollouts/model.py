@@ -131,11 +131,15 @@ class Verdict(StrEnum):
     - CONTINUE: healthy so far; the step advances when its hold is over.
     - HOLD: not sure (a warning trigger, too little data): keep the step, do not advance; a person
       may promote or roll back, and the judge is asked again.
+    - PAUSE: a warning (a regression below the rollback gate, a sample-ratio mismatch, a failing
+      metric source): pause now, even during the hold, and let a person decide; the pause fires
+      the deployment's webhooks. A paused deployment is still judged (ROLLBACK still applies).
     - ROLLBACK: unhealthy: roll back now, even during the hold or while paused.
     """
 
     CONTINUE = "continue"
     HOLD = "hold"
+    PAUSE = "pause"
     ROLLBACK = "rollback"
 
 

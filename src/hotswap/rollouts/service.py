@@ -33,12 +33,13 @@ from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.drafts import draft, region_infos
-from hotswap.rollouts.judge import Judge
+from hotswap.rollouts.judge import CONTINUE, Judge
 from hotswap.rollouts.leases import Held, StaleLease
 from hotswap.rollouts.lifecycle import (
     CHECK_EVERY,
     Advance,
     Complete,
+    Pause,
     Progress,
     RollBack,
     WorkerAction,
@@ -47,7 +48,7 @@ from hotswap.rollouts.lifecycle import (
     decide,
     needs_verdict,
 )
-from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
+from hotswap.rollouts.model import Action, Plan, RegionInfo, Status
 from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
 from hotswap.rollouts.schemas import DeploymentCreate
 from hotswap.storage.uow import UnitOfWork
@@ -254,12 +255,19 @@ class DeploymentService:
         plan = codec.plan_from_json(row.plan)
         progress = _progress(row)
         checks = bool(row.spec.get("healthCheckEnabled", True))
-        verdict = Verdict.CONTINUE
+        judgement = CONTINUE
         if checks and needs_verdict(progress):
-            verdict = await self.judge.judge(row.id, progress.step)
-        decision = decide(plan, progress, verdict, now, check_every=CHECK_EVERY if checks else None)
+            judgement = await self.judge.judge(uow, row, progress.step)
+        decision = decide(
+            plan,
+            progress,
+            judgement.verdict,
+            now,
+            check_every=CHECK_EVERY if checks else None,
+            why=judgement.reason,
+        )
         action = decision.action
-        if not isinstance(action, Advance | Complete | RollBack):
+        if not isinstance(action, Advance | Complete | RollBack | Pause):
             if decision.due_at != row.due_at or row.failures:
                 waiting: dict[str, Any] = {"due_at": decision.due_at, "failures": 0}
                 if not await DeploymentRepository(uow.conn).save(row, waiting, fence=held.fence):
@@ -267,7 +275,7 @@ class DeploymentService:
                 row = replace(row, due_at=decision.due_at, failures=0, revision=row.revision + 1)
             return row
         after = apply(progress, action, now)
-        reason = action.reason if isinstance(action, RollBack) else None
+        reason = action.reason if isinstance(action, RollBack | Pause) else None
         return await self._store(
             uow, row, plan, after, _worker_action_name(action), actor, reason, due_at=decision.due_at, held=held
         )
@@ -419,4 +427,6 @@ def _worker_action_name(action: WorkerAction) -> str:
         return "advance"
     if isinstance(action, Complete):
         return "complete"
+    if isinstance(action, Pause):
+        return "pause"
     return "rollback"

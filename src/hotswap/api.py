@@ -15,6 +15,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from hotswap import __version__
+from hotswap.analysis.api import router as metrics_router
 from hotswap.approvals.api import router as approvals_router
 from hotswap.audit.api import router as audit_router
 from hotswap.auth.api import router as auth_router
@@ -115,6 +116,7 @@ def create_app(
         fleet_router,
         deployments_router,
         webhooks_router,
+        metrics_router,
     ):
         app.include_router(router)
     _mount_operational_routes(app)

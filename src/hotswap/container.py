@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotswap.analysis.judge import MetricsJudge
+from hotswap.analysis.service import AnalysisService, check_analysis
 from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.service import Authenticator, AuthService
@@ -23,7 +25,6 @@ from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
 from hotswap.rollouts.exposure import load_rollouts
-from hotswap.rollouts.judge import AlwaysContinue
 from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
 from hotswap.rollouts.service import DeploymentService
 from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
@@ -58,6 +59,7 @@ class Container:
     players: PlayerService
     fleet: FleetService
     deployments: DeploymentService
+    analysis: AnalysisService
     worker: RolloutWorker
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
@@ -111,7 +113,11 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("regions", fleet.snapshot_regions)
     snapshots.add_part("rollouts", load_rollouts)
     releases = ReleaseService(audit, approvals, metrics, snapshot_changes)
-    deployments = DeploymentService(audit, approvals, releases, snapshot_changes, fleet, metrics, AlwaysContinue())
+    analysis = AnalysisService(fleet, churn_horizon=timedelta(seconds=settings.churn_horizon_seconds))
+    deployments = DeploymentService(
+        audit, approvals, releases, snapshot_changes, fleet, metrics, MetricsJudge(analysis)
+    )
+    deployments.request_checks.append(lambda body: check_analysis(body.analysis))
     configs = ConfigService(audit, metrics, snapshot_changes)
     configs.guards.append(deployments.guard_config)
     releases.guards.append(deployments.guard_config)
@@ -119,6 +125,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     worker = RolloutWorker(
         deployments, uow, _leases(settings, engine), clock, poll_seconds=settings.worker_poll_seconds
     )
+    analysis.on_ingested(worker.wake)  # a batch that makes deployments due: judge them now
     # Deployment changes queue webhook deliveries in their own transaction (an outbox).
     webhooks = WebhookService(audit)
     deployments.on_change(webhooks.queue)
@@ -151,6 +158,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         players=players,
         fleet=fleet,
         deployments=deployments,
+        analysis=analysis,
         worker=worker,
         webhooks=webhooks,
         dispatcher=dispatcher,

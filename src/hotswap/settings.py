@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # The rollout worker runs in each API process unless false (then run `hotswap worker`).
     worker: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A player active before a deployment who has not played for this long since is churned.
+    churn_horizon_seconds: float = Field(default=86_400.0, gt=0)
 
     # -- request limits
     rate_limit_per_token: str = "600/minute"

@@ -1,5 +1,6 @@
 """Every slice's tables on the one MetaData: what Alembic compares migrations against."""
 
+from hotswap.analysis import tables as analysis_tables
 from hotswap.approvals import tables as approvals_tables
 from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
@@ -12,6 +13,7 @@ from hotswap.segments import tables as segments_tables
 from hotswap.storage.metadata import metadata
 
 __all__ = [
+    "analysis_tables",
     "approvals_tables",
     "audit_tables",
     "auth_tables",

@@ -83,7 +83,9 @@ async def draft(uow: UnitOfWork, fleet: FleetService, actor: Principal, body: De
         strategy=plan.strategy.value,
         unit_kind=plan.unit_kind.value,
         seed=deployment_id,
-        spec=codec.spec_to_json(spec) | {"healthCheckEnabled": body.health_check_enabled},
+        spec=codec.spec_to_json(spec)
+        | {"healthCheckEnabled": body.health_check_enabled}
+        | ({"analysis": body.analysis} if body.analysis is not None else {}),
         plan=codec.plan_to_json(plan),
         status=progress.status.value,
         step=-1,

@@ -56,6 +56,12 @@ class DeploymentCreate(InputModel):
     )
     evaluation_period: Period | None = Field(default=None, description="How long each step is watched.")
     health_check_enabled: bool = Field(default=True, description="Judge each step before going on (seed 004).")
+    analysis: dict[str, Any] | None = Field(
+        default=None,
+        description="The canary judge's policy over the defaults: `alpha`, `sampleRatioThreshold`, `metrics` "
+        '(e.g. [{"metric": "crash", "critical": 0.2}, {"metric": "engagement", "enabled": false}]) and '
+        "`requireMetrics` (hold when no metric is reported).",
+    )
     batch_size: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = Field(
         default=None, description="Rolling: servers per batch."
     )

@@ -89,6 +89,8 @@ class DeploymentService:
         self.judge = judge
         self._listeners: list[Listener] = []
         self._wakers: list[Callable[[], None]] = []
+        # Checks of a request's parts other slices own (the analysis policy): raise InvalidInput.
+        self.request_checks: list[Callable[[DeploymentCreate], None]] = []
         approvals.register(SUBJECT, self)
 
     def on_change(self, listener: Listener) -> None:
@@ -128,6 +130,8 @@ class DeploymentService:
     # -- creating ---------------------------------------------------------------------------
 
     async def create(self, uow: UnitOfWork, actor: Principal, body: DeploymentCreate, *, dry_run: bool) -> Created:
+        for check in self.request_checks:
+            check(body)
         drafted = await draft(uow, self.fleet, actor, body)
         row, plan, profile, version, env = (
             drafted.row,

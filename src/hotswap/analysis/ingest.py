@@ -1,0 +1,268 @@
+"""Metric samples from game servers: checked one by one, then folded into per-window deltas.
+
+Pure: the caller looks up which servers, deployments and regions exist and passes them in, with
+`now`. A batch is judged item by item: the good items are folded and stored, each bad one is
+named (`samples[3].value: ...`) in the answer, so one broken sample never costs the batch.
+
+Built-in metrics and what their samples carry:
+
+| metric | sample | folded into |
+| --- | --- | --- |
+| session_start, crash, disconnect, complaint | `count` (default 1) | counts (a complaint marks the player) |
+| session_end | `value`: the session's duration in seconds (≥ 0) | moments of the durations and of their logs |
+| purchase | `value`: the amount (≥ 0) | moments |
+| fps, network_latency | `value` (≥ 0) | moments and a quantile sketch |
+| server_tick_rate, server_error_rate | `value` (≥ 0), per server | moments per server (compared server by server) |
+| engagement_score, feedback_rating | `value` | moments |
+
+Any other name (lower case, digits, `_ . : -`, up to 64 characters) is a custom metric: a `value`
+(moments) or a `count`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotswap.analysis.sketch import QuantileSketch
+from hotswap.core.errors import FieldError
+
+MAX_BATCH = 5000
+WINDOW = timedelta(seconds=60)  # aggregates are kept per minute
+MAX_AGE = timedelta(hours=6)  # an older sample is refused: the deployment has judged past it
+MAX_SKEW = timedelta(minutes=5)  # a sample further in the future is a broken clock
+
+COUNTERS = frozenset({"session_start", "crash", "disconnect", "complaint"})
+NON_NEGATIVE = frozenset({"session_end", "purchase", "fps", "network_latency", "server_tick_rate", "server_error_rate"})
+VALUED = NON_NEGATIVE | {"engagement_score", "feedback_rating"}
+SKETCHED = frozenset({"fps", "network_latency"})
+PER_SERVER = frozenset({"server_tick_rate", "server_error_rate"})
+BUILT_IN = COUNTERS | VALUED
+ARMS = ("canary", "baseline")
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    server_id: str
+    deployment_id: str
+    arm: str
+    metric: str
+    at: datetime
+    player_id: str | None = None
+    value: float | None = None
+    count: int = 1
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one batch adds to one aggregate row."""
+
+    count: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    log_count: int = 0
+    log_total: float = 0.0
+    log_total_sq: float = 0.0
+    last_at: datetime | None = None
+    sketch: QuantileSketch | None = None
+
+    def add(self, sample: Sample) -> None:
+        if sample.value is None:  # a counter
+            self.count += sample.count
+            self.total += sample.count
+            self.total_sq += sample.count
+        else:
+            v, n = sample.value, sample.count
+            self.count += n
+            self.total += v * n
+            self.total_sq += v * v * n
+            if v > 0:
+                lv = math.log(v)
+                self.log_count += n
+                self.log_total += lv * n
+                self.log_total_sq += lv * lv * n
+            if sample.metric in SKETCHED:
+                if self.sketch is None:
+                    self.sketch = QuantileSketch()
+                self.sketch.add(v, n)
+        self.last_at = sample.at if self.last_at is None else max(self.last_at, sample.at)
+
+
+# (deployment id, arm, metric, window start, source)
+Key = tuple[str, str, str, datetime, str]
+
+
+@dataclass(slots=True)
+class UnitSeen:
+    arm: str
+    first: datetime
+    last: datetime
+    complained: bool = False
+
+
+@dataclass(slots=True)
+class Folded:
+    """A batch's good samples, summed: aggregate deltas, and the players and servers seen."""
+
+    deltas: dict[Key, Delta] = field(default_factory=dict)
+    # (deployment id, kind, unit id) -> what this batch saw of it
+    units: dict[tuple[str, str, str], UnitSeen] = field(default_factory=dict)
+    players: dict[str, datetime] = field(default_factory=dict)  # player id -> latest sample
+
+
+def window_of(at: datetime) -> datetime:
+    seconds = int(WINDOW.total_seconds())
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=at.tzinfo)
+
+
+def fold(samples: Sequence[Sample]) -> Folded:
+    out = Folded()
+    for s in samples:
+        source = s.server_id if s.metric in PER_SERVER else ""
+        out.deltas.setdefault((s.deployment_id, s.arm, s.metric, window_of(s.at), source), Delta()).add(s)
+        _see(out, (s.deployment_id, "server", s.server_id), s, complained=False)
+        if s.player_id is not None:
+            _see(out, (s.deployment_id, "player", s.player_id), s, complained=s.metric == "complaint")
+            seen = out.players.get(s.player_id)
+            out.players[s.player_id] = s.at if seen is None else max(seen, s.at)
+    return out
+
+
+def _see(out: Folded, key: tuple[str, str, str], s: Sample, *, complained: bool) -> None:
+    unit = out.units.get(key)
+    if unit is None:
+        out.units[key] = UnitSeen(s.arm, s.at, s.at, complained)
+        return
+    if s.at < unit.first:
+        unit.first, unit.arm = s.at, s.arm
+    unit.last = max(unit.last, s.at)
+    unit.complained = unit.complained or complained
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the store knows, for the batch's ids: each server's region, the deployments, and how
+    to resolve a region name or alias (None: no such region)."""
+
+    servers: Mapping[str, str]
+    deployments: frozenset[str]
+    region: Callable[[str], str | None]
+
+
+def parse(items: Sequence[Any], known: Known, now: datetime) -> tuple[list[tuple[int, Sample]], list[FieldError]]:
+    """The good samples (with their index in the batch) and an error for each bad item."""
+    good: list[tuple[int, Sample]] = []
+    errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        try:
+            good.append((i, _sample(item, known, now)))
+        except _Bad as bad:
+            errors.append(
+                FieldError(f"body.samples[{i}].{bad.field}" if bad.field else f"body.samples[{i}]", bad.message)
+            )
+    return good, errors
+
+
+class _Bad(Exception):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+_FIELDS = frozenset({"serverId", "region", "playerId", "deploymentId", "arm", "metric", "value", "count", "at"})
+
+
+def _sample(item: Any, known: Known, now: datetime) -> Sample:
+    if not isinstance(item, Mapping):
+        raise _Bad("", "must be an object")
+    unknown = sorted(set(item) - _FIELDS)
+    if unknown:
+        raise _Bad(str(unknown[0]), "unknown field")
+    server_id = _id(item, "serverId", required=True)
+    assert server_id is not None
+    if server_id not in known.servers:
+        raise _Bad("serverId", f"no game server {server_id!r} is registered")
+    region = item.get("region")
+    if region is not None:
+        if not isinstance(region, str) or (resolved := known.region(region)) is None:
+            raise _Bad("region", f"no such region: {region!r}")
+        if resolved != known.servers[server_id]:
+            raise _Bad("region", f"server {server_id!r} is registered in {known.servers[server_id]}, not {resolved}")
+    deployment_id = _id(item, "deploymentId", required=True)
+    assert deployment_id is not None
+    if deployment_id not in known.deployments:
+        raise _Bad("deploymentId", f"no deployment {deployment_id!r}")
+    arm = item.get("arm")
+    if arm not in ARMS:
+        raise _Bad("arm", "must be canary or baseline")
+    metric = item.get("metric")
+    if not isinstance(metric, str) or not METRIC_NAME.match(metric):
+        raise _Bad("metric", "must be a metric name: lower case letters, digits and _ . : -, up to 64")
+    value, count = _value_and_count(item, metric)
+    return Sample(
+        server_id=server_id,
+        deployment_id=deployment_id,
+        arm=arm,
+        metric=metric,
+        at=_at(item.get("at"), now),
+        player_id=_id(item, "playerId", required=False),
+        value=value,
+        count=count,
+    )
+
+
+def _id(item: Mapping[str, Any], key: str, *, required: bool) -> str | None:
+    value = item.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not ID.match(value):
+        raise _Bad(key, "required" if value is None else "must be an id: letters, digits and _ . : @ -, up to 200")
+    return value
+
+
+def _value_and_count(item: Mapping[str, Any], metric: str) -> tuple[float | None, int]:
+    raw_count = item.get("count", 1)
+    if isinstance(raw_count, bool) or not isinstance(raw_count, int) or not 1 <= raw_count <= 1_000_000:
+        raise _Bad("count", "must be a whole number from 1 to 1000000")
+    raw = item.get("value")
+    if raw is None:
+        if metric in VALUED:
+            raise _Bad("value", f"{metric} needs a value")
+        return None, raw_count
+    if metric in COUNTERS:
+        raise _Bad("value", f"{metric} is counted: send count, not value")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise _Bad("value", "must be a number")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise _Bad("value", "must be a finite number")
+    if metric in NON_NEGATIVE and value < 0:
+        what = "a duration" if metric == "session_end" else metric
+        raise _Bad("value", f"{what} cannot be negative")
+    return value, raw_count
+
+
+def _at(raw: Any, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise _Bad("at", "must be an RFC 3339 date-time")
+    try:
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Bad("at", "must be an RFC 3339 date-time") from None
+    if at.tzinfo is None:
+        raise _Bad("at", "needs a time zone offset (Z for UTC)")
+    if at > now + MAX_SKEW:
+        raise _Bad("at", f"is more than {int(MAX_SKEW.total_seconds() // 60)} minutes in the future")
+    if at < now - MAX_AGE:
+        raise _Bad("at", f"is more than {int(MAX_AGE.total_seconds() // 3600)} hours old")
+    return at.astimezone(now.tzinfo)

@@ -1,0 +1,278 @@
+"""Metric ingestion and the look at a deployment's metrics: from stored sums to `MetricData`.
+
+`ingest` checks a batch item by item against the fleet and the deployments, stores the good
+items' sums in the request's transaction, and makes the deployments it touched due at once, so a
+worker (in any process) judges them within its poll interval rather than at its next scheduled
+look: that is what bounds the time from the batch that tips a verdict to the rollback.
+
+`look` reads a deployment's sums and evaluates its policy (`verdicts.evaluate_look`), with these
+choices where the issue is silent:
+- Sums are cumulative since the deployment started: each look sees more data, which the
+  sequential tests are made for.
+- Player metrics (crash, churn, complaint, session duration, engagement) are judged for every
+  deployment; the per-server metrics only when the units are servers (with players as units a
+  server runs both arms, so its health belongs to neither).
+- Churn needs a horizon to pass before anyone can have churned: until the deployment is that
+  old, churn is shown but cannot hold the step.
+- Once a step exposes everyone, no new baseline data can come: the baseline's last sums stand
+  and are not called stale.
+- The sample-ratio check counts the units first seen during the current step against that
+  step's share, when the step's exposure is a plain percentage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from hotswap.analysis import ingest
+from hotswap.analysis.policy import Kind, Policy, policy_from_json
+from hotswap.analysis.repository import MetricsRepository, Sums
+from hotswap.analysis.sketch import QuantileSketch
+from hotswap.analysis.stats import Moments, Proportion
+from hotswap.analysis.verdicts import Arm, LookVerdict, MetricData, MetricVerdict, UnitCounts, evaluate_look
+from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.fleet.service import FleetService
+from hotswap.fleet.tables import game_servers
+from hotswap.rollouts import codec
+from hotswap.rollouts.model import Plan, UnitKind, covers_everyone
+from hotswap.rollouts.repository import Row
+from hotswap.rollouts.tables import deployments
+from hotswap.storage.uow import UnitOfWork
+
+PLAYER_BUILT_IN = {"crash", "churn", "complaint"}  # computed from several raw metrics or from units
+SKETCHES = ("fps", "network_latency")
+QUANTILES = (0.5, 0.9, 0.99)
+# The analysis options a deployment may give next to the policy (`analysis` in its request).
+OPTIONS = {"requireMetrics"}
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    accepted: list[int]
+    errors: list[FieldError]
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """A look: the verdict over the metrics that may hold the step now, every metric's own
+    verdict (churn included before its horizon), and the raw numbers per arm."""
+
+    verdict: LookVerdict
+    metrics: tuple[MetricVerdict, ...]
+    reported: bool  # any sample at all for this deployment
+    arms: dict[str, dict[str, Any]]
+
+
+def analysis_options(spec: dict[str, Any]) -> tuple[Policy, bool]:
+    """A deployment's policy and whether it requires metrics, from its stored spec."""
+    doc = dict(spec.get("analysis") or {})
+    require = bool(doc.pop("requireMetrics", False))
+    return policy_from_json(doc or None), require
+
+
+def check_analysis(doc: Any) -> None:
+    """422 naming the field (`body.analysis.metrics[0].critical`) for a bad `analysis` object."""
+    if doc is None:
+        return
+    if not isinstance(doc, dict):
+        raise InvalidInput("The analysis policy is invalid.", errors=[FieldError("body.analysis", "must be an object")])
+    if "requireMetrics" in doc and not isinstance(doc["requireMetrics"], bool):
+        raise InvalidInput(
+            "The analysis policy is invalid.",
+            errors=[FieldError("body.analysis.requireMetrics", "must be true or false")],
+        )
+    try:
+        policy_from_json({k: v for k, v in doc.items() if k not in OPTIONS} or None)
+    except ValueError as exc:
+        where, _, message = str(exc).partition(": ")
+        where = where.removeprefix("policy").lstrip(".")
+        field = f"body.analysis.{where}" if where else "body.analysis"
+        raise InvalidInput("The analysis policy is invalid.", errors=[FieldError(field, message or str(exc))]) from exc
+
+
+class AnalysisService:
+    def __init__(self, fleet: FleetService, *, churn_horizon: timedelta) -> None:
+        self.fleet = fleet
+        self.churn_horizon = churn_horizon
+        self._wakers: list[Callable[[], None]] = []
+
+    def on_ingested(self, waker: Callable[[], None]) -> None:
+        """`waker` is called after a commit that made deployments due (the in-process worker)."""
+        self._wakers.append(waker)
+
+    # -- ingestion --------------------------------------------------------------------------
+
+    async def ingest(self, uow: UnitOfWork, items: Sequence[Any]) -> Ingested:
+        now = uow.clock.now()
+        servers = await self._servers(uow, items)
+        started = await self._deployments(uow, items)
+        aliases = await self.fleet.alias_map(uow)
+        known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()))
+        good, errors = ingest.parse(items, known, now)
+        if good:
+            folded = ingest.fold([sample for _, sample in good])
+            touched = sorted({s.deployment_id for _, s in good})
+            await MetricsRepository(uow.conn).store(folded, {d: started[d] for d in touched})
+            await self._make_due(uow, touched, now)
+        return Ingested([i for i, _ in good], errors)
+
+    async def _servers(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, str]:
+        ids = sorted({i["serverId"] for i in items if isinstance(i, dict) and isinstance(i.get("serverId"), str)})
+        s = game_servers.c
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            rows = await uow.conn.execute(sa.select(s.id, s.region).where(s.id.in_(ids[start : start + 500])))
+            found.update({r.id: r.region for r in rows})
+        return found
+
+    async def _deployments(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, datetime]:
+        ids = sorted(
+            {i["deploymentId"] for i in items if isinstance(i, dict) and isinstance(i.get("deploymentId"), str)}
+        )
+        d = deployments.c
+        if not ids:
+            return {}
+        rows = await uow.conn.execute(sa.select(d.id, d.created_at).where(d.id.in_(ids)))
+        return {r.id: r.created_at for r in rows}
+
+    async def _make_due(self, uow: UnitOfWork, ids: list[str], now: datetime) -> None:
+        d = deployments.c
+        result = await uow.conn.execute(
+            sa.update(deployments)
+            .where(
+                d.id.in_(ids), d.status.in_(("Running", "Paused")), d.step >= 0, d.due_at > now + timedelta(seconds=1)
+            )
+            .values(due_at=now)
+        )
+        if result.rowcount:
+            for wake in self._wakers:
+                uow.after_commit(wake)
+
+    # -- looking ----------------------------------------------------------------------------
+
+    async def look(self, uow: UnitOfWork, row: Row) -> Look:
+        now = uow.clock.now()
+        policy, _ = analysis_options(row.spec)
+        plan = codec.plan_from_json(row.plan)
+        servers_are_units = UnitKind(row.unit_kind) is UnitKind.SERVERS
+        repo = MetricsRepository(uow.conn)
+        sums = await repo.sums(row.id)
+        per_server = await repo.per_server(row.id) if servers_are_units else {}
+        players = await repo.units(row.id, "player")
+        churn = await repo.churn(row.id, now - self.churn_horizon)
+        everyone = row.step >= 0 and covers_everyone(plan.exposure_at(row.step))
+        data: dict[str, MetricData] = {}
+        judged = []
+        for metric in policy.metrics:
+            if metric.kind is Kind.SERVER_RANK and not servers_are_units:
+                continue
+            pair: list[Arm] = []
+            for arm in ingest.ARMS:
+                value, last = _value(metric.metric, metric.kind, arm, sums, per_server, players, churn)
+                if arm == "baseline" and everyone:
+                    last = now if last is not None else None
+                pair.append(Arm(value, last))
+            data[metric.metric] = MetricData(pair[0], pair[1])
+            if metric.metric == "churn" and now - row.created_at < self.churn_horizon:
+                continue  # nobody can have churned yet: shown, not judged
+            judged.append(metric.metric)
+        units = await self._sample_ratio(repo, row, plan, servers_are_units)
+        verdict = evaluate_look(policy.select(judged), data, now=now, started_at=row.created_at, units=units)
+        shown = evaluate_look(policy.select(list(data)), data, now=now, started_at=row.created_at)
+        arms = await self._arms(repo, row.id, sums, players, churn)
+        return Look(verdict, shown.metrics, bool(sums or per_server), arms)
+
+    async def _sample_ratio(self, repo: MetricsRepository, row: Row, plan: Plan, servers: bool) -> UnitCounts | None:
+        if row.step < 0 or row.step_started_at is None:
+            return None
+        grants = plan.exposure_at(row.step)
+        if len(grants) != 1 or not grants[0].unrestricted or grants[0].percentage >= 100:
+            return None
+        seen = await repo.units(row.id, "server" if servers else "player", since=row.step_started_at)
+        canary, baseline = (seen[a].units if a in seen else 0 for a in ingest.ARMS)
+        return UnitCounts(canary, baseline, grants[0].percentage / 100)
+
+    async def _arms(
+        self,
+        repo: MetricsRepository,
+        deployment_id: str,
+        sums: dict[tuple[str, str], Sums],
+        players: dict[str, Any],
+        churn: dict[str, tuple[int, int]],
+    ) -> dict[str, dict[str, Any]]:
+        """The seed 001 shape per arm, plus crash rate, FPS and latency."""
+        sketches = await repo.sketches(deployment_id)
+        out: dict[str, dict[str, Any]] = {}
+        for arm in ingest.ARMS:
+            crashes, sessions = _count(sums, arm, "crash"), _count(sums, arm, "session_start")
+            churned, eligible = churn.get(arm, (0, 0))
+            ends, engagement = sums.get((arm, "session_end")), sums.get((arm, "engagement_score"))
+            unit = players.get(arm)
+            out[arm] = {
+                "players": unit.units if unit else 0,
+                "sessions": sessions,
+                "playerChurnRate": churned / eligible if eligible else None,
+                "avgSessionDuration": ends.total / ends.count if ends and ends.count else None,
+                "playerComplaints": unit.complained if unit else 0,
+                "engagement": engagement.total / engagement.count if engagement and engagement.count else None,
+                "crashRate": crashes / max(sessions, crashes) if crashes or sessions else None,
+                "fps": _quantiles(sketches.get((arm, "fps"))),
+                "networkLatency": _quantiles(sketches.get((arm, "network_latency"))),
+            }
+        return out
+
+
+def _count(sums: dict[tuple[str, str], Sums], arm: str, metric: str) -> int:
+    found = sums.get((arm, metric))
+    return found.count if found else 0
+
+
+def _last(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return max(present) if present else None
+
+
+def _value(
+    metric: str,
+    kind: Kind,
+    arm: str,
+    sums: dict[tuple[str, str], Sums],
+    per_server: dict[tuple[str, str], tuple[list[float], datetime | None]],
+    players: dict[str, Any],
+    churn: dict[str, tuple[int, int]],
+) -> tuple[Any, datetime | None]:
+    """One arm's aggregate for a policy metric, in the form its kind is judged on, and its last sample."""
+    unit = players.get(arm)
+    if metric == "complaint":
+        return Proportion(unit.complained, unit.units) if unit else Proportion(
+            0, 0
+        ), unit.last_seen_at if unit else None
+    if metric == "churn":
+        churned, eligible = churn.get(arm, (0, 0))
+        return Proportion(churned, eligible), unit.last_seen_at if unit else None
+    if kind is Kind.SERVER_RANK:
+        values, last = per_server.get((arm, metric), ([], None))
+        return tuple(values), last
+    raw = {"session_duration": "session_end", "engagement": "engagement_score"}.get(metric, metric)
+    found = sums.get((arm, raw))
+    if kind is Kind.PROPORTION:  # events per session: crashes, or a custom counted metric
+        sessions = sums.get((arm, "session_start"))
+        events, trials = (found.count if found else 0), (sessions.count if sessions else 0)
+        last = _last(found.last_at if found else None, sessions.last_at if sessions else None)
+        return Proportion(events, max(events, trials)), last
+    if found is None:
+        return Moments(0, 0.0, 0.0), None
+    if kind is Kind.LOG_MEAN:
+        return Moments(found.log_count, found.log_total, found.log_total_sq), found.last_at
+    return Moments(found.count, found.total, found.total_sq), found.last_at
+
+
+def _quantiles(sketch: QuantileSketch | None) -> dict[str, float] | None:
+    if sketch is None or sketch.count == 0:
+        return None
+    return {"mean": sketch.mean} | {f"p{round(q * 100)}": sketch.quantile(q) for q in QUANTILES}

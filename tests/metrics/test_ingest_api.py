@@ -69,6 +69,9 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         sample(dep, "canary", "crash", region="EU-WEST"),  # 10: not where na-1 is
         sample(dep, "baseline", "session_start", count=2),  # 11: good
         "not an object",  # 12
+        {"serverId": "na-1", "metric": "session_start", "arm": "canary"},  # 13: an arm without a deployment
+        {"serverId": "na-1", "metric": "session_start", "deploymentId": dep},  # 14: a deployment without an arm
+        {"serverId": "na-1", "metric": "session_start", "playerId": "p9"},  # 15: good: activity only
     ]
     content = json.dumps({"samples": batch})  # NaN goes out as the JSON extension some encoders write
     r = await client.post(
@@ -87,9 +90,11 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         "body.samples[9].at",
         "body.samples[10].region",
         "body.samples[12]",
+        "body.samples[13].deploymentId",
+        "body.samples[14].arm",
     ]
     assert body["errors"][3]["message"] == "a duration cannot be negative"
-    assert (body["accepted"], body["acceptedIndexes"]) == (2, [0, 11])
+    assert (body["accepted"], body["acceptedIndexes"]) == (3, [0, 11, 15])
     arms = (await metrics_of(client, op, dep))["arms"]
     assert (arms["canary"]["sessions"], arms["baseline"]["sessions"]) == (3, 2)
 

@@ -17,6 +17,10 @@ Built-in metrics and what their samples carry:
 
 Any other name (lower case, digits, `_ . : -`, up to 64 characters) is a custom metric: a `value`
 (moments) or a `count`.
+
+A sample without `deploymentId` (and `arm`) only records that its player was active: game servers
+report sessions whether or not a deployment runs, which is how the churn check knows who was
+playing before a deployment began.
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
 @dataclass(frozen=True, slots=True)
 class Sample:
     server_id: str
-    deployment_id: str
-    arm: str
+    deployment_id: str | None  # None: activity only
+    arm: str | None
     metric: str
     at: datetime
     player_id: str | None = None
@@ -125,17 +129,21 @@ def window_of(at: datetime) -> datetime:
 def fold(samples: Sequence[Sample]) -> Folded:
     out = Folded()
     for s in samples:
+        if s.player_id is not None:
+            seen = out.players.get(s.player_id)
+            out.players[s.player_id] = s.at if seen is None else max(seen, s.at)
+        if s.deployment_id is None or s.arm is None:
+            continue
         source = s.server_id if s.metric in PER_SERVER else ""
         out.deltas.setdefault((s.deployment_id, s.arm, s.metric, window_of(s.at), source), Delta()).add(s)
         _see(out, (s.deployment_id, "server", s.server_id), s, complained=False)
         if s.player_id is not None:
             _see(out, (s.deployment_id, "player", s.player_id), s, complained=s.metric == "complaint")
-            seen = out.players.get(s.player_id)
-            out.players[s.player_id] = s.at if seen is None else max(seen, s.at)
     return out
 
 
 def _see(out: Folded, key: tuple[str, str, str], s: Sample, *, complained: bool) -> None:
+    assert s.arm is not None
     unit = out.units.get(key)
     if unit is None:
         out.units[key] = UnitSeen(s.arm, s.at, s.at, complained)
@@ -196,12 +204,14 @@ def _sample(item: Any, known: Known, now: datetime) -> Sample:
             raise _Bad("region", f"no such region: {region!r}")
         if resolved != known.servers[server_id]:
             raise _Bad("region", f"server {server_id!r} is registered in {known.servers[server_id]}, not {resolved}")
-    deployment_id = _id(item, "deploymentId", required=True)
-    assert deployment_id is not None
-    if deployment_id not in known.deployments:
-        raise _Bad("deploymentId", f"no deployment {deployment_id!r}")
+    deployment_id = _id(item, "deploymentId", required=False)
     arm = item.get("arm")
-    if arm not in ARMS:
+    if deployment_id is None:
+        if arm is not None:
+            raise _Bad("deploymentId", "required with arm")
+    elif deployment_id not in known.deployments:
+        raise _Bad("deploymentId", f"no deployment {deployment_id!r}")
+    elif arm not in ARMS:
         raise _Bad("arm", "must be canary or baseline")
     metric = item.get("metric")
     if not isinstance(metric, str) or not METRIC_NAME.match(metric):

@@ -12,13 +12,13 @@ from hotswap.web.schemas import CamelModel, InputModel
 
 SAMPLE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["serverId", "deploymentId", "arm", "metric"],
+    "required": ["serverId", "metric"],
     "properties": {
         "serverId": {"type": "string", "description": "A registered game server."},
         "region": {"type": "string", "description": "Its region (id or alias); must be the one it registered in."},
         "playerId": {"type": "string"},
-        "deploymentId": {"type": "string"},
-        "arm": {"type": "string", "enum": ["canary", "baseline"]},
+        "deploymentId": {"type": "string", "description": "Leave out (with arm) to record activity only."},
+        "arm": {"type": "string", "enum": ["canary", "baseline"], "description": "Required with deploymentId."},
         "metric": {
             "type": "string",
             "description": "session_start, session_end (value: seconds), crash, disconnect, complaint, purchase "

@@ -116,7 +116,7 @@ class AnalysisService:
         good, errors = ingest.parse(items, known, now)
         if good:
             folded = ingest.fold([sample for _, sample in good])
-            touched = sorted({s.deployment_id for _, s in good})
+            touched = sorted({s.deployment_id for _, s in good if s.deployment_id is not None})
             await MetricsRepository(uow.conn).store(folded, {d: started[d] for d in touched})
             await self._make_due(uow, touched, now)
         return Ingested([i for i, _ in good], errors)
@@ -141,6 +141,8 @@ class AnalysisService:
         return {r.id: r.created_at for r in rows}
 
     async def _make_due(self, uow: UnitOfWork, ids: list[str], now: datetime) -> None:
+        if not ids:
+            return
         d = deployments.c
         result = await uow.conn.execute(
             sa.update(deployments)
@@ -191,11 +193,14 @@ class AnalysisService:
         if row.step < 0 or row.step_started_at is None:
             return None
         grants = plan.exposure_at(row.step)
-        if len(grants) != 1 or not grants[0].unrestricted or grants[0].percentage >= 100:
+        if len(grants) != 1 or grants[0].percentage >= 100:
             return None
+        grant = grants[0]
+        if grant.regions is not None or grant.segment is not None or grant.units is not None:
+            return None  # the share of a restricted grant depends on who is where: not checked
         seen = await repo.units(row.id, "server" if servers else "player", since=row.step_started_at)
         canary, baseline = (seen[a].units if a in seen else 0 for a in ingest.ARMS)
-        return UnitCounts(canary, baseline, grants[0].percentage / 100)
+        return UnitCounts(canary, baseline, grant.percentage / 100)
 
     async def _arms(
         self,

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -60,13 +61,13 @@ end
 
 
 def _batch(deployment_id: str, n: int, rnd: random.Random) -> str:
-    samples = []
+    samples: list[dict[str, Any]] = []
     for k in range(BATCH):
         player = f"p{n}-{k}"
         arm = "canary" if rnd.random() < 0.1 else "baseline"
         server = f"gs-{rnd.randrange(SERVERS):03d}"
         kind = k % 5
-        base = {"serverId": server, "deploymentId": deployment_id, "arm": arm, "playerId": player}
+        base: dict[str, Any] = {"serverId": server, "deploymentId": deployment_id, "arm": arm, "playerId": player}
         if kind == 0:
             samples.append(base | {"metric": "session_start"})
         elif kind == 1:
@@ -108,12 +109,17 @@ async def seed(url: str) -> tuple[str, list[str]]:
                 await client.post("/api/v1/configs", headers=h, json={"name": "balance", "environment": "Staging"})
             ).raise_for_status()
             for version in ("1.0.0", "2.0.0"):
-                body = {"configData": {"hp": 100}, "version": version}
-                (await client.post("/api/v1/configs/balance/versions", headers=h, json=body)).raise_for_status()
+                version_body = {"configData": {"hp": 100}, "version": version}
+                (await client.post("/api/v1/configs/balance/versions", headers=h, json=version_body)).raise_for_status()
             (
                 await client.post("/api/v1/configs/balance/releases", headers=h, json={"version": "1.0.0"})
             ).raise_for_status()
-            deploy = {"configName": "balance", "strategy": "Canary", "unitKind": "players", "evaluationPeriod": "PT24H"}
+            deploy: dict[str, Any] = {
+                "configName": "balance",
+                "strategy": "Canary",
+                "unitKind": "players",
+                "evaluationPeriod": "PT24H",
+            }
             created = await client.post("/api/v1/deployments", headers=h, json=deploy)
             created.raise_for_status()
         rnd = random.Random(7)

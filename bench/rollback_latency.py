@@ -86,12 +86,19 @@ async def main(rollouts: int, database_url: str | None) -> None:
                     await client.post("/api/v1/configs", headers=h, json={"name": name, "environment": "Staging"})
                 ).raise_for_status()
                 for version in ("1.0.0", "2.0.0"):
-                    body = {"configData": {"hp": 100, "i": i}, "version": version}
-                    (await client.post(f"/api/v1/configs/{name}/versions", headers=h, json=body)).raise_for_status()
+                    version_body = {"configData": {"hp": 100, "i": i}, "version": version}
+                    (
+                        await client.post(f"/api/v1/configs/{name}/versions", headers=h, json=version_body)
+                    ).raise_for_status()
                 (
                     await client.post(f"/api/v1/configs/{name}/releases", headers=h, json={"version": "1.0.0"})
                 ).raise_for_status()
-                body = {"configName": name, "strategy": "Canary", "unitKind": "players", "analysis": ONLY_CRASH}
+                body: dict[str, Any] = {
+                    "configName": name,
+                    "strategy": "Canary",
+                    "unitKind": "players",
+                    "analysis": ONLY_CRASH,
+                }
                 created = await client.post("/api/v1/deployments", headers=h, json=body)
                 created.raise_for_status()
                 dep = created.json()["id"]

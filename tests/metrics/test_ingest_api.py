@@ -72,6 +72,8 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         {"serverId": "na-1", "metric": "session_start", "arm": "canary"},  # 13: an arm without a deployment
         {"serverId": "na-1", "metric": "session_start", "deploymentId": dep},  # 14: a deployment without an arm
         {"serverId": "na-1", "metric": "session_start", "playerId": "p9"},  # 15: good: activity only
+        sample(dep, "canary", "purchase", value=10**400),  # 16: past any float
+        sample(dep, "canary", "purchase", value=1e13),  # 17: out of range
     ]
     content = json.dumps({"samples": batch})  # NaN goes out as the JSON extension some encoders write
     r = await client.post(
@@ -92,6 +94,8 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         "body.samples[12]",
         "body.samples[13].deploymentId",
         "body.samples[14].arm",
+        "body.samples[16].value",
+        "body.samples[17].value",
     ]
     assert body["errors"][3]["message"] == "a duration cannot be negative"
     assert (body["accepted"], body["acceptedIndexes"]) == (3, [0, 11, 15])

@@ -39,6 +39,7 @@ MAX_BATCH = 5000
 WINDOW = timedelta(seconds=60)  # aggregates are kept per minute
 MAX_AGE = timedelta(hours=6)  # an older sample is refused: the deployment has judged past it
 MAX_SKEW = timedelta(minutes=5)  # a sample further in the future is a broken clock
+MAX_VALUE = 1e12  # beyond any duration, amount or rate; keeps sums of squares finite
 
 COUNTERS = frozenset({"session_start", "crash", "disconnect", "complaint"})
 NON_NEGATIVE = frozenset({"session_end", "purchase", "fps", "network_latency", "server_tick_rate", "server_error_rate"})
@@ -251,9 +252,14 @@ def _value_and_count(item: Mapping[str, Any], metric: str) -> tuple[float | None
         raise _Bad("value", f"{metric} is counted: send count, not value")
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise _Bad("value", "must be a number")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer past any float
+        value = math.inf
     if not math.isfinite(value):
         raise _Bad("value", "must be a finite number")
+    if abs(value) > MAX_VALUE:
+        raise _Bad("value", f"must be between -{MAX_VALUE:g} and {MAX_VALUE:g}")
     if metric in NON_NEGATIVE and value < 0:
         what = "a duration" if metric == "session_end" else metric
         raise _Bad("value", f"{what} cannot be negative")

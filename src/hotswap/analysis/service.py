@@ -200,6 +200,8 @@ class AnalysisService:
             return None  # the share of a restricted grant depends on who is where: not checked
         seen = await repo.units(row.id, "server" if servers else "player", since=row.step_started_at)
         canary, baseline = (seen[a].units if a in seen else 0 for a in ingest.ARMS)
+        if canary + baseline == 0:
+            return None
         return UnitCounts(canary, baseline, grant.percentage / 100)
 
     async def _arms(

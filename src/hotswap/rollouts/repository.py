@@ -162,7 +162,11 @@ class DeploymentRepository:
             )
         )
 
-    async def entries(self, deployment_id: str) -> list[LogEntry]:
+    async def last_entry(self, deployment_id: str) -> LogEntry | None:
+        found = await self.entries(deployment_id, last=True)
+        return found[0] if found else None
+
+    async def entries(self, deployment_id: str, *, last: bool = False) -> list[LogEntry]:
         g = deployment_log.c
         rows = await self.conn.execute(
             sa.select(
@@ -177,6 +181,7 @@ class DeploymentRepository:
                 g.snapshot_revision,
             )
             .where(g.deployment_id == deployment_id)
-            .order_by(g.id)
+            .order_by(g.id.desc() if last else g.id)
+            .limit(1 if last else None)
         )
         return [LogEntry(**r._mapping) for r in rows]

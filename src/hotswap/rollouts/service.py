@@ -42,13 +42,14 @@ from hotswap.rollouts.lifecycle import (
     Pause,
     Progress,
     RollBack,
+    Wait,
     WorkerAction,
     act,
     apply,
     decide,
     needs_verdict,
 )
-from hotswap.rollouts.model import Action, Plan, RegionInfo, Status
+from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
 from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
 from hotswap.rollouts.schemas import DeploymentCreate
 from hotswap.storage.uow import UnitOfWork
@@ -271,6 +272,8 @@ class DeploymentService:
             why=judgement.reason,
         )
         action = decision.action
+        if isinstance(action, Wait) and judgement.verdict is Verdict.HOLD and action.until is None:
+            await self._log_hold(uow, row, now, judgement.reason)
         if not isinstance(action, Advance | Complete | RollBack | Pause):
             if decision.due_at != row.due_at or row.failures:
                 waiting: dict[str, Any] = {"due_at": decision.due_at, "failures": 0}
@@ -283,6 +286,15 @@ class DeploymentService:
         return await self._store(
             uow, row, plan, after, _worker_action_name(action), actor, reason, due_at=decision.due_at, held=held
         )
+
+    async def _log_hold(self, uow: UnitOfWork, row: Row, now: datetime, reason: str | None) -> None:
+        """The judge holds a step past its time: say so in the decision log, once per step."""
+        repo = DeploymentRepository(uow.conn)
+        last = await repo.last_entry(row.id)
+        if last is not None and last.action == "hold" and last.to_step == row.step:
+            return
+        entry = LogEntry(now, WORKER.subject, "hold", row.status, row.status, row.step, row.step, reason, None)
+        await repo.log(row.id, entry)
 
     # -- storing a change ---------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("regions", fleet.snapshot_regions)
     snapshots.add_part("rollouts", load_rollouts)
     releases = ReleaseService(audit, approvals, metrics, snapshot_changes)
-    analysis = AnalysisService(fleet, churn_horizon=timedelta(seconds=settings.churn_horizon_seconds))
+    analysis = AnalysisService(fleet, metrics, churn_horizon=timedelta(seconds=settings.churn_horizon_seconds))
     deployments = DeploymentService(
         audit, approvals, releases, snapshot_changes, fleet, metrics, MetricsJudge(analysis)
     )

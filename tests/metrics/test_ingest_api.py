@@ -52,7 +52,7 @@ async def test_samples_show_up_in_the_arms_at_once(client: httpx.AsyncClient, op
 
 
 async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
-    client: httpx.AsyncClient, op: Headers, server: Headers, clock: ManualClock
+    client: httpx.AsyncClient, op: Headers, server: Headers, clock: ManualClock, container: Container
 ) -> None:
     dep = (await running(client, op, server))["id"]
     batch = [
@@ -101,6 +101,8 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
     assert (body["accepted"], body["acceptedIndexes"]) == (3, [0, 11, 15])
     arms = (await metrics_of(client, op, dep))["arms"]
     assert (arms["canary"]["sessions"], arms["baseline"]["sessions"]) == (3, 2)
+    rejected = container.metrics.registry.get_sample_value("hotswap_metric_samples_total", {"outcome": "rejected"})
+    assert rejected == 15
 
 
 async def test_a_batch_over_the_limit_is_refused_whole(

@@ -54,6 +54,10 @@ async def test_a_crash_regression_rolls_the_canary_back_with_the_reason(
     crash = next(m for m in verdicts[0]["detail"]["metrics"] if m["metric"] == "crash")
     assert (crash["canary"], crash["baseline"], crash["outcome"]) == (0.1, 0.02, "Failed")
     assert crash["low"] > 0  # the whole interval is above zero
+    registry = container.metrics.registry
+    assert registry.get_sample_value("hotswap_judge_verdicts_total", {"outcome": "Failed"}) == 1
+    assert registry.get_sample_value("hotswap_metric_samples_total", {"outcome": "accepted"}) == 8
+    assert registry.get_sample_value("hotswap_rollbacks_total", {"strategy": "Canary", "trigger": "judge"}) == 1
 
 
 async def test_a_shorter_session_on_canary_pauses_it_and_fires_the_webhook(

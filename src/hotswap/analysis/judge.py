@@ -49,6 +49,8 @@ class MetricsJudge:
             return CONTINUE  # nothing reported: plain timed steps, nothing to store
         judgement = await self._judgement(uow, deployment, step_index, look)
         await self._store(uow, deployment, step_index, look.verdict)
+        outcome = look.verdict.outcome.value
+        uow.after_commit(lambda: self.analysis.metrics.judge_verdicts.labels(outcome).inc())
         return judgement
 
     async def _judgement(self, uow: UnitOfWork, row: Row, step_index: int, look: Look) -> Judgement:

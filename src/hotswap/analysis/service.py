@@ -38,6 +38,7 @@ from hotswap.analysis.verdicts import Arm, LookVerdict, MetricData, MetricVerdic
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.tables import game_servers
+from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.model import Plan, UnitKind, covers_everyone
 from hotswap.rollouts.repository import Row
@@ -96,8 +97,9 @@ def check_analysis(doc: Any) -> None:
 
 
 class AnalysisService:
-    def __init__(self, fleet: FleetService, *, churn_horizon: timedelta) -> None:
+    def __init__(self, fleet: FleetService, metrics: Metrics, *, churn_horizon: timedelta) -> None:
         self.fleet = fleet
+        self.metrics = metrics
         self.churn_horizon = churn_horizon
         self._wakers: list[Callable[[], None]] = []
 
@@ -119,6 +121,13 @@ class AnalysisService:
             touched = sorted({s.deployment_id for _, s in good if s.deployment_id is not None})
             await MetricsRepository(uow.conn).store(folded, {d: started[d] for d in touched})
             await self._make_due(uow, touched, now)
+        accepted, rejected = len(good), len(errors)
+
+        def count() -> None:
+            self.metrics.metric_samples.labels("accepted").inc(accepted)
+            self.metrics.metric_samples.labels("rejected").inc(rejected)
+
+        uow.after_commit(count)
         return Ingested([i for i, _ in good], errors)
 
     async def _servers(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, str]:

@@ -46,6 +46,16 @@ class Metrics:
             "hotswap_rollbacks", "Deployments rolled back, by strategy and trigger (manual, judge)",
             ["strategy", "trigger"], registry=r,
         )  # fmt: skip
+        self.metric_samples = Counter(
+            "hotswap_metric_samples", "Metric samples from game servers, by outcome (accepted, rejected)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.judge_verdicts = Counter(
+            "hotswap_judge_verdicts",
+            "The canary judge's looks, by outcome (Successful, Pending, Inconclusive, Error, Failed)",
+            ["outcome"],
+            registry=r,
+        )
         self.snapshot_revision = Gauge(
             "hotswap_snapshot_revision", "Revision of the snapshot held in memory", ["environment"], registry=r
         )

@@ -78,6 +78,7 @@ async def test_a_given_secret_is_kept_and_events_are_deduplicated(client: httpx.
         ({"url": "https://hooks.example.com/" + "x" * 2000}, "body.url"),
         ({"url": ""}, "body.url"),
         ({"url": None}, "body.url"),
+        ({"url": "http://169.254.169.254/latest/meta-data/iam/"}, "body.url"),
         ({"events": []}, "body.events"),
         ({"events": "deployment.rollback"}, "body.events"),
         ({"events": ["deployment.rollback", "deployment.explode"]}, "body.events.1"),
@@ -338,3 +339,24 @@ def test_backoff_doubles_from_ten_seconds_up_to_an_hour() -> None:
 )
 def test_http_and_https_urls_are_accepted(url: str) -> None:
     assert w.check_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0:8080/",
+        "http://224.0.0.1/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://Metadata./",
+    ],
+)
+def test_cloud_metadata_and_link_local_targets_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="must not point at"):
+        w.check_url(url)
+
+
+def test_private_and_loopback_receivers_are_allowed() -> None:
+    for url in ("http://10.0.0.7/hook", "http://192.168.1.2:9000/", "http://127.0.0.1/"):
+        assert w.check_url(url) == url

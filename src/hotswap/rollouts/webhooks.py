@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,28 @@ def check_url(url: str) -> str:
         raise ValueError("must name a host")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry credentials; receivers verify the signature instead")
+    _refuse_metadata_hosts(parts.hostname)
     return url
+
+
+METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"})
+
+
+def _refuse_metadata_hosts(host: str) -> None:
+    """Link-local, unspecified and multicast addresses are refused: cloud metadata services (and
+    their credentials) answer on link-local ones, so a webhook there would hand them to whoever
+    reads the delivery log. Loopback and private addresses stay allowed: a self-hosted receiver
+    often lives there. A name is checked as written, not resolved (a DNS name that resolves to a
+    link-local address is not caught here)."""
+    name = host.lower().rstrip(".")
+    if name in METADATA_HOSTS:
+        raise ValueError("must not point at a cloud metadata service")
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return
+    if address.is_link_local or address.is_unspecified or address.is_multicast:
+        raise ValueError(f"must not point at a link-local, unspecified or multicast address ({address})")
 
 
 def check_event(name: str) -> str:

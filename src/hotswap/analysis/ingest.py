@@ -215,7 +215,7 @@ def _sample(item: Any, known: Known, now: datetime) -> Sample:
     elif arm not in ARMS:
         raise _Bad("arm", "must be canary or baseline")
     metric = item.get("metric")
-    if not isinstance(metric, str) or not METRIC_NAME.match(metric):
+    if not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric):
         raise _Bad("metric", "must be a metric name: lower case letters, digits and _ . : -, up to 64")
     value, count = _value_and_count(item, metric)
     return Sample(
@@ -234,7 +234,7 @@ def _id(item: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     value = item.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not ID.match(value):
+    if not isinstance(value, str) or not ID.fullmatch(value):
         raise _Bad(key, "required" if value is None else "must be an id: letters, digits and _ . : @ -, up to 200")
     return value
 

@@ -131,7 +131,7 @@ class AnalysisService:
         return Ingested([i for i, _ in good], errors)
 
     async def _servers(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, str]:
-        ids = sorted({i["serverId"] for i in items if isinstance(i, dict) and isinstance(i.get("serverId"), str)})
+        ids = _ids(items, "serverId")
         s = game_servers.c
         found: dict[str, str] = {}
         for start in range(0, len(ids), 500):
@@ -140,9 +140,7 @@ class AnalysisService:
         return found
 
     async def _deployments(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, datetime]:
-        ids = sorted(
-            {i["deploymentId"] for i in items if isinstance(i, dict) and isinstance(i.get("deploymentId"), str)}
-        )
+        ids = _ids(items, "deploymentId")
         d = deployments.c
         if not ids:
             return {}
@@ -241,6 +239,13 @@ class AnalysisService:
                 "networkLatency": _quantiles(sketches.get((arm, "network_latency"))),
             }
         return out
+
+
+def _ids(items: Sequence[Any], key: str) -> list[str]:
+    """The well-formed ids under `key` in a batch (only those are looked up: a malformed one, a
+    NUL byte say, is refused by `ingest.parse` and never reaches the store)."""
+    found = {i.get(key) for i in items if isinstance(i, dict)}
+    return sorted(v for v in found if isinstance(v, str) and ingest.ID.fullmatch(v))
 
 
 def _count(sums: dict[tuple[str, str], Sums], arm: str, metric: str) -> int:

@@ -19,7 +19,7 @@ async def running(client: httpx.AsyncClient, op: Headers, server: Headers, **bod
     return await deploy(client, op, **({"configName": "balance", "strategy": "Canary", "unitKind": "players"} | body))
 
 
-def sample(deployment_id: str, arm: str, metric: str, **fields: Any) -> dict[str, Any]:
+def sample(deployment_id: Any, arm: str, metric: str, **fields: Any) -> dict[str, Any]:
     return {"serverId": "na-1", "deploymentId": deployment_id, "arm": arm, "metric": metric} | fields
 
 

@@ -77,6 +77,7 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         sample(dep, "canary", "crash", serverId="na-1\x00"),  # 18: NUL (PostgreSQL text cannot hold it)
         sample(dep + "\n", "canary", "crash"),  # 19: a trailing newline
         sample(dep, "canary", "crash\n"),  # 20
+        sample({}, "canary", "crash", serverId=[]),  # 21: ids that are not strings
     ]
     content = json.dumps({"samples": batch})  # NaN goes out as the JSON extension some encoders write
     r = await client.post(
@@ -102,13 +103,14 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         "body.samples[18].serverId",
         "body.samples[19].deploymentId",
         "body.samples[20].metric",
+        "body.samples[21].serverId",
     ]
     assert body["errors"][3]["message"] == "a duration cannot be negative"
     assert (body["accepted"], body["acceptedIndexes"]) == (3, [0, 11, 15])
     arms = (await metrics_of(client, op, dep))["arms"]
     assert (arms["canary"]["sessions"], arms["baseline"]["sessions"]) == (3, 2)
     rejected = container.metrics.registry.get_sample_value("hotswap_metric_samples_total", {"outcome": "rejected"})
-    assert rejected == 18
+    assert rejected == 19
 
 
 async def test_a_batch_over_the_limit_is_refused_whole(

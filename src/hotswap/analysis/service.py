@@ -244,8 +244,8 @@ class AnalysisService:
 def _ids(items: Sequence[Any], key: str) -> list[str]:
     """The well-formed ids under `key` in a batch (only those are looked up: a malformed one, a
     NUL byte say, is refused by `ingest.parse` and never reaches the store)."""
-    found = {i.get(key) for i in items if isinstance(i, dict)}
-    return sorted(v for v in found if isinstance(v, str) and ingest.ID.fullmatch(v))
+    found = (i.get(key) for i in items if isinstance(i, dict))
+    return sorted({v for v in found if isinstance(v, str) and ingest.ID.fullmatch(v)})
 
 
 def _count(sums: dict[tuple[str, str], Sums], arm: str, metric: str) -> int:

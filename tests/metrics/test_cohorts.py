@@ -76,6 +76,17 @@ async def test_a_canary_with_far_more_players_than_its_share_is_paused(
     )  # fmt: skip
 
 
+async def test_a_handful_of_units_is_no_sample_ratio_mismatch(
+    client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
+) -> None:
+    dep = (await running(client, op, server, analysis=only("crash", minSamples=100)))["id"]  # 10% of players
+    batch = [sample(dep, "canary" if i < 3 else "baseline", "session_start", playerId=f"p{i}") for i in range(4)]
+    assert (await send(client, server, batch)).status_code == 200
+    await _tick(container, clock, 0.1)
+    assert (await get(client, op, dep))["status"] == "Running"
+    assert (await metrics_of(client, op, dep))["sampleRatio"] is None  # 4 units: not checked
+
+
 async def test_a_server_deployment_compares_server_health_server_by_server(
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
 ) -> None:

@@ -54,6 +54,9 @@ async def test_a_crash_regression_rolls_the_canary_back_with_the_reason(
     crash = next(m for m in verdicts[0]["detail"]["metrics"] if m["metric"] == "crash")
     assert (crash["canary"], crash["baseline"], crash["outcome"]) == (0.1, 0.02, "Failed")
     assert crash["low"] > 0  # the whole interval is above zero
+    found = await metrics_of(client, op, dep)  # the endpoint shows what was judged on, crash included
+    assert found["outcome"] == "Failed"
+    assert next(m for m in found["metrics"] if m["metric"] == "crash")["outcome"] == "Failed"
     registry = container.metrics.registry
     assert registry.get_sample_value("hotswap_judge_verdicts_total", {"outcome": "Failed"}) == 1
     assert registry.get_sample_value("hotswap_metric_samples_total", {"outcome": "accepted"}) == 8

@@ -48,6 +48,7 @@ from hotswap.storage.uow import UnitOfWork
 PLAYER_BUILT_IN = {"crash", "churn", "complaint"}  # computed from several raw metrics or from units
 SKETCHES = ("fps", "network_latency")
 QUANTILES = (0.5, 0.9, 0.99)
+SRM_MIN_UNITS = 100  # units first seen in the step before their split between arms is checked
 # The analysis options a deployment may give next to the policy (`analysis` in its request).
 OPTIONS = {"requireMetrics"}
 
@@ -192,9 +193,12 @@ class AnalysisService:
             judged.append(metric.metric)
         units = await self._sample_ratio(repo, row, plan, servers_are_units)
         verdict = evaluate_look(policy.select(judged), data, now=now, started_at=row.created_at, units=units)
+        # The metrics the look judged keep the verdicts it judged them on (their alpha is split
+        # over the judged metrics only); the others (churn before its horizon) are shown as well.
         shown = evaluate_look(policy.select(list(data)), data, now=now, started_at=row.created_at)
+        metrics = (*verdict.metrics, *(m for m in shown.metrics if m.metric not in judged))
         arms = await self._arms(repo, row.id, sums, players, churn)
-        return Look(verdict, shown.metrics, bool(sums or per_server), arms)
+        return Look(verdict, metrics, bool(sums or per_server), arms)
 
     async def _sample_ratio(self, repo: MetricsRepository, row: Row, plan: Plan, servers: bool) -> UnitCounts | None:
         if row.step < 0 or row.step_started_at is None:
@@ -207,8 +211,8 @@ class AnalysisService:
             return None  # the share of a restricted grant depends on who is where: not checked
         seen = await repo.units(row.id, "server" if servers else "player", since=row.step_started_at)
         canary, baseline = (seen[a].units if a in seen else 0 for a in ingest.ARMS)
-        if canary + baseline == 0:
-            return None
+        if canary + baseline < SRM_MIN_UNITS:
+            return None  # a handful of units: any split is likely
         return UnitCounts(canary, baseline, grant.percentage / 100)
 
     async def _arms(

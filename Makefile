@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= $(or $(HOTSWAP_HOST),127.0.0.1)
 PORT   ?= $(or $(HOTSWAP_PORT),8080)
 
-.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis
+.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis demo
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml
 run: $(VENV)/.runtime
 	$(BIN)/hotswap migrate
 	$(BIN)/hotswap serve --host $(HOST) --port $(PORT)
+
+## demo: simulate a fleet and players and watch a crashy canary get rolled back (embedded, no setup)
+demo: $(VENV)/.runtime
+	$(BIN)/hotswap simulate crashy-balance-patch
 
 ## migrate: apply the database migrations
 migrate: $(VENV)/.runtime

@@ -215,5 +215,48 @@ def key_create(
     typer.echo(asyncio.run(run()))
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str, typer.Argument(help="A scenario in scenarios/ (e.g. crashy-balance-patch) or a path to a YAML file")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="A running HotSwap server (real time; needs --token). Default: embedded")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="With --url: an operator's or admin's token")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Simulated seconds per real second, embedded only (default: the scenario's in the live view, "
+            "as fast as it goes with --no-live)",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's)")] = None,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="The live view, or plain lines for CI and logs")
+    ] = True,
+    scale: Annotated[float, typer.Option(min=0.01, max=100, help="Multiply the scenario's players")] = 1.0,
+) -> None:
+    """Simulate game servers and players, deploy a config with a strategy, and watch the canary
+    judge promote or roll it back. Exits 1 when the run does not end as the scenario expects."""
+    import tempfile
+    from pathlib import Path
+
+    from hotswap.simulator import console
+
+    loaded = console.load_or_exit(scenario, scale, err)
+    if url is not None:
+        raise typer.Exit(console.run_remote(loaded, url, token, seed=seed, live=live))
+    with tempfile.TemporaryDirectory(prefix="hotswap-simulate-") as directory:
+        database_url = f"sqlite+aiosqlite:///{Path(directory) / 'hotswap.db'}"
+        migrations.upgrade(database_url)
+        settings = Settings(**console.embedded_settings(loaded, database_url))
+        code = console.run_embedded(
+            loaded, lambda clock: build_container(settings, clock=clock), speed=speed, seed=seed, live=live
+        )
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app()

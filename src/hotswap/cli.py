@@ -129,17 +129,17 @@ async def _run_worker(settings: Settings) -> None:
     container = build_container(settings)
     # The rollout worker and the webhook dispatcher: the background work an API process does
     # itself unless HOTSWAP_WORKER=false.
-    task = asyncio.gather(container.worker.run(), container.dispatcher.run())
+    container.worker.start()
+    container.dispatcher.start()
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
     for stop in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop, task.cancel)
+        loop.add_signal_handler(stop, stopping.set)
     err.print("rollout worker and webhook dispatcher running (Ctrl-C stops them)")
     try:
-        await task
-    except asyncio.CancelledError:
-        pass
+        await stopping.wait()
     finally:
-        await container.aclose()
+        await container.aclose()  # each loop finishes the pass under way, then ends
 
 
 async def _bootstrap(settings: Settings) -> str | None:

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 if __package__ in (None, ""):  # run as a script (`python bench/heartbeats.py`): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._store import empty_but_seeds
 from bench.player_query import SECRET, WRK, Served, _latency
 
 from hotswap.auth.model import SYSTEM, Role
@@ -38,7 +39,6 @@ from hotswap.container import build_container
 from hotswap.fleet.tables import game_servers
 from hotswap.settings import Settings
 from hotswap.storage import migrate
-from hotswap.tables import metadata
 
 REGIONS = ["NA-WEST", "NA-EAST", "EU-WEST", "EU-EAST", "APAC"]
 
@@ -79,9 +79,7 @@ async def seed(url: str, servers: int) -> str:
     container = build_container(settings)
     try:
         async with container.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in ("regions", "segments", "snapshot_revisions"):
-                    await conn.execute(table.delete())
+            await empty_but_seeds(conn)
             now = datetime.now(UTC)
             await conn.execute(
                 sa.insert(game_servers),

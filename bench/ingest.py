@@ -33,6 +33,7 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._store import empty_but_seeds
 from bench.heartbeats import EVALUATE_LUA, _delay, _figures, _wrk
 from bench.player_query import SECRET, Served
 
@@ -40,7 +41,6 @@ from hotswap.api import create_app
 from hotswap.auth.model import SYSTEM, Role
 from hotswap.container import build_container
 from hotswap.settings import Settings
-from hotswap.tables import metadata
 
 BATCH = 500
 BODIES = 16  # distinct batches wrk cycles through (distinct players in each)
@@ -88,9 +88,7 @@ async def seed(url: str) -> tuple[str, list[str]]:
     container = build_container(settings)
     try:
         async with container.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in ("regions", "segments", "snapshot_revisions"):
-                    await conn.execute(table.delete())
+            await empty_but_seeds(conn)
         async with container.uow() as uow:
             admin = await container.auth.issue_token(
                 uow, SYSTEM, subject="bench", role=Role.ADMIN, ttl=timedelta(days=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -28,6 +29,11 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._store import empty_but_seeds, percentile
 
 from hotswap.api import create_app
 from hotswap.auth.model import SYSTEM, Role
@@ -37,15 +43,9 @@ from hotswap.container import build_container
 from hotswap.fleet.tables import game_servers
 from hotswap.settings import Settings
 from hotswap.storage import migrate
-from hotswap.tables import metadata
 from hotswap.targeting.snapshot import CompiledSnapshot
 
 REGIONS = ["NA-WEST", "NA-EAST", "EU-WEST", "EU-EAST", "APAC"]
-
-
-def _percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 async def main(rollbacks: int, servers: int, database_url: str | None) -> None:
@@ -55,9 +55,7 @@ async def main(rollbacks: int, servers: int, database_url: str | None) -> None:
         settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=False)
         container = build_container(settings)
         async with container.engine.begin() as conn:  # a scratch database: start empty but for the seeds
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in ("regions", "segments", "snapshot_revisions"):
-                    await conn.execute(table.delete())
+            await empty_but_seeds(conn)
         now = datetime.now(UTC)
         async with container.engine.begin() as conn:
             await conn.execute(
@@ -126,10 +124,10 @@ async def main(rollbacks: int, servers: int, database_url: str | None) -> None:
         for label, samples in (("rollback request", requests), ("request -> snapshot live", live)):
             ms = [s * 1000 for s in samples]
             print(
-                f"{label:<26} p50 {statistics.median(ms):7.2f} ms   p99 {_percentile(ms, 99):7.2f} ms"
+                f"{label:<26} p50 {statistics.median(ms):7.2f} ms   p99 {percentile(ms, 99):7.2f} ms"
                 f"   max {max(ms):7.2f} ms"
             )
-        p99 = _percentile([s * 1000 for s in live], 99)
+        p99 = percentile([s * 1000 for s in live], 99)
         print(f"target p99 < 200 ms: {'ok' if p99 < 200 else 'MISSED'} ({p99:.1f} ms)")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -25,20 +26,19 @@ from typing import Any
 
 import httpx
 
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._store import empty_but_seeds, percentile
+
 from hotswap.api import create_app
 from hotswap.auth.model import SYSTEM, Role
 from hotswap.container import build_container
 from hotswap.settings import Settings
 from hotswap.storage import migrate
-from hotswap.tables import metadata
 from hotswap.targeting.snapshot import CompiledSnapshot
 
 ONLY_CRASH = {"metrics": [{"metric": m, "enabled": False} for m in ("churn", "complaint", "engagement")]}
-
-
-def _percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def _sessions(deployment_id: str, arm: str, started: int, crashed: int) -> list[dict[str, Any]]:
@@ -58,9 +58,7 @@ async def main(rollouts: int, database_url: str | None) -> None:
         settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=True)
         container = build_container(settings)
         async with container.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in ("regions", "segments", "snapshot_revisions"):
-                    await conn.execute(table.delete())
+            await empty_but_seeds(conn)
         async with container.uow() as uow:
             admin = await container.auth.issue_token(
                 uow, SYSTEM, subject="bench", role=Role.ADMIN, ttl=timedelta(days=1)
@@ -128,9 +126,9 @@ async def main(rollouts: int, database_url: str | None) -> None:
     print(f"store: {store}; {rollouts} rollouts, in process, the worker running as in `hotswap serve`")
     for label, samples in (("tipping batch request", requests), ("batch -> rollback live", live)):
         ms = [s * 1000 for s in samples]
-        p50, p99 = statistics.median(ms), _percentile(ms, 99)
+        p50, p99 = statistics.median(ms), percentile(ms, 99)
         print(f"{label:<24} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   max {max(ms):7.1f} ms")
-    p99 = _percentile([s * 1000 for s in live], 99)
+    p99 = percentile([s * 1000 for s in live], 99)
     print(f"target p99 < 1 s: {'met' if p99 < 1000 else 'MISSED'} ({p99:.0f} ms)")
 
 

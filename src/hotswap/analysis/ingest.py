@@ -46,7 +46,6 @@ NON_NEGATIVE = frozenset({"session_end", "purchase", "fps", "network_latency", "
 VALUED = NON_NEGATIVE | {"engagement_score", "feedback_rating"}
 SKETCHED = frozenset({"fps", "network_latency"})
 PER_SERVER = frozenset({"server_tick_rate", "server_error_rate"})
-BUILT_IN = COUNTERS | VALUED
 ARMS = ("canary", "baseline")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")

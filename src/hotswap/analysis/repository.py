@@ -66,7 +66,7 @@ class MetricsRepository:
         """Add a folded batch. `started`: each deployment's start, to tell players who were
         active before it (the churn cohort) from newcomers."""
         known = await self._first_seen(sorted(folded.players))
-        await self._activity(folded, known)
+        await self._activity(folded)
         await self._units(folded, known, started)
         await self._aggregates(folded)
 
@@ -78,7 +78,7 @@ class MetricsRepository:
             found.update({r.player_id: r.first_seen_at for r in rows})
         return found
 
-    async def _activity(self, folded: Folded, known: dict[str, datetime]) -> None:
+    async def _activity(self, folded: Folded) -> None:
         rows = [{"player_id": p, "first_seen_at": at, "last_seen_at": at} for p, at in sorted(folded.players.items())]
         if not rows:
             return

@@ -45,8 +45,6 @@ from hotswap.rollouts.repository import Row
 from hotswap.rollouts.tables import deployments
 from hotswap.storage.uow import UnitOfWork
 
-PLAYER_BUILT_IN = {"crash", "churn", "complaint"}  # computed from several raw metrics or from units
-SKETCHES = ("fps", "network_latency")
 QUANTILES = (0.5, 0.9, 0.99)
 SRM_MIN_UNITS = 100  # units first seen in the step before their split between arms is checked
 # The analysis options a deployment may give next to the policy (`analysis` in its request).

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,3 +42,22 @@ def codes(responses: list[httpx.Response]) -> list[int]:
     for r in responses:
         assert r.status_code < 500, r.text
     return sorted(r.status_code for r in responses)
+
+
+async def wait_until(condition: Callable[[], object], what: str = "the condition", seconds: float = 10.0) -> None:
+    """Wait for `condition()` to hold, giving the loop a turn between looks; fail at the deadline.
+    For state that background tasks change (no event to await): a deadline, not a timed sleep."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+def wait_until_sync(condition: Callable[[], object], what: str = "the condition", seconds: float = 20.0) -> None:
+    """`wait_until` for code outside an event loop (a thread, another process)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)

@@ -55,6 +55,7 @@ def test_serve_answers_and_stops_cleanly(server: str, env: dict[str, str]) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    stopping = False
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30  # start-up: poll until it answers
@@ -74,8 +75,18 @@ def test_serve_answers_and_stops_cleanly(server: str, env: dict[str, str]) -> No
         answer = httpx.post(url + "/api/v1/evaluate?environment=Staging", headers=headers, json={"playerId": "p1"})
         assert answer.status_code == 200
         assert answer.json()["configs"] == {}
+        # An open snapshot stream does not hold the process: the stop ends it cleanly.
+        with httpx.stream("GET", url + "/api/v1/stream?environment=Staging", headers=headers, timeout=30) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "event: snapshot"
+            process.send_signal(signal.SIGTERM)
+            stopping = True
+            rest = list(lines)  # returns when the server ends the response
+        assert rest[0] == "id: 1"
+        assert rest[-1] == ""
     finally:
-        process.send_signal(signal.SIGTERM)
+        if not stopping:
+            process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     if server == "uvicorn":  # it shuts down, then re-raises the signal it caught
         assert process.returncode == -signal.SIGTERM, output.decode()

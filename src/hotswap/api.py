@@ -39,6 +39,7 @@ from hotswap.web.deps import ContainerDep, require
 from hotswap.web.fastpath import HotPathApp
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from hotswap.web.termination import on_termination
 
 PROBE_PATHS = frozenset({"/health", "/ready"})  # never rate limited: load balancers poll them
 PUBLIC_PATHS = PROBE_PATHS | {"/api/v1/auth/token"}
@@ -77,7 +78,8 @@ def create_app(
         gc.collect()
         gc.freeze()
         try:
-            yield
+            with on_termination(container.streams.shutdown):
+                yield
         finally:
             await container.aclose()
 

@@ -21,6 +21,7 @@ from hotswap.core.clock import Clock, SystemClock
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
+from hotswap.delivery.stream import StreamHub
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
@@ -55,6 +56,7 @@ class Container:
     snapshot_changes: SnapshotChanges
     bus: ChangeBus
     snapshots: SnapshotService
+    streams: StreamHub
     segments: SegmentService
     players: PlayerService
     fleet: FleetService
@@ -75,6 +77,7 @@ class Container:
             self.dispatcher.start()
 
     async def aclose(self) -> None:
+        self.streams.shutdown()
         await self.worker.stop()
         await self.dispatcher.stop()
         await self.snapshots.aclose()
@@ -154,6 +157,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         snapshot_changes=snapshot_changes,
         bus=bus,
         snapshots=snapshots,
+        streams=StreamHub(
+            snapshots, metrics, heartbeat_seconds=settings.stream_heartbeat_seconds, backlog=settings.stream_backlog
+        ),
         segments=segments,
         players=players,
         fleet=fleet,

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # How often each process compares the stored snapshot revisions with the ones it holds, to
     # catch up on a missed change-bus message (0 turns the check off; tests drive it by hand).
     snapshot_check_seconds: float = Field(default=5.0, ge=0)
+    # The snapshot stream: a heartbeat when nothing else was sent for this long, and how many
+    # revisions a client may fall behind (its socket not draining) before it is disconnected.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    stream_backlog: int = Field(default=32, ge=1, le=10_000)
 
     # -- auth
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -179,8 +180,17 @@ def query_context(player_id: str, query: Mapping[str, str], stored: Mapping[str,
     )
 
 
+def last_event_id(raw: bytes | None) -> int | None:
+    """The revision a reconnecting stream client holds; anything else counts as none (it gets
+    the full snapshot)."""
+    if raw is None or not 0 < len(raw) <= 20 or not raw.isdigit():
+        return None
+    return int(raw)
+
+
 def hot_routes(container: Container) -> list[HotRoute]:
     snapshots = container.snapshots
+    streams = container.streams
     clock = container.clock
     players = container.players
 
@@ -191,6 +201,27 @@ def hot_routes(container: Container) -> list[HotRoute]:
         if _matches(request.header(b"if-none-match"), current.etag):
             return HotResponse(b"", status=304, headers=headers)
         return HotResponse(current.body, headers=headers)
+
+    async def stream(request: HotRequest) -> HotResponse:
+        env = parse_environment(request.query.get("environment"), "query.environment")
+        last = last_event_id(request.header(b"last-event-id"))
+        current = await snapshots.get(env)
+        if last is not None and last > current.revision:
+            # The client saw a later revision on another replica: catch up with the store first.
+            current = await snapshots.refresh(env)
+        # No await from here on: the first frame and the subscription see the same revision, so
+        # a revision that arrives meanwhile is queued for this client, not lost.
+        current = snapshots.peek(env) or current
+        first = streams.first_frame(current, last)
+        subscriber = streams.subscribe(env, current.revision)
+        headers = [
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),  # proxies must pass each event on at once
+            (b"x-snapshot-revision", str(current.revision).encode()),
+        ]
+        return HotResponse(
+            b"", headers=headers, media_type=b"text/event-stream", stream=partial(streams.run, subscriber, first)
+        )
 
     async def evaluate(request: HotRequest) -> HotResponse:
         context, body_env = parse_context(request.body)
@@ -231,6 +262,7 @@ def hot_routes(container: Container) -> list[HotRoute]:
 
     return [
         HotRoute("GET", "/api/v1/snapshot", Permission.SNAPSHOT_READ, snapshot),
+        HotRoute("GET", "/api/v1/stream", Permission.SNAPSHOT_READ, stream),
         HotRoute("POST", "/api/v1/evaluate", Permission.SNAPSHOT_READ, evaluate),
         HotRoute(
             "GET",

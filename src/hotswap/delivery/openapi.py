@@ -91,6 +91,38 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/stream": {
+        "get": {
+            "tags": ["delivery"],
+            "summary": "Every new revision of the snapshot, as it happens (Server-Sent Events)",
+            "description": (
+                "Server role. First the snapshot (`event: snapshot`, `id:` its revision), or a delta from the "
+                "`Last-Event-ID` revision (`event: delta`, data `{base, revision, set, remove, replace, drop}`, "
+                "see `hotswap.targeting.delta`), or nothing when that is the current revision; then each new "
+                "revision, as a delta when smaller than the snapshot; `event: heartbeat` (data `{revision}`) every "
+                "15 s when nothing else was sent. A client that falls too far behind is disconnected and gets the "
+                "full snapshot when it reconnects. Revisions only go up."
+            ),
+            "operationId": "stream_snapshots",
+            "parameters": [
+                _ENV_PARAM,
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "The revision the client holds (the id of the last event it received).",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "An endless stream of events",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(401, 403, 422, 503),
+            },
+        }
+    },
     "/api/v1/players/{playerId}/configs": {
         "get": {
             "tags": ["delivery"],

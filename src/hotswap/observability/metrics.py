@@ -69,6 +69,15 @@ class Metrics:
         self.snapshot_failures = Counter(
             "hotswap_snapshot_failures", "Snapshot loads or compiles that failed (the last good one stays)", registry=r
         )
+        self.stream_clients = Gauge(
+            "hotswap_stream_clients", "Open snapshot streams on this process", ["environment"], registry=r
+        )
+        self.stream_disconnects = Counter(
+            "hotswap_stream_disconnects",
+            "Snapshot streams that ended, by reason (disconnect, slow, shutdown, error)",
+            ["reason"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

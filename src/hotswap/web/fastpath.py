@@ -69,12 +69,19 @@ class HotRequest:
         return None
 
 
+# A streamed body: called after the response start has gone, it sends the body itself (each
+# message with more_body) and returns when the stream ends; it watches `receive` for the
+# client's disconnect.
+BodyWriter = Callable[[Send, Receive], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class HotResponse:
     body: bytes
     status: int = 200
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     media_type: bytes = b"application/json"
+    stream: BodyWriter | None = None
 
 
 Handler = Callable[[HotRequest], Awaitable[HotResponse]]
@@ -183,10 +190,17 @@ class HotPathMiddleware:
             status = response.status
             headers = [
                 (b"content-type", response.media_type),
-                (b"content-length", str(len(response.body)).encode()),
                 (b"x-request-id", request_id.encode()),
                 *response.headers,
             ]
+            if response.stream is not None:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                try:
+                    await response.stream(send, receive)
+                except Exception:  # the response has started: no problem document can follow
+                    log.exception("a streamed response failed", extra={"route": route.path})
+                return
+            headers.append((b"content-length", str(len(response.body)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
         finally:

@@ -1,0 +1,281 @@
+"""The snapshot stream: every new revision pushed to connected game servers (Server-Sent Events).
+
+`GET /api/v1/stream?environment=...` sends, on connect, the current snapshot (or a delta from
+the client's `Last-Event-ID` when this process still holds that revision and the delta is the
+smaller, or nothing when the client is current), then each new revision as it becomes current
+here, and a heartbeat when nothing else was sent for a while:
+
+    event: snapshot         event: delta              event: heartbeat
+    id: 7                   id: 8                     data: {"revision":8}
+    data: {...document}     data: {"base":7,...}
+
+Each revision is encoded once, whatever the number of clients: a `Publication` holds the frame
+for clients at the previous revision and, built on first need, the full snapshot frame for the
+rest. A connection holds only references to publications it has not written yet, at most
+`backlog` of them: a client that falls further behind (its socket is not draining) is
+disconnected, and gets the full snapshot when it comes back. Memory per client stays fixed.
+
+On shutdown every stream ends cleanly, so a replica that is restarted lets its clients
+reconnect elsewhere at once (with `Last-Event-ID`) instead of holding the process open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import orjson
+from starlette.types import Receive, Send
+
+from hotswap.configs.model import Environment
+from hotswap.delivery.service import SnapshotService
+from hotswap.observability.metrics import Metrics
+from hotswap.targeting.delta import diff
+from hotswap.targeting.snapshot import CompiledSnapshot
+
+log = logging.getLogger(__name__)
+
+HISTORY_REVISIONS = 64
+HISTORY_BYTES = 32 * 1024 * 1024
+
+
+def snapshot_frame(compiled: CompiledSnapshot) -> bytes:
+    return b"event: snapshot\nid: %d\ndata: %s\n\n" % (compiled.revision, compiled.body)
+
+
+def delta_frame(old: CompiledSnapshot, new: CompiledSnapshot) -> bytes | None:
+    """The delta frame from `old` to `new`, or None when the full snapshot is no larger."""
+    data = orjson.dumps(diff(old.document, new.document))
+    if len(data) >= len(new.body):
+        return None
+    return b"event: delta\nid: %d\ndata: %s\n\n" % (new.revision, data)
+
+
+def heartbeat_frame(revision: int) -> bytes:
+    return b'event: heartbeat\ndata: {"revision":%d}\n\n' % revision
+
+
+@dataclass(slots=True)
+class Publication:
+    """One new revision, encoded once for every client."""
+
+    compiled: CompiledSnapshot
+    base: int | None  # the revision `frame` starts from (None: `frame` is the full snapshot)
+    frame: bytes
+    _full: bytes | None = None
+
+    @property
+    def revision(self) -> int:
+        return self.compiled.revision
+
+    def frame_from(self, revision: int) -> bytes:
+        """What a client holding `revision` is sent."""
+        if self.base == revision:
+            return self.frame
+        if self._full is None:
+            self._full = self.frame if self.base is None else snapshot_frame(self.compiled)
+        return self._full
+
+
+class Closed(Exception):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    """One open stream: the publications it has not written yet, bounded."""
+
+    environment: Environment
+    revision: int  # the revision the client holds once everything written so far arrives
+    limit: int
+    pending: deque[Publication] = field(default_factory=deque)
+    closed: str | None = None  # why it ended: "slow", "disconnect", "shutdown"
+    sending: bool = False
+    task: asyncio.Task[object] | None = None
+    _waiter: asyncio.Future[None] | None = None
+
+    def offer(self, publication: Publication) -> None:
+        if self.closed is not None:
+            return
+        if len(self.pending) >= self.limit:
+            self.close("slow")
+            return
+        self.pending.append(publication)
+        self._wake()
+
+    def close(self, reason: str) -> None:
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self._wake()
+        if self.sending and reason != "disconnect" and self.task is not None:
+            # Blocked writing to a socket that does not drain: waiting is what must stop.
+            self.task.cancel()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def take(self, wait: float) -> list[Publication]:
+        """The publications waiting, once there are any; [] when `wait` seconds passed first.
+        (A timer handle, not `asyncio.timeout`: one per stream, cheaper at thousands of them.)"""
+        if not self.pending and self.closed is None:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(wait, self._wake)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self.closed is not None:
+            raise Closed(self.closed)
+        taken = list(self.pending)
+        self.pending.clear()
+        return taken
+
+
+class StreamHub:
+    def __init__(
+        self, snapshots: SnapshotService, metrics: Metrics, *, heartbeat_seconds: float = 15.0, backlog: int = 32
+    ) -> None:
+        self.snapshots = snapshots
+        self.metrics = metrics
+        self.heartbeat_seconds = heartbeat_seconds
+        self.backlog = backlog
+        self._subscribers: dict[Environment, set[Subscriber]] = {env: set() for env in Environment}
+        self._history: dict[Environment, OrderedDict[int, CompiledSnapshot]] = {
+            env: OrderedDict() for env in Environment
+        }
+        self._catch_up: OrderedDict[tuple[Environment, int, int], bytes] = OrderedDict()
+        self._shutting_down = False
+        snapshots.on_new(self._published)
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _published(self, compiled: CompiledSnapshot) -> None:
+        env = Environment(compiled.environment)
+        history = self._history[env]
+        previous = next(reversed(history.values()), None)
+        if previous is not None and previous.revision >= compiled.revision:
+            return
+        delta = delta_frame(previous, compiled) if previous is not None else None
+        publication = (
+            Publication(compiled, previous.revision, delta)
+            if previous is not None and delta is not None
+            else Publication(compiled, None, snapshot_frame(compiled))
+        )
+        self._remember(env, compiled)
+        for subscriber in list(self._subscribers[env]):
+            subscriber.offer(publication)
+
+    def _remember(self, env: Environment, compiled: CompiledSnapshot) -> None:
+        history = self._history[env]
+        history[compiled.revision] = compiled
+        size = sum(len(c.body) for c in history.values())
+        while len(history) > 1 and (len(history) > HISTORY_REVISIONS or size > HISTORY_BYTES):
+            _, dropped = history.popitem(last=False)
+            size -= len(dropped.body)
+
+    # -- connecting -----------------------------------------------------------------------
+
+    def first_frame(self, current: CompiledSnapshot, last_event_id: int | None) -> bytes | None:
+        """What a client connecting with `last_event_id` is sent first."""
+        if last_event_id == current.revision:
+            return None
+        env = Environment(current.environment)
+        held = self._history[env].get(last_event_id) if last_event_id is not None else None
+        if held is None or last_event_id is None or last_event_id > current.revision:
+            return snapshot_frame(current)
+        key = (env, last_event_id, current.revision)
+        frame = self._catch_up.get(key)
+        if frame is None:
+            # Clients reconnecting together mostly share a Last-Event-ID: one diff for all.
+            frame = delta_frame(held, current) or snapshot_frame(current)
+            self._catch_up[key] = frame
+            if len(self._catch_up) > 16:
+                self._catch_up.popitem(last=False)
+        return frame
+
+    def subscribe(self, env: Environment, revision: int) -> Subscriber:
+        subscriber = Subscriber(env, revision, self.backlog)
+        if self._shutting_down:
+            subscriber.close("shutdown")
+        self._subscribers[env].add(subscriber)
+        self.metrics.stream_clients.labels(env.value).inc()
+        return subscriber
+
+    def _unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers[subscriber.environment]:
+            self._subscribers[subscriber.environment].discard(subscriber)
+            self.metrics.stream_clients.labels(subscriber.environment.value).dec()
+            self.metrics.stream_disconnects.labels(subscriber.closed or "error").inc()
+
+    def clients(self, env: Environment) -> int:
+        return len(self._subscribers[env])
+
+    def shutdown(self) -> None:
+        """End every stream (the process is stopping): clients reconnect, to another replica."""
+        self._shutting_down = True
+        for subscribers in self._subscribers.values():
+            for subscriber in list(subscribers):
+                subscriber.close("shutdown")
+
+    # -- writing one stream ---------------------------------------------------------------
+
+    async def run(self, subscriber: Subscriber, first: bytes | None, send: Send, receive: Receive) -> None:
+        """Write `subscriber`'s stream until the client leaves, falls behind or the process stops."""
+        subscriber.task = asyncio.current_task()
+        watcher = asyncio.create_task(_watch_disconnect(receive, subscriber))
+        try:
+            await self._write(subscriber, first or heartbeat_frame(subscriber.revision), send)
+            while True:
+                try:
+                    taken = await subscriber.take(self.heartbeat_seconds)
+                except Closed:
+                    break
+                if not taken:
+                    await self._write(subscriber, heartbeat_frame(subscriber.revision), send)
+                    continue
+                frames = []
+                for publication in taken:
+                    if publication.revision <= subscriber.revision:
+                        continue  # already sent: it was current when the client connected
+                    frames.append(publication.frame_from(subscriber.revision))
+                    subscriber.revision = publication.revision
+                if frames:
+                    await self._write(subscriber, b"".join(frames), send)
+        except asyncio.CancelledError:
+            if subscriber.closed is None or subscriber.task is None:
+                raise
+            # Our own cancel of a write that was not draining: end this stream only.
+            subscriber.task.uncancel()
+        except OSError:
+            subscriber.close("disconnect")
+        finally:
+            watcher.cancel()
+            self._unsubscribe(subscriber)
+        if subscriber.closed == "shutdown":
+            # End the response properly where the socket still takes it. A slow client's is
+            # left unfinished: the server closes the connection, which is the point.
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(send({"type": "http.response.body", "body": b"", "more_body": False}), 1.0)
+
+    @staticmethod
+    async def _write(subscriber: Subscriber, frame: bytes, send: Send) -> None:
+        subscriber.sending = True
+        try:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        finally:
+            subscriber.sending = False
+
+
+async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            subscriber.close("disconnect")
+            return

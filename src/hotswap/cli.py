@@ -106,6 +106,9 @@ def serve(
         loop=Loops.uvloop,
         runtime_mode=RuntimeModes.st,  # one runtime thread; the multi-threaded one can panic at shutdown
         websockets=False,
+        # Granian's default (its backlog, 1,024) would hold every request past the 1,024th open
+        # snapshot stream in a queue: heartbeats and queries included.
+        backpressure=settings.max_concurrent_requests,
         # Granian's own lines go to the root logger, which the worker sets up as JSON.
         log_dictconfig={"loggers": {"_granian": {"propagate": True}, "granian.access": {"propagate": True}}},
         log_level=LogLevels(settings.log_level.lower()),

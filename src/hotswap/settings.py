@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "1200/minute"
     rate_limit_enabled: bool = True
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Requests one API process handles at once (granian's backpressure). Each open snapshot
+    # stream is one for as long as it lasts, so this bounds the game servers a replica can
+    # stream to, with room left for the other requests.
+    max_concurrent_requests: int = Field(default=16_384, ge=64)
 
     @field_validator("rate_limit_per_token", "rate_limit_per_address")
     @classmethod

@@ -190,7 +190,11 @@ def test_the_json_answer_equals_the_dict_answer(attributes: dict[str, Any], play
     )
     compiled = compile_snapshot(doc)
     context = Context(player_id=player, attributes=attributes)
-    assert orjson.loads(compiled.evaluate_json(context, NOW)) == compiled.evaluate(context, NOW)
+    answer = compiled.evaluate(context, NOW)
+    assert orjson.loads(compiled.evaluate_json(context, NOW)) == answer
+    # One config at a time (the SDK's reads) gives each config's part of the whole answer.
+    for name in ("a", "b", "balance", "missing"):
+        assert compile_snapshot(doc).evaluate_config(name, context, NOW) == answer["configs"].get(name)
 
 
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.none() | st.text(min_size=1, max_size=6)), max_size=20))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -100,7 +101,6 @@ class CompiledSnapshot:
         self.environment: str = document["environment"]
         self.revision: int = document["revision"]
         self.etag = f'"{self.environment}-{self.revision}"'
-        self.body = orjson.dumps(document, option=_SORTED)
         tests = Tests(document.get("segments", {}), document.get("regions"))
         rollouts = {r["config"]: r for r in document.get("rollouts", [])}
         configs = document.get("configs", {})
@@ -143,6 +143,7 @@ class CompiledSnapshot:
         )
         # Plain tuples for the hot loop: no attribute lookups per choice.
         self._plans = tuple(tuple((c.tests, c.outcome) for c in config.choices) for config in self._configs)
+        self._index = {config.name: i for i, config in enumerate(self._configs)}
         self._predicates = tuple(tests.predicates)
         self._read = tuple(sorted(tests.attributes))
         self._by_values: dict[Any, _Reduced] = {}
@@ -155,6 +156,12 @@ class CompiledSnapshot:
             + str(self.revision).encode()
             + b"}"
         )
+
+    @cached_property
+    def body(self) -> bytes:
+        """The document as JSON (sorted keys): what the snapshot route and the stream send.
+        Encoded on first need: an SDK client never sends it."""
+        return orjson.dumps(self.document, option=_SORTED)
 
     @property
     def config_names(self) -> list[str]:
@@ -194,6 +201,28 @@ class CompiledSnapshot:
                     chosen.append(outcome)
                     break
         return chosen
+
+    def evaluate_config(self, name: str, context: Context, at: datetime) -> dict[str, Any] | None:
+        """One config's result for this context at this instant (what `evaluate` gives for it),
+        or None when the context is served none. Computes only the tests that config's choices
+        need: the SDK's reads name one config, and most of a snapshot is other configs."""
+        index = self._index.get(name)
+        if index is None:
+            return None
+        attrs = context.targeting_attributes()
+        at_ts = at.timestamp()
+        compute = self._compute
+        bits: dict[int, bool] = {}
+        for tests, outcome in self._plans[index]:
+            for test in tests:
+                bit = bits.get(test)
+                if bit is None:
+                    bit = bits[test] = compute[test](attrs, at_ts)
+                if not bit:
+                    break
+            else:
+                return outcome.result if outcome.fragment else None
+        return None
 
     def evaluate(self, context: Context, at: datetime) -> dict[str, Any]:
         """Each config's value for this context at this instant, with the reason."""

@@ -1,0 +1,211 @@
+"""`track`: metric samples, batched in the background to `POST /api/v1/metrics`.
+
+Each sample says which deployment arm its context was evaluated under, so the analysis slice
+can compare canary and baseline. Memory is bounded: at most `track_max_pending` samples wait;
+beyond that new ones are dropped and counted (`dropped_samples`). A batch that could not be
+sent (network, 5xx, 429) goes back to the front of the queue, as far as the bound allows, and is
+sent at the next flush; one the server refuses (a 4xx) would be refused again: it is logged and
+counted as dropped, and so are the samples a 422 names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from hotswap.sdk._sync import describe
+from hotswap.targeting.snapshot import Context
+
+log = logging.getLogger("hotswap.sdk")
+
+METRICS_PATH = "/api/v1/metrics"
+# What `analysis.ingest` counts rather than measures: these carry `count`, never `value`.
+COUNTERS = frozenset({"session_start", "crash", "disconnect", "complaint"})
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+MAX_COUNT = 1_000_000
+_RETRY = frozenset({408, 425, 429})
+
+Sample = dict[str, Any]
+
+
+def samples_for(
+    metric: str,
+    value: float,
+    context: Context,
+    server_id: str,
+    at: datetime,
+    configs: Mapping[str, Any],
+    config: str | None,
+    units: Mapping[str, str] | None = None,
+) -> list[Sample]:
+    """The samples one `track` call makes: one per deployment the context was evaluated under
+    (in `configs`, an evaluation's results; only `config`'s when given), else one without.
+
+    `units` maps a deployment to the attribute naming its units (`playerId`, `serverId`): a
+    context without one is no unit of that deployment (it is served the baseline, but is not
+    part of the comparison), so its sample carries no arm for it."""
+    sample: Sample = {"serverId": server_id, "metric": metric, "at": _iso(at)}
+    if context.player_id is not None:
+        sample["playerId"] = context.player_id
+    if metric in COUNTERS:
+        count = round(value)
+        if count < 1:
+            return []  # nothing happened
+        sample["count"] = min(count, MAX_COUNT)
+    else:
+        sample["value"] = float(value)
+    chosen = [configs.get(config)] if config is not None else list(configs.values())
+    arms: dict[tuple[str, str], None] = {}
+    attributes = context.targeting_attributes() if units else {}
+    for result in chosen:
+        rollout = result.get("rollout") if isinstance(result, Mapping) else None
+        if isinstance(rollout, Mapping) and isinstance(rollout.get("id"), str) and isinstance(rollout.get("arm"), str):
+            unit = units.get(rollout["id"]) if units else None
+            if unit is not None and attributes.get(unit) in (None, ""):
+                continue
+            arms[(rollout["id"], rollout["arm"])] = None
+    if not arms:
+        return [sample]
+    return [{**sample, "deploymentId": deployment, "arm": arm} for deployment, arm in arms]
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_sample(metric: str, value: float) -> str | None:
+    """Why the server would refuse this sample, or None."""
+    if not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric):
+        return f"{metric!r} is not a metric name (lower case letters, digits and _ . : -, up to 64)"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return f"the value of {metric} must be a finite number, not {value!r}"
+    return None
+
+
+class Tracker:
+    """The bounded queue of samples waiting to be sent. `add` is called from game threads, the
+    flush from the client's loop: a lock guards the queue (held for a few list operations)."""
+
+    def __init__(self, batch_size: int, max_pending: int) -> None:
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.dropped = 0
+        self.sent = 0  # samples the server stored
+        self.wake: Callable[[], None] = lambda: None  # nudges the flusher (set by the client)
+        self._pending: deque[Sample] = deque()
+        self._lock = threading.Lock()
+        self._nudged = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def drop(self, count: int) -> None:
+        with self._lock:
+            self.dropped += count
+
+    def add(self, samples: list[Sample]) -> None:
+        with self._lock:
+            room = max(0, self.max_pending - len(self._pending))
+            if len(samples) > room:
+                self.dropped += len(samples) - room
+                samples = samples[:room]
+            self._pending.extend(samples)
+            nudge = len(self._pending) >= self.batch_size and not self._nudged
+            if nudge:
+                self._nudged = True
+        if nudge:
+            self.wake()
+
+    def take(self) -> list[Sample]:
+        with self._lock:
+            self._nudged = False
+            n = min(self.batch_size, len(self._pending))
+            return [self._pending.popleft() for _ in range(n)]
+
+    def give_back(self, batch: list[Sample]) -> None:
+        """A batch that failed goes back in front, as much of it as the bound allows."""
+        with self._lock:
+            room = max(0, self.max_pending - len(self._pending))
+            kept = batch[:room]
+            self.dropped += len(batch) - len(kept)
+            self._pending.extendleft(reversed(kept))
+
+    async def flush(self, http: httpx.AsyncClient) -> bool:
+        """Send every full or partial batch waiting; False when one failed (it waits for the next)."""
+        while True:
+            batch = self.take()
+            if not batch:
+                return True
+            if not await self._post(http, batch):
+                self.give_back(batch)
+                return False
+
+    async def _post(self, http: httpx.AsyncClient, batch: list[Sample]) -> bool:
+        """Whether the batch is done with (stored, or refused for good)."""
+        try:
+            r = await http.post(
+                METRICS_PATH, content=orjson.dumps({"samples": batch}), headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("hotswap: sending %d samples failed (%s); retrying at the next flush", len(batch), exc)
+            return False
+        if r.status_code == 200:
+            self.sent += len(batch)
+            return True
+        if r.status_code >= 500 or r.status_code in _RETRY:
+            log.warning("hotswap: sending %d samples failed (%s); retrying at the next flush", len(batch), describe(r))
+            return False
+        accepted = _accepted(r) if r.status_code == 422 else 0
+        self.sent += accepted
+        self.drop(len(batch) - accepted)
+        log.warning(
+            "hotswap: the server refused %d of %d samples (%s)%s",
+            len(batch) - accepted,
+            len(batch),
+            describe(r),
+            _first_errors(r),
+        )
+        return True
+
+
+def _accepted(response: httpx.Response) -> int:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return 0
+    accepted = body.get("accepted") if isinstance(body, dict) else None
+    return accepted if isinstance(accepted, int) and not isinstance(accepted, bool) else 0
+
+
+def _first_errors(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return ""
+    shown = [f"{e.get('field')}: {e.get('message')}" for e in errors[:3] if isinstance(e, dict)]
+    return "; " + "; ".join(shown)
+
+
+def deployment_units(document: Mapping[str, Any]) -> dict[str, str]:
+    """Each rollout's deployment id -> the attribute its units are hashed on."""
+    out: dict[str, str] = {}
+    for rollout in document.get("rollouts") or []:
+        if isinstance(rollout, Mapping) and isinstance(rollout.get("id"), str):
+            attribute = rollout.get("hashAttribute", "playerId")
+            out[rollout["id"]] = attribute if isinstance(attribute, str) else "playerId"
+    return out

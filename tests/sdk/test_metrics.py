@@ -1,0 +1,187 @@
+"""`track`: samples batched to /api/v1/metrics under the arm their context was evaluated under;
+bounded memory; retried after a failure."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hotswap.analysis.tables import metric_aggregates
+from hotswap.container import Container
+from hotswap.core.clock import ManualClock
+from hotswap.sdk import AsyncClient, Context
+from hotswap.sdk.metrics import Tracker, samples_for
+from tests.helpers import Headers
+from tests.metrics.support import metrics_of, running
+from tests.sdk.support import FlakyTransport, options, wait_until
+
+METRICS = "/api/v1/metrics"
+AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+AT_TEXT = "2026-06-01T12:00:00Z"
+
+
+def test_a_sample_per_deployment_arm_the_context_was_evaluated_under() -> None:
+    player = Context(player_id="p1", server_id="gs-1")
+    configs = {
+        "balance": {"value": 1, "rollout": {"id": "dep_a", "step": 1, "arm": "canary"}},
+        "shop": {"value": 2, "rollout": {"id": "dep_b", "step": 1, "arm": "baseline"}},
+        "combo": {"value": 3, "rollout": {"id": "dep_a", "step": 1, "arm": "canary"}},  # the same arm once
+        "plain": {"value": 4},
+    }
+    samples = samples_for("session_end", 600, player, "gs-1", AT, configs, None)
+    common = {
+        "serverId": "gs-1",
+        "playerId": "p1",
+        "metric": "session_end",
+        "value": 600.0,
+        "at": "2026-06-01T12:00:00Z",
+    }
+    assert samples == [
+        common | {"deploymentId": "dep_a", "arm": "canary"},
+        common | {"deploymentId": "dep_b", "arm": "baseline"},
+    ]
+    assert samples_for("session_end", 600, player, "gs-1", AT, configs, "shop") == [
+        common | {"deploymentId": "dep_b", "arm": "baseline"}
+    ]
+    assert samples_for("session_end", 600, player, "gs-1", AT, configs, "plain") == [common]  # activity only
+    assert samples_for("session_end", 600, player, "gs-1", AT, {}, None) == [common]
+    crash = samples_for("crash", 1.0, Context(server_id="gs-1"), "gs-1", AT, {}, None)
+    assert crash == [{"serverId": "gs-1", "metric": "crash", "count": 1, "at": "2026-06-01T12:00:00Z"}]
+    assert samples_for("crash", 3, player, "gs-1", AT, {}, None)[0]["count"] == 3
+    assert samples_for("crash", 0, player, "gs-1", AT, {}, None) == []
+    units = {"dep_a": "playerId", "dep_b": "serverId"}
+    server_only = samples_for("crash", 1, Context(server_id="gs-1"), "gs-1", AT, configs, None, units)
+    assert [(s.get("deploymentId"), s.get("arm")) for s in server_only] == [("dep_b", "baseline")]
+
+
+def test_the_queue_is_bounded_and_a_failed_batch_goes_back_in_front() -> None:
+    tracker = Tracker(batch_size=2, max_pending=3)
+    woken: list[int] = []
+    tracker.wake = lambda: woken.append(1)
+    tracker.add([{"n": 1}])
+    assert woken == []
+    tracker.add([{"n": 2}, {"n": 3}, {"n": 4}])
+    assert (tracker.pending, tracker.dropped, woken) == (3, 1, [1])
+    batch = tracker.take()
+    assert batch == [{"n": 1}, {"n": 2}]
+    tracker.add([{"n": 5}])
+    tracker.give_back(batch)  # room for one of the two: the older stays, in front
+    assert [tracker.take(), tracker.take(), tracker.take()] == [[{"n": 1}, {"n": 3}], [{"n": 5}], []]
+    assert tracker.dropped == 2
+    tracker.add([{"n": 7}, {"n": 8}, {"n": 9}])
+    tracker.give_back([{"n": 0}])  # no room at all: the failed batch is what goes
+    assert (tracker.pending, tracker.dropped) == (3, 3)
+
+
+async def test_tracked_samples_reach_the_deployment_under_their_arm(
+    client: httpx.AsyncClient,
+    transport: FlakyTransport,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+) -> None:
+    deployment = (await running(client, op, server))["id"]
+    overrides = {"server_id": "na-1", "region": "NA-WEST", "now": clock.now, "track_batch_size": 7}
+    async with AsyncClient(options(transport, server, **overrides)) as hs:
+        arms: dict[str, list[str]] = {"canary": [], "baseline": []}
+        for i in range(200):
+            found = hs.evaluate("balance", {"playerId": f"p{i}"})
+            assert found is not None
+            assert found.deployment_id == deployment
+            assert found.arm is not None
+            arms[found.arm].append(f"p{i}")
+        assert arms["canary"]
+        assert arms["baseline"]
+        for arm, players in arms.items():
+            for player in players:
+                hs.track("session_start", context={"playerId": player})
+                hs.track("session_end", 600.0 if arm == "canary" else 300.0, {"playerId": player}, config="balance")
+        hs.track("crash")  # the server itself is no unit of a rollout over players: activity only
+        await wait_until(lambda: hs._core.tracker.sent == 401, "every sample stored")
+    reported = await metrics_of(client, op, deployment)
+    for arm, players in arms.items():
+        assert reported["arms"][arm]["players"] == len(players)
+        assert reported["arms"][arm]["sessions"] == len(players)
+        assert reported["arms"][arm]["avgSessionDuration"] == (600.0 if arm == "canary" else 300.0)
+        assert reported["arms"][arm]["crashRate"] == 0.0
+    assert hs.dropped_samples == 0
+    batches = transport.paths(METRICS)
+    assert len(batches) >= 401 // 7
+    assert all(len(httpx.Response(200, content=r.content).json()["samples"]) <= 7 for r in batches)
+
+
+async def test_beyond_the_bound_samples_are_dropped_and_counted(
+    client: httpx.AsyncClient,
+    transport: FlakyTransport,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+    container: Container,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "hotswap.sdk")
+    await running(client, op, server)
+    transport.refused[METRICS] = 503
+    overrides = {"server_id": "na-1", "now": clock.now, "track_max_pending": 5, "track_batch_size": 2}
+    async with AsyncClient(options(transport, server, **overrides)) as hs:
+        for i in range(8):
+            hs.track("fps", 60.0, {"playerId": f"p{i}"})
+        assert hs.dropped_samples == 3
+        await wait_until(lambda: len(transport.paths(METRICS)) >= 3, "failed posts")
+        assert "retrying at the next flush" in caplog.text
+        assert hs.dropped_samples == 3  # a failed batch waits: nothing more is lost
+        del transport.refused[METRICS]
+        await wait_until(lambda: hs._core.tracker.sent == 5, "the five kept samples, stored")
+    async with container.engine.connect() as conn:
+        stored = (await conn.execute(sa.select(sa.func.sum(metric_aggregates.c.count)))).scalar_one()
+    assert stored == 5
+
+
+async def test_samples_the_server_refuses_are_logged_and_counted_as_dropped(
+    client: httpx.AsyncClient,
+    transport: FlakyTransport,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await running(client, op, server)
+    overrides = {"server_id": "na-1", "now": clock.now}
+    async with AsyncClient(options(transport, server, **overrides)) as hs:
+        hs.track("fps", 60.0, {"playerId": "p1"})
+        hs.track("fps", 60.0, {"playerId": "p2", "serverId": "unknown-server"})
+        hs.track("Not A Metric")
+        hs.track("fps", float("nan"))
+        assert hs.dropped_samples == 2  # refused before they were queued
+        await wait_until(lambda: hs.dropped_samples == 3, "the refused sample counted")
+        assert hs._core.tracker.sent == 1
+    assert "refused 1 of 2 samples" in caplog.text
+    assert "samples[1].serverId" in caplog.text
+
+
+async def test_without_a_server_id_track_drops_and_says_so_once(
+    transport: FlakyTransport, server: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AsyncClient(options(transport, server)) as hs:
+        hs.track("fps", 60.0, {"playerId": "p1"})
+        hs.track("fps", 60.0, {"playerId": "p2"})
+    assert hs.dropped_samples == 2
+    assert caplog.text.count("track needs a server id") == 1
+    assert transport.paths(METRICS) == []
+
+
+async def test_close_sends_what_is_still_waiting(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    await running(client, op, server)
+    overrides = {"server_id": "na-1", "now": clock.now, "track_flush_interval": 3600.0}
+    hs = AsyncClient(options(transport, server, **overrides))
+    await hs.start()
+    hs.track("fps", 60.0, {"playerId": "p1"})
+    assert transport.paths(METRICS) == []
+    await hs.aclose()
+    assert hs._core.tracker.sent == 1

@@ -115,7 +115,9 @@ async def run_bare(url: str, count: int) -> dict[int, list[float]]:
     connected = 0
     all_connected = asyncio.Event()
     limits = httpx.Limits(max_connections=count + 10)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=None) as http:
+    # No read timeout: a stream is silent between changes (the SDK's own idle timeout is 45 s).
+    timeout = httpx.Timeout(10.0, read=None)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as http:
 
         async def one() -> None:
             nonlocal connected

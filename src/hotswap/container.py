@@ -95,7 +95,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
     snapshot_changes = SnapshotChanges()
-    bus = create_bus(settings.redis_url)
+    bus = create_bus(settings.redis_url, settings.database_url)
     authenticator = Authenticator(codec, engine, clock)
     auth = AuthService(
         codec,

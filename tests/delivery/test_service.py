@@ -15,8 +15,11 @@ from hotswap.configs.service import ProfileDraft
 from hotswap.configs.tables import config_profiles
 from hotswap.container import Container
 from hotswap.core.errors import Unavailable
-from hotswap.delivery.bus import InProcessBus, RedisBus
+from hotswap.delivery.bus import RESYNC, InProcessBus, RedisBus
+from hotswap.delivery.changes import SnapshotChanges
+from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.tables import snapshot_revisions
+from hotswap.observability.metrics import Metrics
 from hotswap.settings import Settings
 
 STAGING = Environment.STAGING
@@ -97,6 +100,18 @@ async def test_a_missed_message_is_caught_up_by_the_check(container: Container) 
     current = container.snapshots.peek(STAGING)
     assert current is not None
     assert current.revision == held.revision + 5
+
+
+async def test_a_bus_that_subscribed_again_has_the_store_read_at_once(container: Container) -> None:
+    bus = InProcessBus()
+    snapshots = SnapshotService(container.engine, bus, SnapshotChanges(), Metrics(), check_interval=0)
+    held = await snapshots.get(STAGING)
+    async with container.engine.begin() as conn:  # changes announced while the bus was away
+        await conn.execute(snapshot_revisions.update().values(revision=snapshot_revisions.c.revision + 2))
+    await bus.publish(RESYNC)
+    current = snapshots.peek(STAGING)
+    assert current is not None
+    assert current.revision == held.revision + 2
 
 
 async def test_a_stale_announcement_never_moves_a_snapshot_back(container: Container) -> None:

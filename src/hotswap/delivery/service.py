@@ -112,6 +112,9 @@ class SnapshotService:
             await self.bus.publish({"kind": "snapshot", "environment": env.value, "revision": compiled.revision})
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") == "resync":  # the bus was away: revisions may have passed unheard
+            await self.check()
+            return
         if message.get("kind") != "snapshot":
             return
         try:

@@ -4,8 +4,7 @@ and waiting for a condition with a deadline."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -38,23 +37,6 @@ def options(transport: httpx.AsyncBaseTransport, headers: Headers, **overrides: 
         "random": lambda: 0.5,
     }
     return Options(**(values | overrides))
-
-
-async def wait_until(condition: Callable[[], object], what: str = "the condition", seconds: float = 10.0) -> None:
-    """Wait for `condition()` to hold, giving the loop a turn between looks; fail at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.002)
-
-
-def wait_until_sync(condition: Callable[[], object], what: str = "the condition", timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class _Cuttable(httpx.AsyncByteStream):

@@ -19,7 +19,7 @@ import pytest
 import hotswap.sdk
 from hotswap.sdk import AsyncClient, Client, Options, Session
 from hotswap.settings import Settings
-from tests.sdk.support import wait_until_sync
+from tests.helpers import wait_until_sync
 from tests.test_serve import HOTSWAP, _free_port, _run
 
 READS = {"config", "value", "evaluate", "active_events", "revision"}
@@ -89,7 +89,7 @@ def served(env: dict[str, str]) -> Iterator[tuple[str, str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_sync(lambda: _answers(url) or process.poll() is not None, "the server to start", timeout=30)
+        wait_until_sync(lambda: _answers(url) or process.poll() is not None, "the server to start", seconds=30)
         assert process.poll() is None, "the server exited"
         yield url, server_token, operator_token
     finally:

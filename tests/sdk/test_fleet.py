@@ -9,8 +9,8 @@ import pytest
 
 from hotswap.sdk import AsyncClient, Options
 from tests.delivery.test_api import release
-from tests.helpers import Headers
-from tests.sdk.support import FlakyTransport, options, wait_until
+from tests.helpers import Headers, wait_until
+from tests.sdk.support import FlakyTransport, options
 
 MEMBER = {"register": True, "server_id": "gs-sdk-1", "region": "eu-west", "game": "arena", "build": "1.4.2"}
 

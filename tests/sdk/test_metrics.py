@@ -15,9 +15,9 @@ from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Context
 from hotswap.sdk.metrics import Tracker, samples_for
-from tests.helpers import Headers
+from tests.helpers import Headers, wait_until
 from tests.metrics.support import metrics_of, running
-from tests.sdk.support import FlakyTransport, options, wait_until
+from tests.sdk.support import FlakyTransport, options
 
 METRICS = "/api/v1/metrics"
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from hotswap.sdk import AsyncClient, Context, Evaluation
 from hotswap.sdk.session import lookup, to_context
 from tests.delivery.test_api import evaluate, release, set_rules
-from tests.helpers import Headers
-from tests.sdk.support import FlakyTransport, options, wait_until
+from tests.helpers import Headers, wait_until
+from tests.sdk.support import FlakyTransport, options
 
 ECONOMY = {"rewards": {"daily": [{"gold": 10}, {"gold": 25, "gems": [1, 2]}]}, "tax": 0.1, "note": None}
 

@@ -15,8 +15,8 @@ from hotswap.sdk import AsyncClient
 from hotswap.sdk._state import State, changed_configs, initial_document, write_atomically
 from hotswap.targeting.delta import DeltaMismatch, diff
 from tests.delivery.test_api import release, snapshot
-from tests.helpers import Headers
-from tests.sdk.support import FlakyTransport, options, wait_until
+from tests.helpers import Headers, wait_until
+from tests.sdk.support import FlakyTransport, options
 
 
 def document(revision: int, **configs: Any) -> dict[str, Any]:

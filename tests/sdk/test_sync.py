@@ -13,8 +13,8 @@ from hotswap.container import Container
 from hotswap.sdk import AsyncClient
 from hotswap.sdk._sync import FALLBACK_AFTER, backoff
 from tests.delivery.test_api import release, snapshot
-from tests.helpers import Headers
-from tests.sdk.support import FlakyTransport, ScriptedStream, options, wait_until
+from tests.helpers import Headers, wait_until
+from tests.sdk.support import FlakyTransport, ScriptedStream, options
 from tests.streaming import StreamingASGITransport
 
 STREAM = "/api/v1/stream"

@@ -79,19 +79,65 @@ class InProcessBus:
         return None
 
 
-class RedisBus:
+class _ListeningBus:
+    """What the buses of several processes share: handlers, and one task that listens for as
+    long as the bus runs. `_listen_once` holds one connection and dispatches what arrives on it
+    until it is lost (returning or raising); the loop then connects again with backoff, and a
+    connection made again first hands the receivers `RESYNC`."""
+
+    def __init__(self, channel: str) -> None:
+        self._channel = channel
+        self._handlers: list[Handler] = []
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="hotswap-change-bus")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listening.wait(), timeout=5)
+
+    async def _listening_again(self) -> None:
+        """Call once a connection listens: after a loss, the receivers re-read the store."""
+        if self._listening.is_set():
+            await _dispatch(self._handlers, RESYNC)
+        self._listening.set()
+
+    async def _listen_once(self) -> None:
+        raise NotImplementedError
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._listen_once()
+                log.warning("change bus connection lost; reconnecting")
+                delay = 0.1  # it had been listening: retry soon
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("change bus connection lost; reconnecting", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _stop_listening(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class RedisBus(_ListeningBus):
     """Several processes: each publication goes to Redis, and every process (this one too)
     receives it from there. The listener reconnects with backoff after a connection loss."""
 
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        super().__init__(channel)
         self._redis = aioredis.Redis.from_url(url)
-        self._channel = channel
-        self._handlers: list[Handler] = []
-        self._task: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
-
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
 
     async def publish(self, message: dict[str, Any]) -> None:
         try:
@@ -99,45 +145,23 @@ class RedisBus:
         except Exception:  # the store has the change; other replicas catch up on their next check
             log.warning("change bus publish failed", exc_info=True, extra={"bus_message": message})
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="hotswap-change-bus")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), timeout=5)
-
-    async def _listen(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    if self._subscribed.is_set():
-                        await _dispatch(self._handlers, RESYNC)
-                    self._subscribed.set()
-                    delay = 0.1
-                    async for raw in pubsub.listen():
-                        if raw.get("type") != "message":
-                            continue
-                        message = _parse(raw["data"])
-                        if message is not None:
-                            await _dispatch(self._handlers, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("change bus connection lost; reconnecting", exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    async def _listen_once(self) -> None:
+        async with self._redis.pubsub() as pubsub:
+            await pubsub.subscribe(self._channel)
+            await self._listening_again()
+            async for raw in pubsub.listen():
+                if raw.get("type") != "message":
+                    continue
+                message = _parse(raw["data"])
+                if message is not None:
+                    await _dispatch(self._handlers, message)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._stop_listening()
         await self._redis.aclose()
 
 
-class PostgresBus:
+class PostgresBus(_ListeningBus):
     """Several processes on PostgreSQL without Redis: LISTEN/NOTIFY. Each publication is a
     `pg_notify`, and every process (this one too) receives it from PostgreSQL.
 
@@ -145,16 +169,14 @@ class PostgresBus:
     (a pooled connection would be handed to requests), the other publishes. The listener
     reconnects with backoff when its connection closes (asyncpg's termination listener says so at
     once) or stops answering (a ping after `ping_seconds` of silence: a dead network sends no
-    close). Notifications sent while it reconnects are lost; the periodic check catches up.
+    close). Notifications sent while it reconnects are lost: the resync, then the periodic check,
+    catch up.
     """
 
     def __init__(self, dsn: str, channel: str = CHANNEL, *, ping_seconds: float = 30.0) -> None:
+        super().__init__(channel)
         self.dsn = dsn
-        self._channel = channel
         self._ping_seconds = ping_seconds
-        self._handlers: list[Handler] = []
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
         self._publisher: asyncpg.Connection | None = None
         self._publish_lock = asyncio.Lock()
 
@@ -162,9 +184,6 @@ class PostgresBus:
     def from_database_url(cls, url: str, channel: str = CHANNEL) -> PostgresBus:
         """`postgresql+asyncpg://...` (SQLAlchemy's form) -> the plain DSN asyncpg takes."""
         return cls(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), channel)
-
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
 
     async def publish(self, message: dict[str, Any]) -> None:
         payload = orjson.dumps(message).decode()
@@ -185,26 +204,6 @@ class PostgresBus:
             self._publisher.terminate()
             self._publisher = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="hotswap-change-bus")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._listening.wait(), timeout=5)
-
-    async def _listen(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._listen_once()
-                log.warning("change bus connection lost; reconnecting")
-                delay = 0.1  # it had been listening: retry soon
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("change bus connection lost; reconnecting", exc_info=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
     async def _listen_once(self) -> None:
         """One connection: dispatch its notifications until it closes or stops answering (returns);
         raises only when it cannot connect and LISTEN."""
@@ -215,9 +214,7 @@ class PostgresBus:
             await connection.add_listener(
                 self._channel, lambda _connection, _pid, _channel, payload: inbox.put_nowait(payload)
             )
-            if self._listening.is_set():
-                await _dispatch(self._handlers, RESYNC)
-            self._listening.set()
+            await self._listening_again()
             while True:
                 try:
                     payload = await asyncio.wait_for(inbox.get(), timeout=self._ping_seconds)
@@ -237,11 +234,7 @@ class PostgresBus:
             connection.terminate()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._stop_listening()
         async with self._publish_lock:
             if self._publisher is not None:
                 with contextlib.suppress(Exception):

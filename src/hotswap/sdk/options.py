@@ -43,7 +43,7 @@ class Options:
     track_max_pending: int = 10_000
     transport: httpx.AsyncBaseTransport | None = None
     now: Callable[[], datetime] | None = None
-    # Beyond the shared spec: what fleet registration must declare, and the jitter source.
+    # What fleet registration must declare, and the jitter source (settable for tests).
     game: str | None = None
     build: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -24,10 +24,11 @@ import argparse
 import asyncio
 import json
 import os
-import select
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -90,12 +91,13 @@ async def run_ours(url: str, token: str, count: int) -> dict[int, list[float]]:
 
     received: dict[int, list[float]] = {}
     clients = []
+    started = False
     for _i in range(count):
         client = AsyncClient(Options(url=url, token=token, environment="Staging", start_timeout=120.0))
         seen: set[int] = set()
 
         def changed(name: str, revision: int, seen: set[int] = seen) -> None:
-            if revision not in seen:  # once per client and revision, whichever configs changed
+            if started and revision not in seen:  # once per client and revision, after the first
                 seen.add(revision)
                 received.setdefault(revision, []).append(time.time())
                 if len(received[revision]) == count:
@@ -104,6 +106,7 @@ async def run_ours(url: str, token: str, count: int) -> dict[int, list[float]]:
         client.on_change("*", changed)
         clients.append(client)
     await asyncio.gather(*(c.start() for c in clients))
+    started = True
     print(f"ready {min(c.revision or 0 for c in clients)}", flush=True)
     await _stdin_closed()
     await asyncio.gather(*(c.aclose() for c in clients))
@@ -158,7 +161,8 @@ def client_main(mode: str, url: str, token: str, count: int) -> None:
 
 
 class Fleet:
-    """Client processes of one mode; each prints `ready`, `got N` lines, then its result."""
+    """Client processes of one mode; each prints `ready`, `got N` lines, then its result (read
+    by one thread per process into a queue: no line waits in a pipe's buffer unseen)."""
 
     def __init__(self, mode: str, url: str, token: str, clients: int, processes: int) -> None:
         shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -172,35 +176,45 @@ class Fleet:
             for n in shares
             if n
         ]
+        self.lines: list[queue.Queue[str]] = []
+        for p in self.processes:
+            lines: queue.Queue[str] = queue.Queue()
+            threading.Thread(target=_pump, args=(p, lines), daemon=True).start()
+            self.lines.append(lines)
         self.wait_for("ready", timeout=600)
 
     def wait_for(self, word: str, timeout: float = 120) -> None:
         """Until every process printed a line starting with `word`."""
-        waiting = {p.stdout: p for p in self.processes if p.stdout}
         deadline = time.monotonic() + timeout
-        while waiting:
-            ready, _, _ = select.select(list(waiting), [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise SystemExit(f"clients did not report {word!r} in {timeout} s")
-            for stream in ready:
-                line = stream.readline()
+        for lines in self.lines:
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.001, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise SystemExit(f"clients did not report {word!r} in {timeout} s") from None
                 if not line:
                     raise SystemExit(f"a client process exited before {word!r}")
                 if line.startswith(word):
-                    del waiting[stream]
+                    break
 
     def results(self) -> dict[int, list[float]]:
         merged: dict[int, list[float]] = {}
-        for p in self.processes:
+        for p, lines in zip(self.processes, self.lines, strict=True):
             assert p.stdin is not None
-            assert p.stdout is not None
             p.stdin.close()
-            for line in p.stdout:
+            while line := lines.get(timeout=300):
                 if line.startswith("result "):
                     for key, times in json.loads(line[7:]).items():
                         merged.setdefault(int(key), []).extend(times)
             p.wait(timeout=120)
         return merged
+
+
+def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put(line)
+    lines.put("")  # the process ended
 
 
 def _changed_at(raw: str) -> float:

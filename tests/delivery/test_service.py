@@ -158,6 +158,17 @@ async def test_redis_bus_reaches_another_process(settings: Settings) -> None:
             "environment": "Staging",
             "revision": 3,
         }
+        # Its connection killed, it subscribes again and has the store read (what it missed).
+        import redis.asyncio as aioredis
+
+        admin = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            assert await admin.client_kill_filter(_type="pubsub") >= 1
+        finally:
+            await admin.aclose()
+        assert await asyncio.wait_for(got.get(), timeout=10) == RESYNC
+        await sender.publish({"kind": "snapshot", "environment": "Staging", "revision": 4})
+        assert (await asyncio.wait_for(got.get(), timeout=5))["revision"] == 4
     finally:
         await receiver.aclose()
         await sender.aclose()

@@ -3,6 +3,7 @@ bounded memory; retried after a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -139,6 +140,23 @@ async def test_beyond_the_bound_samples_are_dropped_and_counted(
     async with container.engine.connect() as conn:
         stored = (await conn.execute(sa.select(sa.func.sum(metric_aggregates.c.count)))).scalar_one()
     assert stored == 5
+
+
+async def test_a_failing_metrics_route_is_backed_off_not_hammered(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    await running(client, op, server)
+    transport.refused[METRICS] = 429
+    overrides = {"server_id": "na-1", "now": clock.now, "track_batch_size": 1, "track_flush_interval": 0.5}
+    async with AsyncClient(options(transport, server, **overrides)) as hs:
+        hs.track("fps", 60.0, {"playerId": "p0"})  # a full batch: posted at once, and refused
+        await wait_until(lambda: len(transport.paths(METRICS)) == 1, "the first post")
+        for i in range(50):  # each one a full batch again, each a nudge: not each a post
+            hs.track("fps", 60.0, {"playerId": f"p{i}"})
+            await asyncio.sleep(0)
+        assert len(transport.paths(METRICS)) == 1
+        del transport.refused[METRICS]
+        await wait_until(lambda: hs._core.tracker.sent == 51, "everything, once the route works again")
 
 
 async def test_samples_the_server_refuses_are_logged_and_counted_as_dropped(

@@ -63,7 +63,7 @@ def test_deltas_apply_to_the_held_revision_only() -> None:
     state = State("Staging")
     with pytest.raises(DeltaMismatch):
         state.apply(diff(document(5), document(6, shop={"price": 1})), "test")
-    state.offer(document(5), "test")
+    state.offer(document(5), "test", from_server=True)
     assert state.apply(diff(document(5), document(6, shop={"price": 1})), "test") is not None
     assert state.snapshot is not None
     assert state.snapshot.document["configs"]["shop"]["value"] == {"price": 1}
@@ -72,13 +72,27 @@ def test_deltas_apply_to_the_held_revision_only() -> None:
         state.apply(diff(document(7), document(8)), "test")
 
 
+def test_a_cached_revision_is_a_claim_the_server_s_first_snapshot_overrules() -> None:
+    """A cache from a store since reset (or another cluster) may claim any revision: it serves
+    until the server answers, is never resumed from, and gives way to the server's snapshot."""
+    state = State("Staging")
+    state.offer(document(42, shop={"price": 1}), "cache")
+    assert state.server_snapshot() is None  # nothing to resume from: no Last-Event-ID, no ETag
+    with pytest.raises(DeltaMismatch):
+        state.apply(diff(document(42), document(43)), "stream delta")
+    state.offer_text(orjson.dumps(document(3, shop={"price": 2})).decode(), "stream")
+    assert state.revision == 3
+    assert state.server_snapshot() is state.snapshot
+    assert state.offer(document(2, shop={"price": 3}), "poll", from_server=True) is None  # now only forward
+
+
 def test_clients_in_one_process_share_what_they_were_sent_alike() -> None:
     first, second, elsewhere = State("Staging"), State("Staging"), State("Staging")
     text = orjson.dumps(document(5, shop={"price": 1})).decode()
     first.offer_text(text, "stream")
     second.offer_text(text, "stream")
     assert first.snapshot is second.snapshot  # one compile for both
-    elsewhere.offer(document(5, shop={"price": 1}), "bootstrap")  # equal, but not the same object
+    elsewhere.offer(document(5, shop={"price": 1}), "poll", from_server=True)  # equal, not the same object
     delta = orjson.dumps(diff(document(5, shop={"price": 1}), document(6, shop={"price": 2}))).decode()
     for state in (first, second, elsewhere):
         state.apply_text(delta, "stream delta")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotswap.targeting.delta import DeltaMismatch, apply_delta, diff
+from hotswap.targeting.delta import DeltaMismatch, apply_delta, diff, same
 
 
 def _doc(revision: int, **parts: Any) -> dict[str, Any]:
@@ -53,6 +54,24 @@ def test_a_delta_applies_only_to_its_base_revision() -> None:
         apply_delta({**_doc(3), "environment": "Staging"}, delta)
 
 
+def test_true_one_and_one_point_zero_are_different_values() -> None:
+    """Python holds True == 1 == 1.0; conditions do not, so neither may a delta."""
+    rule = {"condition": {"level": {"$eq": 1}}, "value": {"hp": 1}}
+    for other in (True, 1.0):
+        old = _doc(1, segments={"s": {"condition": {"vip": 1}}}, configs={"c": {"rules": [rule]}})
+        new = _doc(
+            2,
+            segments={"s": {"condition": {"vip": other}}},
+            configs={"c": {"rules": [{**rule, "condition": {"level": {"$eq": other}}}]}},
+        )
+        delta = diff(old, new)
+        assert set(delta["set"]) == {"segments", "configs"}
+        assert apply_delta(old, delta) == new
+        assert orjson.dumps(apply_delta(old, delta), option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            new, option=orjson.OPT_SORT_KEYS
+        )
+
+
 def test_environments_must_match() -> None:
     with pytest.raises(ValueError, match="same environment"):
         diff(_doc(1), {**_doc(2), "environment": "Staging"})
@@ -75,3 +94,11 @@ def test_diff_then_apply_is_the_new_document(old: dict[str, Any], new: dict[str,
     old = {**old, "environment": "Production", "revision": 1}
     new = {**new, "environment": "Production", "revision": 2}
     assert apply_delta(old, diff(old, new)) == new
+
+
+def test_same_is_json_equality() -> None:
+    assert same({"a": [1, {"b": None}]}, {"a": [1, {"b": None}]})
+    assert not same({"a": [True]}, {"a": [1]})
+    assert not same(1, 1.0)
+    assert same({"big": 2**70, "x": [True]}, {"big": 2**70, "x": [True]})  # beyond orjson: by hand
+    assert not same({"big": 2**70, "x": [True]}, {"big": 2**70, "x": [1]})

@@ -208,19 +208,14 @@ def hot_routes(container: Container) -> list[HotRoute]:
         current = await snapshots.get(env)
         if last is not None and last > current.revision:
             # The client saw a later revision on another replica: catch up with the store first.
-            current = await snapshots.refresh(env)
-        # No await from here on: the first frame and the subscription see the same revision, so
-        # a revision that arrives meanwhile is queued for this client, not lost.
-        current = snapshots.peek(env) or current
-        first = streams.first_frame(current, last)
-        subscriber = streams.subscribe(env, current.revision)
+            current = await snapshots.catch_up(env, last)
         headers = [
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),  # proxies must pass each event on at once
             (b"x-snapshot-revision", str(current.revision).encode()),
         ]
         return HotResponse(
-            b"", headers=headers, media_type=b"text/event-stream", stream=partial(streams.run, subscriber, first)
+            b"", headers=headers, media_type=b"text/event-stream", stream=partial(streams.run, env, last)
         )
 
     async def evaluate(request: HotRequest) -> HotResponse:

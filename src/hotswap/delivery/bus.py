@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.engine import make_url
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -138,6 +140,10 @@ class RedisBus(_ListeningBus):
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
         super().__init__(channel)
         self._redis = aioredis.Redis.from_url(url)
+        # The listener's own client: no silent retry (redis-py would reconnect inside `listen()`,
+        # and the loop here would never know to resync), and a ping when the connection has
+        # been quiet, so a half-open one is found.
+        self._listener = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=30)
 
     async def publish(self, message: dict[str, Any]) -> None:
         try:
@@ -146,7 +152,7 @@ class RedisBus(_ListeningBus):
             log.warning("change bus publish failed", exc_info=True, extra={"bus_message": message})
 
     async def _listen_once(self) -> None:
-        async with self._redis.pubsub() as pubsub:
+        async with self._listener.pubsub() as pubsub:
             await pubsub.subscribe(self._channel)
             await self._listening_again()
             async for raw in pubsub.listen():
@@ -158,6 +164,7 @@ class RedisBus(_ListeningBus):
 
     async def aclose(self) -> None:
         await self._stop_listening()
+        await self._listener.aclose()
         await self._redis.aclose()
 
 

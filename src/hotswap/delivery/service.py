@@ -50,6 +50,8 @@ class SnapshotService:
         self._parts: dict[str, PartLoader] = {}
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
+        self._catching_up: dict[Environment, asyncio.Future[CompiledSnapshot]] = {}
+        self._caught_up: dict[Environment, float] = {}
         changes.on_committed(self._committed)
         bus.subscribe(self._on_message)
 
@@ -99,6 +101,27 @@ class SnapshotService:
         for listener in self._listeners:
             listener(compiled)
         return compiled
+
+    async def catch_up(self, environment: Environment, revision: int) -> CompiledSnapshot:
+        """The snapshot at `revision` or later if the store has it (a stream client saw it on
+        another replica). Clients reconnecting together share one read of the store, and a
+        store read in the last second is not read again for a revision it did not have."""
+        held = self._current.get(environment)
+        if held is not None and held.revision >= revision:
+            return held
+        pending = self._catching_up.get(environment)
+        if pending is None:
+            if held is not None and time.monotonic() - self._caught_up.get(environment, -1e9) < 1.0:
+                return held
+            pending = asyncio.ensure_future(self.refresh(environment))
+            self._catching_up[environment] = pending
+
+            def done(_: object) -> None:
+                self._catching_up.pop(environment, None)
+                self._caught_up[environment] = time.monotonic()
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
 
     async def _committed(self, environments: frozenset[Environment]) -> None:
         for env in sorted(environments):

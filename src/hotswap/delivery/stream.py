@@ -94,6 +94,7 @@ class Subscriber:
     pending: deque[Publication] = field(default_factory=deque)
     closed: str | None = None  # why it ended: "slow", "disconnect", "shutdown"
     sending: bool = False
+    cut: bool = False  # the hub cancelled its blocked write (and only then may it uncancel)
     task: asyncio.Task[object] | None = None
     _waiter: asyncio.Future[None] | None = None
 
@@ -113,6 +114,7 @@ class Subscriber:
         self._wake()
         if self.sending and reason != "disconnect" and self.task is not None:
             # Blocked writing to a socket that does not drain: waiting is what must stop.
+            self.cut = True
             self.task.cancel()
 
     def _wake(self) -> None:
@@ -226,8 +228,15 @@ class StreamHub:
 
     # -- writing one stream ---------------------------------------------------------------
 
-    async def run(self, subscriber: Subscriber, first: bytes | None, send: Send, receive: Receive) -> None:
-        """Write `subscriber`'s stream until the client leaves, falls behind or the process stops."""
+    async def run(self, env: Environment, last_event_id: int | None, send: Send, receive: Receive) -> None:
+        """Write one client's stream until it leaves, falls behind or the process stops. The
+        response has started; from here to the subscription nothing is awaited, so the first
+        frame and the revisions queued after it join without a gap."""
+        current = self.snapshots.peek(env)
+        if current is None:  # the route made sure there is one; nothing to send without it
+            return
+        first = self.first_frame(current, last_event_id)
+        subscriber = self.subscribe(env, current.revision)
         subscriber.task = asyncio.current_task()
         watcher = asyncio.create_task(_watch_disconnect(receive, subscriber))
         try:
@@ -249,9 +258,10 @@ class StreamHub:
                 if frames:
                     await self._write(subscriber, b"".join(frames), send)
         except asyncio.CancelledError:
-            if subscriber.closed is None or subscriber.task is None:
+            if not subscriber.cut or subscriber.task is None:
                 raise
             # Our own cancel of a write that was not draining: end this stream only.
+            subscriber.cut = False
             subscriber.task.uncancel()
         except OSError:
             subscriber.close("disconnect")

@@ -26,6 +26,7 @@ from hotswap.sdk.session import ContextLike, to_context, utc_now
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
 
 log = logging.getLogger("hotswap.sdk")
+MAX_TRACK_BACKOFF = 300.0  # seconds between attempts, at most, while the metrics route fails
 
 USER_AGENT = "hotswap-sdk-python/0.1"
 
@@ -187,13 +188,22 @@ class Core:
         closing, flush_now = self._closing, self._flush_now
         if self.fleet is not None:  # samples name the server: let it register first
             await wait_either(self.fleet.first_attempt, closing, None)
+        failures = 0
         while True:
-            await wait_either(flush_now, closing, self.options.track_flush_interval)
+            if failures:
+                # The server failed or asked for less (429, 503): back off, deaf to the nudges
+                # of a full batch, or every track() call would post again at once.
+                backoff = min(self.options.track_flush_interval * 2.0**failures, MAX_TRACK_BACKOFF)
+                await wait_either(closing, closing, backoff)
+            else:
+                await wait_either(flush_now, closing, self.options.track_flush_interval)
             flush_now.clear()
             try:
-                await self.tracker.flush(self._http)
+                sent = await self.tracker.flush(self._http)
             except Exception:
                 log.exception("hotswap: sending tracked samples failed")
+                sent = False
+            failures = 0 if sent else min(failures + 1, 16)
             if closing.is_set():
                 return
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from hotswap.targeting.delta import DeltaMismatch, apply_delta
+from hotswap.targeting.delta import DeltaMismatch, apply_delta, same
 from hotswap.targeting.snapshot import CompiledSnapshot
 
 log = logging.getLogger("hotswap.sdk")
@@ -63,7 +63,8 @@ def changed_configs(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> li
     return sorted(
         name
         for name in names
-        if old_configs.get(name) != new_configs.get(name) or old_rollouts.get(name) != new_rollouts.get(name)
+        if not same(old_configs.get(name), new_configs.get(name))
+        or not same(old_rollouts.get(name), new_rollouts.get(name))
     )
 
 
@@ -75,6 +76,7 @@ def _rollouts(document: Mapping[str, Any] | None) -> dict[str, Any]:
 class State:
     def __init__(self, environment: str) -> None:
         self.environment = environment
+        self.from_server = False  # the held snapshot came from the server (not a file)
         self.snapshot: CompiledSnapshot | None = None
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         self._lock = threading.Lock()  # guards listener edits; notifying reads a tuple
@@ -86,27 +88,37 @@ class State:
         held = self.snapshot
         return None if held is None else held.revision
 
-    def offer(self, document: Any, source: str) -> CompiledSnapshot | None:
+    def offer(self, document: Any, source: str, *, from_server: bool = False) -> CompiledSnapshot | None:
         """Swap `document` in when its revision is above the held one; the new snapshot, or None
         when it was not newer. Raises InvalidDocument (or what compiling raises) when it is broken:
-        the held snapshot is then untouched."""
+        the held snapshot is then untouched.
+
+        A bootstrap or cache document's revision number is only a claim: the server's first
+        snapshot replaces it whatever its revision (the store may have been reset or restored,
+        or the file come from another cluster), and until then the client resumes nothing."""
         doc = check_document(document, self.environment)
         held = self.snapshot
-        if held is not None and doc["revision"] <= held.revision:
+        if held is not None and doc["revision"] <= held.revision and (self.from_server or not from_server):
             return None
-        return self._swap(held, CompiledSnapshot(doc), source)
+        compiled = self._swap(held, CompiledSnapshot(doc), source)
+        self.from_server = self.from_server or from_server
+        return compiled
+
+    def server_snapshot(self) -> CompiledSnapshot | None:
+        """The held snapshot once it came from the server (what resuming may name), else None."""
+        return self.snapshot if self.from_server else None
 
     def offer_text(self, text: str, source: str) -> CompiledSnapshot | None:
         """`offer` for a snapshot as the server sent it (JSON text)."""
         shared = _by_text.get(text)
-        if shared is None:
-            compiled = self.offer(orjson.loads(text), source)
-            if compiled is not None:
+        held = self.snapshot
+        fresh = held is None or not self.from_server or (shared is not None and shared.revision > held.revision)
+        if shared is None or shared.environment != self.environment or not fresh:
+            compiled = self.offer(orjson.loads(text), source, from_server=True)  # refused or ignored as it says
+            if compiled is not None and shared is None:
                 _by_text[text] = compiled
             return compiled
-        held = self.snapshot
-        if shared.environment != self.environment or (held is not None and shared.revision <= held.revision):
-            return self.offer(shared.document, source)  # refused or ignored as `offer` would
+        self.from_server = True
         return self._swap(held, shared, source)
 
     def apply_text(self, text: str, source: str) -> CompiledSnapshot | None:
@@ -140,9 +152,9 @@ class State:
         revision = delta.get("revision")
         if held is not None and isinstance(revision, int) and revision <= held.revision:
             return None
-        if held is None:
-            raise DeltaMismatch("a delta arrived while no snapshot is held")
-        return self.offer(apply_delta(held.document, delta), source)
+        if held is None or not self.from_server:
+            raise DeltaMismatch("a delta arrived while no snapshot from the server is held")
+        return self.offer(apply_delta(held.document, delta), source, from_server=True)
 
     # -- listeners ------------------------------------------------------------------------
 

@@ -128,7 +128,7 @@ class Syncer:
 
     async def _stream(self) -> None:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        held = self.state.snapshot
+        held = self.state.server_snapshot()
         if self._resume and held is not None:
             headers["Last-Event-ID"] = str(held.revision)
         idle = self.options.stream_idle_timeout
@@ -181,7 +181,7 @@ class Syncer:
     async def poll(self) -> bool:
         """Fetch the snapshot unless the held one is current; whether the server answered."""
         headers: dict[str, str] = {}
-        held = self.state.snapshot
+        held = self.state.server_snapshot()
         if held is not None:
             headers["If-None-Match"] = held.etag
         try:
@@ -191,7 +191,7 @@ class Syncer:
                 return True
             if r.status_code != 200:
                 raise StreamFailed(describe(r))
-            self.state.offer(orjson.loads(r.content), "poll")
+            self.state.offer(orjson.loads(r.content), "poll", from_server=True)
             self.synced.set()
             return True
         except Exception as exc:

@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KEYED", "DeltaMismatch", "apply_delta", "diff"]
+import orjson
+
+__all__ = ["KEYED", "DeltaMismatch", "apply_delta", "diff", "same"]
 
 KEYED = frozenset({"configs", "segments", "regions"})
 _FIXED = frozenset({"revision", "environment"})
@@ -28,6 +30,29 @@ _FIXED = frozenset({"revision", "environment"})
 
 class DeltaMismatch(ValueError):
     """The delta does not start from the document it was applied to."""
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as JSON. Python's `==` holds `True == 1 == 1.0`, which conditions tell apart: a
+    rule changed from `1` to `true` is a change."""
+    if a is b:
+        return True
+    if a != b:
+        return False
+    try:  # equal to Python: compare what they are as JSON (in C)
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # what orjson does not encode (an integer beyond 64 bits): compare by hand
+        return _strict(a, b)
+
+
+def _strict(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_strict(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strict(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,13 +68,13 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
             continue
         before, after = old.get(key), new[key]
         if key in KEYED and isinstance(before, dict) and isinstance(after, dict):
-            changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
+            changed = {k: v for k, v in after.items() if k not in before or not same(before[k], v)}
             gone = sorted(k for k in before if k not in after)
             if changed:
                 set_[key] = changed
             if gone:
                 remove[key] = gone
-        elif key not in old or before != after:
+        elif key not in old or not same(before, after):
             replace[key] = after
     delta: dict[str, Any] = {
         "base": old["revision"],

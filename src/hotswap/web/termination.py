@@ -30,19 +30,25 @@ def on_termination(callback: Callable[[], None]) -> Iterator[None]:
         yield
         return
     loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {int(sig): signal.getsignal(sig) for sig in SIGNALS}
+    # A handler installed from C (getsignal gives None) cannot be chained: leave that signal be.
+    previous: dict[int, Any] = {
+        int(sig): before for sig in SIGNALS if (before := signal.getsignal(sig)) is not None
+    }
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(callback)
-        before = previous[signum]
-        if callable(before):
-            before(signum, frame)  # the server's own handler (asyncio's no-op for loop handlers)
-        elif before == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+        try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to end
+                loop.call_soon_threadsafe(callback)
+        finally:
+            before = previous[signum]
+            if callable(before):
+                before(signum, frame)  # the server's own handler (asyncio's no-op for loop handlers)
+            elif before == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
 
-    for sig in SIGNALS:
-        signal.signal(sig, handler)
+    for signum in previous:
+        signal.signal(signum, handler)
     try:
         yield
     finally:

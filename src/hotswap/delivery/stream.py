@@ -96,6 +96,8 @@ class Subscriber:
     sending: bool = False
     cut: bool = False  # the hub cancelled its blocked write (and only then may it uncancel)
     task: asyncio.Task[object] | None = None
+    last_write: float = 0.0  # loop time of its last write
+    heartbeat_due: bool = False
     _waiter: asyncio.Future[None] | None = None
 
     def offer(self, publication: Publication) -> None:
@@ -117,26 +119,27 @@ class Subscriber:
             self.cut = True
             self.task.cancel()
 
+    def beat(self) -> None:
+        """A heartbeat is due (the hub's ticker found it silent for long enough)."""
+        self.heartbeat_due = True
+        self._wake()
+
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def take(self, wait: float) -> list[Publication]:
-        """The publications waiting, once there are any; [] when `wait` seconds passed first.
-        (A timer handle, not `asyncio.timeout`: one per stream, cheaper at thousands of them.)"""
-        if not self.pending and self.closed is None:
-            loop = asyncio.get_running_loop()
-            self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(wait, self._wake)
+    async def take(self) -> deque[Publication]:
+        """The publications waiting, once there are any; [] when a heartbeat is due first."""
+        if not self.pending and self.closed is None and not self.heartbeat_due:
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         if self.closed is not None:
             raise Closed(self.closed)
-        taken = list(self.pending)
-        self.pending.clear()
+        self.heartbeat_due = False
+        taken, self.pending = self.pending, deque()
         return taken
 
 
@@ -154,7 +157,21 @@ class StreamHub:
         }
         self._catch_up: OrderedDict[tuple[Environment, int, int], bytes] = OrderedDict()
         self._shutting_down = False
+        self._ticker: asyncio.Task[None] | None = None
         snapshots.on_new(self._published)
+
+    async def _tick(self) -> None:
+        """Heartbeats: one task for every stream (a timer per stream and per wait cost more, at
+        thousands of streams, than the fan-out itself). A stream silent for `heartbeat_seconds`
+        gets one within a tenth of that more (at most a second)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(self.heartbeat_seconds / 10, 1.0))
+            silent_since = loop.time() - self.heartbeat_seconds
+            for subscribers in self._subscribers.values():
+                for subscriber in subscribers:
+                    if subscriber.last_write <= silent_since and not subscriber.heartbeat_due:
+                        subscriber.beat()
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -208,6 +225,8 @@ class StreamHub:
             subscriber.close("shutdown")
         self._subscribers[env].add(subscriber)
         self.metrics.stream_clients.labels(env.value).inc()
+        if self._ticker is None and not self._shutting_down:
+            self._ticker = asyncio.create_task(self._tick(), name="hotswap-stream-heartbeats")
         return subscriber
 
     def _unsubscribe(self, subscriber: Subscriber) -> None:
@@ -222,6 +241,9 @@ class StreamHub:
     def shutdown(self) -> None:
         """End every stream (the process is stopping): clients reconnect, to another replica."""
         self._shutting_down = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for subscribers in self._subscribers.values():
             for subscriber in list(subscribers):
                 subscriber.close("shutdown")
@@ -243,20 +265,20 @@ class StreamHub:
             await self._write(subscriber, first or heartbeat_frame(subscriber.revision), send)
             while True:
                 try:
-                    taken = await subscriber.take(self.heartbeat_seconds)
+                    taken = await subscriber.take()
                 except Closed:
                     break
                 if not taken:
                     await self._write(subscriber, heartbeat_frame(subscriber.revision), send)
                     continue
                 frames = []
-                for publication in taken:
+                for publication in taken:  # mostly one
                     if publication.revision <= subscriber.revision:
                         continue  # already sent: it was current when the client connected
                     frames.append(publication.frame_from(subscriber.revision))
                     subscriber.revision = publication.revision
                 if frames:
-                    await self._write(subscriber, b"".join(frames), send)
+                    await self._write(subscriber, frames[0] if len(frames) == 1 else b"".join(frames), send)
         except asyncio.CancelledError:
             if not subscriber.cut or subscriber.task is None:
                 raise
@@ -281,6 +303,7 @@ class StreamHub:
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         finally:
             subscriber.sending = False
+            subscriber.last_write = asyncio.get_running_loop().time()
 
 
 async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:

@@ -117,20 +117,19 @@ async def test_a_bus_that_subscribed_again_has_the_store_read_at_once(container:
 async def test_clients_reconnecting_ahead_of_this_process_share_one_read_of_the_store(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hotswap.delivery import service
+    from hotswap.delivery.documents import load_document as load
 
     held = await container.snapshots.get(STAGING)
     async with container.engine.begin() as conn:  # a revision this process has not heard of yet
         await conn.execute(snapshot_revisions.update().values(revision=snapshot_revisions.c.revision + 1))
     reads = 0
-    load = service.load_document
 
     async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
         nonlocal reads
         reads += 1
         return await load(*args, **kwargs)
 
-    monkeypatch.setattr(service, "load_document", counted)
+    monkeypatch.setattr("hotswap.delivery.service.load_document", counted)
     caught_up = await asyncio.gather(*(container.snapshots.catch_up(STAGING, held.revision + 1) for _ in range(20)))
     assert reads == 1
     assert {c.revision for c in caught_up} == {held.revision + 1}

@@ -31,9 +31,7 @@ def on_termination(callback: Callable[[], None]) -> Iterator[None]:
         return
     loop = asyncio.get_running_loop()
     # A handler installed from C (getsignal gives None) cannot be chained: leave that signal be.
-    previous: dict[int, Any] = {
-        int(sig): before for sig in SIGNALS if (before := signal.getsignal(sig)) is not None
-    }
+    previous: dict[int, Any] = {int(sig): before for sig in SIGNALS if (before := signal.getsignal(sig)) is not None}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         try:

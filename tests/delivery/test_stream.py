@@ -193,17 +193,17 @@ def test_a_delta_is_sent_only_when_smaller_than_the_snapshot() -> None:
     many = {f"c{i}": _config({"n": i}) for i in range(20)}
     old = _compiled(1, many)
     one_changed = _compiled(2, {**many, "c3": _config({"n": -3})})
-    frame = delta_frame(old, one_changed)
+    frame = delta_frame(old.document, one_changed)
     assert frame is not None
     assert frame.startswith(b"event: delta\nid: 2\ndata: ")
     all_changed = _compiled(3, {f"d{i}": _config({"n": i}) for i in range(20)})
-    assert delta_frame(one_changed, all_changed) is None
+    assert delta_frame(one_changed.document, all_changed) is None
 
 
 def test_a_publication_sends_the_delta_to_clients_at_its_base_and_the_snapshot_to_others() -> None:
     many = {f"c{i}": _config({"n": i}) for i in range(20)}
     old, new = _compiled(4, many), _compiled(5, {**many, "c1": _config({"n": 0})})
-    delta = delta_frame(old, new)
+    delta = delta_frame(old.document, new)
     assert delta is not None
     publication = Publication(new, 4, delta)
     assert publication.frame_from(4) == delta

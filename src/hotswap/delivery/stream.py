@@ -25,7 +25,9 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from starlette.types import Receive, Send
@@ -46,9 +48,9 @@ def snapshot_frame(compiled: CompiledSnapshot) -> bytes:
     return b"event: snapshot\nid: %d\ndata: %s\n\n" % (compiled.revision, compiled.body)
 
 
-def delta_frame(old: CompiledSnapshot, new: CompiledSnapshot) -> bytes | None:
-    """The delta frame from `old` to `new`, or None when the full snapshot is no larger."""
-    data = orjson.dumps(diff(old.document, new.document))
+def delta_frame(old: Mapping[str, Any], new: CompiledSnapshot) -> bytes | None:
+    """The delta frame from the document `old` to `new`, or None when the full snapshot is no larger."""
+    data = orjson.dumps(diff(old, new.document))
     if len(data) >= len(new.body):
         return None
     return b"event: delta\nid: %d\ndata: %s\n\n" % (new.revision, data)
@@ -152,7 +154,9 @@ class StreamHub:
         self.heartbeat_seconds = heartbeat_seconds
         self.backlog = backlog
         self._subscribers: dict[Environment, set[Subscriber]] = {env: set() for env in Environment}
-        self._history: dict[Environment, OrderedDict[int, CompiledSnapshot]] = {
+        # Recent revisions' documents and sizes, to diff from (documents only: a compiled
+        # snapshot holds its evaluation memos too).
+        self._history: dict[Environment, OrderedDict[int, tuple[Mapping[str, Any], int]]] = {
             env: OrderedDict() for env in Environment
         }
         self._catch_up: OrderedDict[tuple[Environment, int, int], bytes] = OrderedDict()
@@ -178,12 +182,12 @@ class StreamHub:
     def _published(self, compiled: CompiledSnapshot) -> None:
         env = Environment(compiled.environment)
         history = self._history[env]
-        previous = next(reversed(history.values()), None)
-        if previous is not None and previous.revision >= compiled.revision:
+        previous = next(reversed(history), None)
+        if previous is not None and previous >= compiled.revision:
             return
-        delta = delta_frame(previous, compiled) if previous is not None else None
+        delta = delta_frame(history[previous][0], compiled) if previous is not None else None
         publication = (
-            Publication(compiled, previous.revision, delta)
+            Publication(compiled, previous, delta)
             if previous is not None and delta is not None
             else Publication(compiled, None, snapshot_frame(compiled))
         )
@@ -193,11 +197,11 @@ class StreamHub:
 
     def _remember(self, env: Environment, compiled: CompiledSnapshot) -> None:
         history = self._history[env]
-        history[compiled.revision] = compiled
-        size = sum(len(c.body) for c in history.values())
+        history[compiled.revision] = (compiled.document, len(compiled.body))
+        size = sum(length for _, length in history.values())
         while len(history) > 1 and (len(history) > HISTORY_REVISIONS or size > HISTORY_BYTES):
-            _, dropped = history.popitem(last=False)
-            size -= len(dropped.body)
+            _, (_, length) = history.popitem(last=False)
+            size -= length
 
     # -- connecting -----------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ class StreamHub:
         frame = self._catch_up.get(key)
         if frame is None:
             # Clients reconnecting together mostly share a Last-Event-ID: one diff for all.
-            frame = delta_frame(held, current) or snapshot_frame(current)
+            frame = delta_frame(held[0], current) or snapshot_frame(current)
             self._catch_up[key] = frame
             if len(self._catch_up) > 16:
                 self._catch_up.popitem(last=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import orjson
@@ -163,7 +164,7 @@ async def test_in_process_bus_delivers_to_every_subscriber_despite_a_failing_one
 async def test_redis_bus_reaches_another_process(settings: Settings) -> None:
     if settings.redis_url is None:
         pytest.skip("needs Redis (HOTSWAP_TEST_REDIS_URL)")
-    channel = "hotswap:test-changes"
+    channel = f"hotswap:test-{uuid.uuid4().hex[:12]}"  # its own: a concurrent run's buses stay out
     sender, receiver = RedisBus(settings.redis_url, channel), RedisBus(settings.redis_url, channel)
     got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -184,7 +185,9 @@ async def test_redis_bus_reaches_another_process(settings: Settings) -> None:
 
         admin = aioredis.Redis.from_url(settings.redis_url)
         try:
-            assert await admin.client_kill_filter(_type="pubsub") >= 1
+            listening = [c["id"] for c in await admin.client_list() if c.get("name") == f"hotswap-bus:{channel}"]
+            assert len(listening) == 1
+            assert await admin.client_kill_filter(_id=listening[0]) == 1
         finally:
             await admin.aclose()
         assert await asyncio.wait_for(got.get(), timeout=10) == RESYNC

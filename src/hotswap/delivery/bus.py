@@ -143,7 +143,9 @@ class RedisBus(_ListeningBus):
         # The listener's own client: no silent retry (redis-py would reconnect inside `listen()`,
         # and the loop here would never know to resync), and a ping when the connection has
         # been quiet, so a half-open one is found.
-        self._listener = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=30)
+        self._listener = aioredis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), health_check_interval=30, client_name=f"hotswap-bus:{channel}"
+        )
 
     async def publish(self, message: dict[str, Any]) -> None:
         try:

@@ -24,7 +24,6 @@ import random
 import shutil
 import sys
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,11 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._store import empty_but_seeds
+from bench._store import scratch_tokens
 from bench.heartbeats import EVALUATE_LUA, _delay, _figures, _wrk
 from bench.player_query import SECRET, Served
 
 from hotswap.api import create_app
-from hotswap.auth.model import SYSTEM, Role
 from hotswap.container import build_container
 from hotswap.settings import Settings
 
@@ -87,18 +85,9 @@ async def seed(url: str) -> tuple[str, list[str]]:
     settings = Settings(database_url=url, jwt_secret=SECRET, bootstrap_admin=False, worker=False)
     container = build_container(settings)
     try:
-        async with container.engine.begin() as conn:
-            await empty_but_seeds(conn)
-        async with container.uow() as uow:
-            admin = await container.auth.issue_token(
-                uow, SYSTEM, subject="bench", role=Role.ADMIN, ttl=timedelta(days=1)
-            )
-            fleet = await container.auth.issue_token(
-                uow, SYSTEM, subject="bench-fleet", role=Role.SERVER, ttl=timedelta(days=1)
-            )
-            await uow.commit()
+        admin, fleet = await scratch_tokens(container)
         app = create_app(settings, container=container)
-        h = {"Authorization": f"Bearer {admin.token}"}
+        h = {"Authorization": f"Bearer {admin}"}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
             for i in range(SERVERS):
                 body = {"id": f"gs-{i:03d}", "game": "arena", "region": "NA-WEST", "build": "1.0"}
@@ -122,7 +111,7 @@ async def seed(url: str) -> tuple[str, list[str]]:
             created.raise_for_status()
         rnd = random.Random(7)
         bodies = [_batch(created.json()["id"], n, rnd) for n in range(BODIES)]
-        return fleet.token, bodies
+        return fleet, bodies
     finally:
         await container.aclose()
 

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -50,10 +50,9 @@ def percentile(samples: list[float], p: float) -> float:
 
 async def seed(url: str) -> tuple[str, str]:
     """Live configs in Staging; an admin token and a server token."""
-    from bench._store import empty_but_seeds
+    from bench._store import scratch_tokens
 
     from hotswap.api import create_app
-    from hotswap.auth.model import SYSTEM, Role
     from hotswap.container import build_container
     from hotswap.settings import Settings
     from hotswap.storage import migrate
@@ -61,16 +60,9 @@ async def seed(url: str) -> tuple[str, str]:
     await asyncio.to_thread(migrate.upgrade, url)
     settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=False)
     container = build_container(settings)
-    async with container.engine.begin() as conn:
-        await empty_but_seeds(conn)
-    async with container.uow() as uow:
-        admin = await container.auth.issue_token(uow, SYSTEM, subject="bench", role=Role.ADMIN, ttl=timedelta(days=1))
-        server = await container.auth.issue_token(
-            uow, SYSTEM, subject="bench-fleet", role=Role.SERVER, ttl=timedelta(days=1)
-        )
-        await uow.commit()
+    admin, server = await scratch_tokens(container)
     app = create_app(settings, container=container)
-    h = {"Authorization": f"Bearer {admin.token}"}
+    h = {"Authorization": f"Bearer {admin}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
         for i in range(CONFIGS):
             name = f"config-{i}"
@@ -81,7 +73,7 @@ async def seed(url: str) -> tuple[str, str]:
             release = {"version": "1.0.0"}
             (await client.post(f"/api/v1/configs/{name}/releases", headers=h, json=release)).raise_for_status()
     await container.aclose()
-    return admin.token, server.token
+    return admin, server
 
 
 # -- client processes ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,9 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._store import empty_but_seeds, percentile
+from bench._store import percentile, scratch_tokens
 
 from hotswap.api import create_app
-from hotswap.auth.model import SYSTEM, Role
 from hotswap.container import build_container
 from hotswap.settings import Settings
 from hotswap.storage import migrate
@@ -57,16 +55,10 @@ async def main(rollouts: int, database_url: str | None) -> None:
         await asyncio.to_thread(migrate.upgrade, url)
         settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=True)
         container = build_container(settings)
-        async with container.engine.begin() as conn:
-            await empty_but_seeds(conn)
-        async with container.uow() as uow:
-            admin = await container.auth.issue_token(
-                uow, SYSTEM, subject="bench", role=Role.ADMIN, ttl=timedelta(days=1)
-            )
-            await uow.commit()
+        admin, _ = await scratch_tokens(container)
         await container.start()
         app = create_app(settings, container=container)
-        h = {"Authorization": f"Bearer {admin.token}"}
+        h = {"Authorization": f"Bearer {admin}"}
         went_live: dict[int, float] = {}
 
         def swapped_in(snapshot: CompiledSnapshot) -> None:

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from hotswap.configs.model import Environment
 from hotswap.container import Container
 from hotswap.delivery.stream import Publication, delta_frame, snapshot_frame
 from hotswap.targeting.delta import apply_delta
@@ -20,6 +21,7 @@ from tests.helpers import Headers, fields, problem, wait_until
 from tests.streaming import StreamingASGITransport
 
 STREAM = "/api/v1/stream?environment=Staging"
+STAGING = Environment.STAGING
 
 
 @dataclass
@@ -138,10 +140,10 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
         httpx.AsyncClient(transport=transport, base_url="http://hotswap.test") as slow,
         slow.stream("GET", STREAM, headers=server) as response,
     ):
-        assert container.streams.clients(_staging()) == 1
+        assert container.streams.clients(STAGING) == 1
         for i in range(6):  # never read: its frames pile up until it is cut off
             await release(client, op, f"c{i}", {"i": i})
-        await wait_until(lambda: container.streams.clients(_staging()) == 0, "the slow client cut off")
+        await wait_until(lambda: container.streams.clients(STAGING) == 0, "the slow client cut off")
         received = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert received.startswith(b"event: snapshot")  # what it had taken before it stopped reading
     assert container.metrics.stream_disconnects.labels("slow")._value.get() == 1
@@ -153,8 +155,8 @@ async def test_leaving_and_shutting_down_end_the_streams(
 ) -> None:
     async with streaming.stream("GET", STREAM, headers=server) as response:
         await next_event(events(response))
-        assert container.streams.clients(_staging()) == 1
-    await wait_until(lambda: container.streams.clients(_staging()) == 0, "the stream to close")
+        assert container.streams.clients(STAGING) == 1
+    await wait_until(lambda: container.streams.clients(STAGING) == 0, "the stream to close")
     async with streaming.stream("GET", STREAM, headers=server) as response:
         stream = events(response)
         await next_event(stream)
@@ -169,12 +171,6 @@ async def test_stream_errors_are_problems(client: httpx.AsyncClient, server: Hea
     problem(await client.get(STREAM), 401)
     body = problem(await client.get("/api/v1/stream?environment=Nowhere", headers=server), 422)
     assert fields(body) == ["query.environment"]
-
-
-def _staging() -> Any:
-    from hotswap.configs.model import Environment
-
-    return Environment.STAGING
 
 
 # -- frames ------------------------------------------------------------------------------

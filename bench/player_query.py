@@ -18,7 +18,11 @@ What it does:
 
 Needs wrk (Debian package `wrk`: `make bench-tools`) and the dev dependencies.
 
-    .venv/bin/python bench/player_query.py [--duration 10] [--connections 64] [--servers uvicorn,granian]
+    .venv/bin/python bench/player_query.py [--duration 10] [--connections 64] [--servers uvicorn,granian] [--events 50]
+
+With `--events 50` (issue 7) the snapshot also holds 50 active live events (some for a segment,
+some in two regions, some with A/B variants): every evaluate answer then carries the events that
+player is in, and the ratio to the bare route is the same measurement with events served.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,8 @@ from hotswap.auth.model import SYSTEM, Role
 from hotswap.configs.model import Environment
 from hotswap.configs.service import ProfileDraft
 from hotswap.container import build_container
+from hotswap.events.model import EventAction
+from hotswap.events.schemas import EventCreate
 from hotswap.segments.service import SegmentDraft
 from hotswap.settings import Settings
 from hotswap.storage import migrate
@@ -69,7 +75,7 @@ def _config_data(i: int) -> dict[str, Any]:
     }
 
 
-async def seed(database_url: str) -> str:
+async def seed(database_url: str, events: int = 0) -> str:
     """The store behind the bench; returns a server token for it."""
     settings = Settings(env="test", database_url=database_url, jwt_secret=SECRET, bootstrap_admin=False)
     container = build_container(settings)
@@ -107,6 +113,7 @@ async def seed(database_url: str) -> str:
             async with container.uow() as uow:
                 await container.targeting.set_rules(uow, SYSTEM, name, rules)
                 await uow.commit()
+        await seed_events(container, events)
         async with container.uow() as uow:
             issued = await container.auth.issue_token(
                 uow, SYSTEM, subject="bench-server", role=Role.SERVER, ttl=timedelta(days=1)
@@ -115,6 +122,41 @@ async def seed(database_url: str) -> str:
         return issued.token
     finally:
         await container.aclose()
+
+
+async def seed_events(container: Any, count: int) -> None:
+    """`count` live events in Staging, activated: every third for a segment, every fourth in two
+    regions, every fifth with two variants (mini events: the concurrency rules do not apply)."""
+    now = datetime.now(UTC)
+    for i in range(count):
+        body: dict[str, Any] = {
+            "eventId": f"event-{i:02d}",
+            "displayName": f"Event {i}",
+            "eventType": ["Seasonal", "Gacha", "Competitive", "Cooperative"][i % 4],
+            "eventClass": "mini",
+            "environment": "Staging",
+            "startTime": (now - timedelta(hours=1)).isoformat(),
+            "endTime": (now + timedelta(days=1)).isoformat(),
+            "configuration": {
+                "rewards": {"coins": 100 + i, "multiplier": 1.5},
+                "shop": [f"item-{k}" for k in range(5)],
+            },
+        }
+        if i % 3 == 0:
+            body["segment"] = f"seg-{i % 20}"
+        if i % 4 == 0:
+            body["regions"] = ["eu-west", "na-east"]
+        if i % 5 == 0:
+            body["variants"] = [
+                {"name": "A", "weight": 50, "configuration": {"rewards": {"coins": 150}}},
+                {"name": "B", "weight": 50},
+            ]
+        async with container.uow() as uow:
+            await container.events.create(uow, SYSTEM, EventCreate.model_validate(body))
+            await uow.commit()
+        async with container.uow() as uow:
+            await container.events.act(uow, SYSTEM, body["eventId"], EventAction.ACTIVATE)
+            await uow.commit()
 
 
 def contexts(n: int) -> list[dict[str, Any]]:
@@ -257,13 +299,14 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="uvicorn,granian")
+    parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (issue 7: 50)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench-tools` (Debian package wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         migrate.upgrade(database_url)
-        token = asyncio.run(seed(database_url))
+        token = asyncio.run(seed(database_url, args.events))
         bodies = [orjson.dumps(c) for c in contexts(5000)]
         bodies_file = Path(tmp, "bodies.jsonl")
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
@@ -293,6 +336,7 @@ def main() -> None:
         reasons = [c["reason"] for c in evaluated["configs"].values()]
         print(
             f"snapshot: {len(snapshot_doc.json()['configs'])} configs, {len(snapshot_doc.json()['segments'])} segments,"
+            f" {len(snapshot_doc.json()['events'])} live events ({len(evaluated['events'])} for the first player),"
             f" {len(snapshot_doc.content):,} bytes; one evaluate answer: {len(answer.content):,} bytes"
             f" ({reasons.count('default')} default, {len(reasons) - reasons.count('default')} by a rule)"
         )

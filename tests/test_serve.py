@@ -104,5 +104,5 @@ def test_worker_runs_and_stops_cleanly(env: dict[str, str]) -> None:
     first = process.stdout.readline()  # blocks until it is up (or has died)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
-    assert b"rollout worker and webhook dispatcher running" in first, first + output
+    assert b"rollout worker, webhook dispatcher and event scheduler running" in first, first + output
     assert process.returncode == 0, output.decode()

@@ -24,7 +24,10 @@ from hotswap.configs.api import router as configs_router
 from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
 from hotswap.delivery.api import hot_routes
-from hotswap.delivery.openapi import OPENAPI_PATHS
+from hotswap.delivery.openapi import OPENAPI_PATHS, SERVED_EVENT_SCHEMA
+from hotswap.events.api import router as events_router
+from hotswap.events.metrics_api import router as event_metrics_router
+from hotswap.events.templates_api import router as templates_router
 from hotswap.fleet.api import router as fleet_router
 from hotswap.fleet.hot import hot_routes as fleet_hot_routes
 from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS
@@ -119,6 +122,9 @@ def create_app(
         deployments_router,
         webhooks_router,
         metrics_router,
+        templates_router,
+        events_router,
+        event_metrics_router,
     ):
         app.include_router(router)
     _mount_operational_routes(app)
@@ -182,7 +188,8 @@ def _declare_problem_schema(app: FastAPI) -> None:
         schema = original()
         schema.setdefault("paths", {}).update({**OPENAPI_PATHS, **FLEET_OPENAPI_PATHS})
         components = schema.setdefault("components", {})
-        components.setdefault("schemas", {})["Problem"] = {
+        components.setdefault("schemas", {})["ServedEvent"] = SERVED_EVENT_SCHEMA
+        components["schemas"]["Problem"] = {
             "type": "object",
             "description": "RFC 9457 problem details",
             "required": ["type", "title", "status", "detail"],

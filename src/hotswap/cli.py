@@ -130,15 +130,16 @@ def worker() -> None:
 
 async def _run_worker(settings: Settings) -> None:
     container = build_container(settings)
-    # The rollout worker and the webhook dispatcher: the background work an API process does
-    # itself unless HOTSWAP_WORKER=false.
-    container.worker.start()
-    container.dispatcher.start()
+    # The rollout worker, the webhook dispatcher and the event scheduler: the background work an
+    # API process does itself unless HOTSWAP_WORKER=false. The change bus tells it of timers that
+    # API processes add (an event starting in a moment is not left to the next poll).
+    await container.bus.start()
+    container.start_workers()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for stop in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop, stopping.set)
-    err.print("rollout worker and webhook dispatcher running (Ctrl-C stops them)")
+    err.print("rollout worker, webhook dispatcher and event scheduler running (Ctrl-C stops them)")
     try:
         await stopping.wait()
     finally:

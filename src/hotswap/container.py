@@ -22,6 +22,10 @@ from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
+from hotswap.events.scheduler import EventScheduler
+from hotswap.events.service import EventService
+from hotswap.events.templates import TemplateService
+from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
@@ -65,21 +69,29 @@ class Container:
     worker: RolloutWorker
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
+    templates: TemplateService
+    events: EventService
+    event_scheduler: EventScheduler
     rate_limiter: RateLimiter | None = None
 
     async def start(self) -> None:
         """Background work of a serving process: the change bus, the snapshots' periodic check,
-        and the rollout worker and webhook dispatcher (unless HOTSWAP_WORKER=false: `hotswap worker`
-        runs them apart)."""
+        and the rollout worker, webhook dispatcher and event scheduler (unless HOTSWAP_WORKER=false:
+        `hotswap worker` runs them apart)."""
         await self.snapshots.start()
         if self.settings.worker:
-            self.worker.start()
-            self.dispatcher.start()
+            self.start_workers()
+
+    def start_workers(self) -> None:
+        self.worker.start()
+        self.dispatcher.start()
+        self.event_scheduler.start()
 
     async def aclose(self) -> None:
         self.streams.shutdown()
         await self.worker.stop()
         await self.dispatcher.stop()
+        await self.event_scheduler.stop()
         await self.snapshots.aclose()
         if self.rate_limiter is not None:
             close = getattr(self.rate_limiter.storage, "aclose", None)
@@ -133,6 +145,21 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     webhooks = WebhookService(audit)
     deployments.on_change(webhooks.queue)
     dispatcher = WebhookDispatcher(webhooks, uow, clock, poll_seconds=settings.worker_poll_seconds)
+    templates = TemplateService(audit)
+    events = EventService(audit, snapshot_changes, fleet, segments, templates)
+    deployments.serve_events(events)  # seed 000's event deployments roll events out to players
+    snapshots.add_part("events", snapshot_events)
+    event_scheduler = EventScheduler(
+        events,
+        snapshot_changes,
+        audit,
+        uow,
+        clock,
+        metrics,
+        poll_seconds=settings.worker_poll_seconds,
+        retry_seconds=settings.event_retry_seconds,
+    )
+    _wire_event_timers(events, event_scheduler, bus)
     rate_limiter = (
         RateLimiter.create(
             settings.redis_url, per_token=settings.rate_limit_per_token, per_address=settings.rate_limit_per_address
@@ -168,6 +195,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         worker=worker,
         webhooks=webhooks,
         dispatcher=dispatcher,
+        templates=templates,
+        events=events,
+        event_scheduler=event_scheduler,
         rate_limiter=rate_limiter,
     )
 
@@ -196,6 +226,21 @@ def _wire_revocations(auth: AuthService, authenticator: Authenticator, bus: Chan
             authenticator.forget_all()
 
     auth.on_revoked(revoked)
+    bus.subscribe(on_message)
+
+
+def _wire_event_timers(events: EventService, scheduler: EventScheduler, bus: ChangeBus) -> None:
+    """New timers wake the scheduler here (the service does that) and, by bus, in a worker
+    process apart: an event starting in half a second is not left to the next poll."""
+
+    async def scheduled() -> None:
+        await bus.publish({"kind": "event-timers"})
+
+    async def on_message(message: dict[str, Any]) -> None:
+        if message.get("kind") == "event-timers":
+            scheduler.wake()
+
+    events.on_scheduled(scheduled)
     bus.subscribe(on_message)
 
 

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # The rollout worker runs in each API process unless false (then run `hotswap worker`).
     worker: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A failing scheduled event transition is retried after 1x, 2x and 4x this, then dead-lettered.
+    event_retry_seconds: float = Field(default=1.0, gt=0, le=3600)
     # A player active before a deployment who has not played for this long since is churned.
     churn_horizon_seconds: float = Field(default=86_400.0, gt=0)
 

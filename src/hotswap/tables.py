@@ -6,6 +6,7 @@ from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
 from hotswap.configs import tables as configs_tables
 from hotswap.delivery import tables as delivery_tables
+from hotswap.events import tables as events_tables
 from hotswap.fleet import tables as fleet_tables
 from hotswap.players import tables as players_tables
 from hotswap.rollouts import tables as rollouts_tables
@@ -19,6 +20,7 @@ __all__ = [
     "auth_tables",
     "configs_tables",
     "delivery_tables",
+    "events_tables",
     "fleet_tables",
     "metadata",
     "players_tables",

@@ -34,6 +34,7 @@ def test_every_role_has_an_entry_in_the_matrix() -> None:
                 P.FLEET_REPORT,
                 P.REGION_WRITE,
                 P.DEPLOYMENT_WRITE,
+                P.EVENT_WRITE,
             },
         ),
         (Role.APPROVER, READS | {P.APPROVAL_DECIDE}),

@@ -146,6 +146,15 @@ def test_expiry_ignores_the_real_time(clock: ManualClock) -> None:
     assert codec.decode(token).subject == "bob"
 
 
+def test_issue_time_is_judged_on_the_clock_not_the_real_time(clock: ManualClock) -> None:
+    # A clock set in the future (a schedule tested ahead of time) still accepts its own tokens.
+    clock.set(datetime(2101, 1, 1, tzinfo=UTC))
+    codec = TokenCodec(SECRET, "HS256", ISSUER, clock)
+    assert codec.decode(codec.issue("bob", Role.VIEWER, timedelta(hours=1)).token).subject == "bob"
+    now = int(clock.now().timestamp())
+    assert_rejected(codec, sign(valid_claims(clock, iat=now + 31)), match="issued in the future")
+
+
 def test_token_not_yet_valid_is_rejected_beyond_clock_skew(codec: TokenCodec, clock: ManualClock) -> None:
     now = int(clock.now().timestamp())
     assert codec.decode(sign(valid_claims(clock, nbf=now + 30))).subject == "bob"

@@ -9,16 +9,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotswap.events.model import (
+    EVERYWHERE,
     EventAction,
     EventClass,
     EventStatus,
     IllegalTransition,
     Planned,
+    TimeMode,
+    Window,
     allowed_actions,
     conflicts,
     local_to_utc,
+    span,
     transition,
     utc_to_local,
+    windows_for,
 )
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -158,3 +163,54 @@ def test_a_wall_time_that_exists_survives_the_round_trip(wall: datetime) -> None
     back = utc_to_local(instant, "America/New_York")
     # Either the same wall time, or (in the spring gap) the hour after it.
     assert back - wall in (timedelta(0), timedelta(hours=1))
+
+
+# -- windows ------------------------------------------------------------------------------------
+
+
+def test_one_utc_window_everywhere_or_one_per_region() -> None:
+    start, end = T0, T0 + timedelta(days=2)
+    assert windows_for(TimeMode.UTC, start, end, None) == [Window(EVERYWHERE, start, end)]
+    regional = windows_for(TimeMode.UTC, start, end, [("EU-WEST", "Europe/London"), ("APAC", "Asia/Singapore")])
+    assert regional == [Window("EU-WEST", start, end), Window("APAC", start, end)]
+
+
+def test_region_local_windows_read_each_clock_across_a_dst_change() -> None:
+    # Local midnight to local midnight over the night Paris falls back (25 Oct 2026).
+    wall_start, wall_end = datetime(2026, 10, 24), datetime(2026, 10, 26)
+    paris, tokyo = windows_for(
+        TimeMode.REGION_LOCAL, wall_start, wall_end, [("EU", "Europe/Paris"), ("JP", "Asia/Tokyo")]
+    )
+    assert (paris.start, paris.end) == (datetime(2026, 10, 23, 22, tzinfo=UTC), datetime(2026, 10, 25, 23, tzinfo=UTC))
+    assert paris.end - paris.start == timedelta(hours=49)  # the night with an hour more
+    assert (tokyo.start, tokyo.end) == (datetime(2026, 10, 23, 15, tzinfo=UTC), datetime(2026, 10, 25, 15, tzinfo=UTC))
+    assert span([paris, tokyo]) == (tokyo.start, paris.end)
+
+
+@pytest.mark.parametrize(
+    ("mode", "start", "end", "regions", "message"),
+    [
+        (TimeMode.UTC, datetime(2026, 12, 1), T0 + timedelta(days=1), None, "offset"),
+        (TimeMode.UTC, T0, T0, None, "after"),
+        (TimeMode.REGION_LOCAL, T0, T0 + timedelta(days=1), [("EU", "Europe/Paris")], "without an offset"),
+        (TimeMode.REGION_LOCAL, datetime(2026, 12, 2), datetime(2026, 12, 1), [("EU", "Europe/Paris")], "after"),
+        (TimeMode.REGION_LOCAL, datetime(2026, 12, 1), datetime(2026, 12, 2), None, "regions"),
+        # 30 minutes on the wall clock across the spring-forward gap: the end reads before the start.
+        (
+            TimeMode.REGION_LOCAL,
+            datetime(2026, 3, 29, 2, 45),
+            datetime(2026, 3, 29, 3, 0),
+            [("EU", "Europe/Paris")],
+            "before the start",
+        ),
+    ],
+)
+def test_times_that_do_not_fit_are_refused(
+    mode: TimeMode, start: datetime, end: datetime, regions: list[tuple[str, str]] | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        windows_for(mode, start, end, regions)
+
+
+def test_an_event_whose_time_passed_unopened_expires() -> None:
+    assert transition(S.SCHEDULED, A.EXPIRE) is S.EXPIRED

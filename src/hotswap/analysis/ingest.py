@@ -21,6 +21,12 @@ Any other name (lower case, digits, `_ . : -`, up to 64 characters) is a custom 
 A sample without `deploymentId` (and `arm`) only records that its player was active: game servers
 report sessions whether or not a deployment runs, which is how the churn check knows who was
 playing before a deployment began.
+
+A sample may name a live event (`eventId`, with or without a deployment): it then records its
+player's participation in that event (`playerId` is required with it). Every such sample counts
+towards the player's samples in the event (`count` times); a `purchase` adds `count` purchases
+and `value * count` to the event's revenue, as it adds to the moments above. An id that names no
+live event is refused like an unknown deployment.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ PER_SERVER = frozenset({"server_tick_rate", "server_error_rate"})
 ARMS = ("canary", "baseline")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+# A live event's id: events.schemas.EVENT_ID_PATTERN, repeated so this module stays pure (a test
+# keeps the two equal).
+EVENT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,7 @@ class Sample:
     player_id: str | None = None
     value: float | None = None
     count: int = 1
+    event_id: str | None = None  # a live event the player took part in (then player_id is set)
 
 
 @dataclass(slots=True)
@@ -111,13 +121,34 @@ class UnitSeen:
 
 
 @dataclass(slots=True)
+class Participation:
+    """What one batch adds to one player's participation in one live event."""
+
+    first: datetime
+    last: datetime
+    samples: int = 0
+    purchases: int = 0
+    revenue: float = 0.0
+
+    def add(self, sample: Sample) -> None:
+        self.first, self.last = min(self.first, sample.at), max(self.last, sample.at)
+        self.samples += sample.count
+        if sample.metric == "purchase" and sample.value is not None:
+            self.purchases += sample.count
+            self.revenue += sample.value * sample.count
+
+
+@dataclass(slots=True)
 class Folded:
-    """A batch's good samples, summed: aggregate deltas, and the players and servers seen."""
+    """A batch's good samples, summed: aggregate deltas, the players and servers seen, and each
+    player's participation in live events."""
 
     deltas: dict[Key, Delta] = field(default_factory=dict)
     # (deployment id, kind, unit id) -> what this batch saw of it
     units: dict[tuple[str, str, str], UnitSeen] = field(default_factory=dict)
     players: dict[str, datetime] = field(default_factory=dict)  # player id -> latest sample
+    # (event id, player id) -> what this batch adds: one upsert per pair, whatever the batch's size
+    participants: dict[tuple[str, str], Participation] = field(default_factory=dict)
 
 
 def window_of(at: datetime) -> datetime:
@@ -132,6 +163,8 @@ def fold(samples: Sequence[Sample]) -> Folded:
         if s.player_id is not None:
             seen = out.players.get(s.player_id)
             out.players[s.player_id] = s.at if seen is None else max(seen, s.at)
+            if s.event_id is not None:
+                out.participants.setdefault((s.event_id, s.player_id), Participation(s.at, s.at)).add(s)
         if s.deployment_id is None or s.arm is None:
             continue
         source = s.server_id if s.metric in PER_SERVER else ""
@@ -156,12 +189,13 @@ def _see(out: Folded, key: tuple[str, str, str], s: Sample, *, complained: bool)
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the store knows, for the batch's ids: each server's region, the deployments, and how
-    to resolve a region name or alias (None: no such region)."""
+    """What the store knows, for the batch's ids: each server's region, the deployments, how
+    to resolve a region name or alias (None: no such region), and the live events."""
 
     servers: Mapping[str, str]
     deployments: frozenset[str]
     region: Callable[[str], str | None]
+    events: frozenset[str] = frozenset()
 
 
 def parse(items: Sequence[Any], known: Known, now: datetime) -> tuple[list[tuple[int, Sample]], list[FieldError]]:
@@ -185,7 +219,9 @@ class _Bad(Exception):
         self.message = message
 
 
-_FIELDS = frozenset({"serverId", "region", "playerId", "deploymentId", "arm", "metric", "value", "count", "at"})
+_FIELDS = frozenset(
+    {"serverId", "region", "playerId", "deploymentId", "arm", "eventId", "metric", "value", "count", "at"}
+)
 
 
 def _sample(item: Any, known: Known, now: datetime) -> Sample:
@@ -213,6 +249,8 @@ def _sample(item: Any, known: Known, now: datetime) -> Sample:
         raise _Bad("deploymentId", f"no deployment {deployment_id!r}")
     elif arm not in ARMS:
         raise _Bad("arm", "must be canary or baseline")
+    player_id = _id(item, "playerId", required=False)
+    event_id = _event_id(item, known, player_id)
     metric = item.get("metric")
     if not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric):
         raise _Bad("metric", "must be a metric name: lower case letters, digits and _ . : -, up to 64")
@@ -223,9 +261,10 @@ def _sample(item: Any, known: Known, now: datetime) -> Sample:
         arm=arm,
         metric=metric,
         at=_at(item.get("at"), now),
-        player_id=_id(item, "playerId", required=False),
+        player_id=player_id,
         value=value,
         count=count,
+        event_id=event_id,
     )
 
 
@@ -236,6 +275,19 @@ def _id(item: Mapping[str, Any], key: str, *, required: bool) -> str | None:
     if not isinstance(value, str) or not ID.fullmatch(value):
         raise _Bad(key, "required" if value is None else "must be an id: letters, digits and _ . : @ -, up to 200")
     return value
+
+
+def _event_id(item: Mapping[str, Any], known: Known, player_id: str | None) -> str | None:
+    event_id = item.get("eventId")
+    if event_id is None:
+        return None
+    if not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
+        raise _Bad("eventId", "must be a live event id: lower case letters, digits and . _ -, up to 100")
+    if event_id not in known.events:
+        raise _Bad("eventId", f"no live event {event_id!r}")
+    if player_id is None:
+        raise _Bad("playerId", "required with eventId: participation is counted per player")
+    return event_id
 
 
 def _value_and_count(item: Mapping[str, Any], metric: str) -> tuple[float | None, int]:

@@ -272,6 +272,15 @@ class MetricsRepository:
         )
         return {arm: (int(churned or 0), int(n)) for arm, churned, n in await self.conn.execute(query)}
 
+    async def active_players(self, start: datetime, end: datetime, also: sa.Select[Any] | None = None) -> int:
+        """Players seen in [start, end): first seen before its end and last seen at or after its
+        start (only the first and the last sample are kept: a player seen before and after counts).
+        `also`: a query of further player ids to count among them, each once."""
+        a = player_activity.c
+        seen = sa.select(a.player_id).where(a.last_seen_at >= start, a.first_seen_at < end)
+        players = seen if also is None else sa.union(seen, also)
+        return int(await self.conn.scalar(sa.select(sa.func.count()).select_from(players.subquery())) or 0)
+
     async def verdicts(self, deployment_id: str, limit: int) -> list[Any]:
         v = analysis_verdicts.c
         query = sa.select(analysis_verdicts).where(v.deployment_id == deployment_id).order_by(v.id.desc()).limit(limit)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from hotswap.analysis.ingest import MAX_BATCH
+from hotswap.analysis.ingest import EVENT_ID, MAX_BATCH
 from hotswap.web.schemas import CamelModel, InputModel
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -19,6 +19,12 @@ SAMPLE_SCHEMA: dict[str, Any] = {
         "playerId": {"type": "string"},
         "deploymentId": {"type": "string", "description": "Leave out (with arm) to record activity only."},
         "arm": {"type": "string", "enum": ["canary", "baseline"], "description": "Required with deploymentId."},
+        "eventId": {
+            "type": "string",
+            "pattern": EVENT_ID.pattern,
+            "description": "A live event the player takes part in (requires playerId; with or without "
+            "deploymentId): counts the player as a participant, and a purchase towards the event's revenue.",
+        },
         "metric": {
             "type": "string",
             "description": "session_start, session_end (value: seconds), crash, disconnect, complaint, purchase "

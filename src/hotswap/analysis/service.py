@@ -22,6 +22,7 @@ choices where the issue is silent:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from hotswap.analysis.sketch import QuantileSketch
 from hotswap.analysis.stats import Moments, Proportion
 from hotswap.analysis.verdicts import Arm, LookVerdict, MetricData, MetricVerdict, UnitCounts, evaluate_look
 from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.events.metrics import known_events, record_participation
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.tables import game_servers
 from hotswap.observability.metrics import Metrics
@@ -113,12 +115,16 @@ class AnalysisService:
         servers = await self._servers(uow, items)
         started = await self._deployments(uow, items)
         aliases = await self.fleet.alias_map(uow)
-        known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()))
+        event_ids = _ids(items, "eventId", ingest.EVENT_ID)
+        events = await known_events(uow, event_ids) if event_ids else frozenset[str]()
+        known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()), events)
         good, errors = ingest.parse(items, known, now)
         if good:
             folded = ingest.fold([sample for _, sample in good])
             touched = sorted({s.deployment_id for _, s in good if s.deployment_id is not None})
             await MetricsRepository(uow.conn).store(folded, {d: started[d] for d in touched})
+            if folded.participants:
+                await record_participation(uow, folded.participants)
             await self._make_due(uow, touched, now)
         accepted, rejected = len(good), len(errors)
 
@@ -160,6 +166,13 @@ class AnalysisService:
         if result.rowcount:
             for wake in self._wakers:
                 uow.after_commit(wake)
+
+    async def active_players(
+        self, uow: UnitOfWork, start: datetime, end: datetime, also: sa.Select[Any] | None = None
+    ) -> int:
+        """How many players were seen in [start, end) (from their first and last sample), counting
+        the players `also` selects (ids) among them, each once."""
+        return await MetricsRepository(uow.conn).active_players(start, end, also)
 
     # -- looking ----------------------------------------------------------------------------
 
@@ -243,11 +256,11 @@ class AnalysisService:
         return out
 
 
-def _ids(items: Sequence[Any], key: str) -> list[str]:
+def _ids(items: Sequence[Any], key: str, pattern: re.Pattern[str] = ingest.ID) -> list[str]:
     """The well-formed ids under `key` in a batch (only those are looked up: a malformed one, a
     NUL byte say, is refused by `ingest.parse` and never reaches the store)."""
     found = (i.get(key) for i in items if isinstance(i, dict))
-    return sorted({v for v in found if isinstance(v, str) and ingest.ID.fullmatch(v)})
+    return sorted({v for v in found if isinstance(v, str) and pattern.fullmatch(v)})
 
 
 def _count(sums: dict[tuple[str, str], Sums], arm: str, metric: str) -> int:

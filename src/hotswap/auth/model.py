@@ -32,6 +32,8 @@ class Permission(StrEnum):
     REGION_WRITE = "region:write"  # create and edit regions
     DEPLOYMENT_WRITE = "deployment:write"  # start, pause, resume, promote, roll back, cancel
     WEBHOOK_ADMIN = "webhook:admin"  # subscribe URLs to deployment events, read their delivery log
+    EVENT_WRITE = "event:write"  # create, edit, schedule and move live events and their templates
+    EVENT_ADMIN = "event:admin"  # override the scheduling rules; read and replay dead letters
 
 
 _READ = {
@@ -55,6 +57,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.FLEET_REPORT,
             Permission.REGION_WRITE,
             Permission.DEPLOYMENT_WRITE,
+            Permission.EVENT_WRITE,
         }
     ),
     Role.APPROVER: frozenset(_READ | {Permission.APPROVAL_DECIDE}),

@@ -59,7 +59,13 @@ class TokenCodec:
                 self._secret,
                 algorithms=[self._algorithm],
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "role"], "verify_exp": False, "verify_nbf": False},
+                options={
+                    "require": ["exp", "iat", "sub", "jti", "role"],
+                    # The time claims are checked below, on the injected clock (PyJWT reads the system's).
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"The bearer token is not valid: {exc}.") from exc
@@ -68,6 +74,8 @@ class TokenCodec:
             raise Unauthorized("The bearer token has expired.")
         if isinstance(claims.get("nbf"), int) and claims["nbf"] > now + 30:
             raise Unauthorized("The bearer token is not valid yet.")
+        if not isinstance(claims.get("iat"), int) or claims["iat"] > now + 30:
+            raise Unauthorized("The bearer token was issued in the future.")
         try:
             role = Role(claims["role"])
         except ValueError as exc:

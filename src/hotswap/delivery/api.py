@@ -1,4 +1,4 @@
-"""What game servers and players are served: the snapshot, and evaluated configs.
+"""What game servers and players are served: the snapshot, evaluated configs, and live events.
 
 These are hot routes (`web.fastpath`): they answer from the in-memory snapshot, decode with
 orjson and send bytes encoded at compile time. Not being FastAPI routes, they are described
@@ -21,7 +21,7 @@ from hotswap.auth.model import Permission
 from hotswap.configs.model import Environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
 from hotswap.players.model import targeting_attributes
-from hotswap.targeting.snapshot import Context
+from hotswap.targeting.snapshot import CompiledSnapshot, Context
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 if TYPE_CHECKING:
@@ -231,7 +231,8 @@ def hot_routes(container: Container) -> list[HotRoute]:
             current.evaluate_json(context, at), headers=[(b"x-snapshot-revision", str(current.revision).encode())]
         )
 
-    async def player_configs(request: HotRequest) -> HotResponse:
+    async def player_query(request: HotRequest) -> tuple[str, Context, datetime, CompiledSnapshot, bool]:
+        """A player query's id, context, instant, snapshot, and whether the player is known."""
         player_id = request.path_param or ""
         if not 0 < len(player_id) <= MAX_ID or "\x00" in player_id:
             raise InvalidInput(
@@ -248,12 +249,32 @@ def hot_routes(container: Container) -> list[HotRoute]:
         # a game asks for a new player's configs before it ever writes the profile.
         stored = targeting_attributes(profile, at) if profile is not None else {}
         context = query_context(player_id, query, stored)
-        current = await snapshots.get(env)
-        headers = [
+        return player_id, context, at, await snapshots.get(env), profile is not None
+
+    def player_headers(current: CompiledSnapshot, known: bool) -> list[tuple[bytes, bytes]]:
+        return [
             (b"x-snapshot-revision", str(current.revision).encode()),
-            (b"x-player-known", b"true" if profile is not None else b"false"),
+            (b"x-player-known", b"true" if known else b"false"),
         ]
-        return HotResponse(current.evaluate_json(context, at), headers=headers)
+
+    async def player_configs(request: HotRequest) -> HotResponse:
+        _, context, at, current, known = await player_query(request)
+        return HotResponse(current.evaluate_json(context, at), headers=player_headers(current, known))
+
+    async def player_events(request: HotRequest) -> HotResponse:
+        player_id, context, at, current, known = await player_query(request)
+        body = (
+            b'{"environment":'
+            + orjson.dumps(current.environment)
+            + b',"events":'
+            + current.active_events_json(context, at)
+            + b',"playerId":'
+            + orjson.dumps(player_id)
+            + b',"revision":'
+            + str(current.revision).encode()
+            + b"}"
+        )
+        return HotResponse(body, headers=player_headers(current, known))
 
     return [
         HotRoute("GET", "/api/v1/snapshot", Permission.SNAPSHOT_READ, snapshot),
@@ -265,5 +286,12 @@ def hot_routes(container: Container) -> list[HotRoute]:
             Permission.SNAPSHOT_READ,
             player_configs,
             template="/api/v1/players/{playerId}/configs",
+        ),
+        HotRoute(
+            "GET",
+            "/api/v1/players/{playerId}/events",
+            Permission.SNAPSHOT_READ,
+            player_events,
+            template="/api/v1/players/{playerId}/events",
         ),
     ]

@@ -66,9 +66,50 @@ EVALUATION_SCHEMA: Mapping[str, Any] = {
                 },
             },
         },
-        "events": {"type": "array"},
+        "events": {"type": "array", "items": {"$ref": "#/components/schemas/ServedEvent"}},
     },
 }
+
+# One live event as a player is served it (the targeting engine's events module).
+SERVED_EVENT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "required": ["id", "version", "displayName", "type", "class", "configuration", "startsAt", "endsAt"],
+    "properties": {
+        "id": {"type": "string"},
+        "version": {"type": "integer"},
+        "displayName": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "type": {"type": "string"},
+        "class": {"type": "string", "enum": ["major", "standard", "mini", "daily"]},
+        "configuration": {"type": "object", "description": "With the player's variant merged over it."},
+        "objectives": {"type": "array"},
+        "milestones": {"type": "array"},
+        "theme": {"type": ["object", "null"]},
+        "variant": {"type": ["string", "null"], "description": "The A/B variant the player is assigned."},
+        "startsAt": {"type": "string", "format": "date-time"},
+        "endsAt": {"type": "string", "format": "date-time"},
+    },
+}
+
+# How a player query names the player and adds to the stored profile (configs and events alike).
+_PLAYER_PARAMS: list[dict[str, Any]] = [
+    {"name": "playerId", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}},
+    _ENV_PARAM,
+    _AT_PARAM,
+    {"name": "region", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_ID}},
+    {
+        "name": "platform",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": MAX_ID},
+    },
+    {
+        "name": "serverId",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": MAX_ID},
+    },
+]
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/snapshot": {
@@ -133,28 +174,44 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "served on the query alone (header `x-player-known: false`)."
             ),
             "operationId": "player_configs",
-            "parameters": [
-                {"name": "playerId", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}},
-                _ENV_PARAM,
-                _AT_PARAM,
-                {"name": "region", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_ID}},
-                {
-                    "name": "platform",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": MAX_ID},
-                },
-                {
-                    "name": "serverId",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": MAX_ID},
-                },
-            ],
+            "parameters": _PLAYER_PARAMS,
             "responses": {
                 "200": {
                     "description": "The evaluation",
                     "content": {"application/json": {"schema": EVALUATION_SCHEMA}},
+                },
+                **_errors(401, 403, 422, 503),
+            },
+        }
+    },
+    "/api/v1/players/{playerId}/events": {
+        "get": {
+            "tags": ["delivery", "events"],
+            "summary": "The live events a player is in now",
+            "description": (
+                "Read like the player's configs (stored profile, `attr.<name>=value` on top): each Active event "
+                "whose window is open in the player's region, whose segment and rollout exposure admit the "
+                "player, with the player's variant."
+            ),
+            "operationId": "player_events",
+            "parameters": _PLAYER_PARAMS,
+            "responses": {
+                "200": {
+                    "description": "The player's events",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["environment", "events", "playerId", "revision"],
+                                "properties": {
+                                    "environment": {"type": "string"},
+                                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/ServedEvent"}},
+                                    "playerId": {"type": "string"},
+                                    "revision": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
                 },
                 **_errors(401, 403, 422, 503),
             },

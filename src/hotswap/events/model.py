@@ -5,6 +5,7 @@ Lifecycle (an illegal step is a 409 at the API):
     Scheduled --activate--> Active --pause--> Paused --resume--> Active
     Active/Paused --expire--> Expired --archive--> Archived
     Scheduled --cancel--> Cancelled --archive--> Archived
+    Scheduled --expire--> Expired   (its time passed and it never went live: a dead-lettered start)
 
 Scheduling rules (seed 002, "Event Scheduling Rules"), checked for a candidate against the
 events already planned: at most 4 events at once, at most 2 of one type at once, and at least
@@ -61,6 +62,7 @@ _STEPS: dict[tuple[EventStatus, EventAction], EventStatus] = {
     (EventStatus.PAUSED, EventAction.RESUME): EventStatus.ACTIVE,
     (EventStatus.ACTIVE, EventAction.EXPIRE): EventStatus.EXPIRED,
     (EventStatus.PAUSED, EventAction.EXPIRE): EventStatus.EXPIRED,
+    (EventStatus.SCHEDULED, EventAction.EXPIRE): EventStatus.EXPIRED,
     (EventStatus.EXPIRED, EventAction.ARCHIVE): EventStatus.ARCHIVED,
     (EventStatus.CANCELLED, EventAction.ARCHIVE): EventStatus.ARCHIVED,
     (EventStatus.SCHEDULED, EventAction.CANCEL): EventStatus.CANCELLED,
@@ -88,6 +90,63 @@ def transition(status: EventStatus, action: EventAction) -> EventStatus:
 
 def allowed_actions(status: EventStatus) -> list[EventAction]:
     return [action for (s, action) in _STEPS if s is status]
+
+
+# Events the scheduling rules count, and whose windows the scheduler still opens and closes.
+PLANNED = frozenset({EventStatus.SCHEDULED, EventStatus.ACTIVE, EventStatus.PAUSED})
+# Content that can still change: an ended, cancelled or archived event is a record.
+EDITABLE = PLANNED
+
+
+class TimeMode(enum.StrEnum):
+    UTC = "utc"  # startTime and endTime are instants (with an offset, e.g. Z)
+    REGION_LOCAL = "regionLocal"  # wall-clock times (no offset), read in each target region's zone
+
+
+EVERYWHERE = ""  # the region of an event's one window when it targets no region in particular
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When an event runs in one region (EVERYWHERE: in all), as UTC instants."""
+
+    region: str
+    start: datetime
+    end: datetime
+
+
+def windows_for(
+    mode: TimeMode, start: datetime, end: datetime, regions: Sequence[tuple[str, str]] | None
+) -> list[Window]:
+    """The windows an event's times give over its target `regions` ((id, time zone) pairs; None
+    means everywhere). Raises ValueError when the times do not fit the mode or an end is not
+    after its start."""
+    if mode is TimeMode.UTC:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("give times with an offset (e.g. 2026-12-01T00:00:00Z), or set timeMode regionLocal")
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if end <= start:
+            raise ValueError("endTime must be after startTime")
+        if not regions:
+            return [Window(EVERYWHERE, start, end)]
+        return [Window(region, start, end) for region, _zone in regions]
+    if start.tzinfo is not None or end.tzinfo is not None:
+        raise ValueError("regionLocal times are wall-clock times, without an offset (e.g. 2026-12-01T00:00:00)")
+    if end <= start:
+        raise ValueError("endTime must be after startTime")
+    if not regions:
+        raise ValueError("regionLocal times need the regions whose clocks they are read on")
+    windows = [Window(region, local_to_utc(start, zone), local_to_utc(end, zone)) for region, zone in regions]
+    for window in windows:
+        if window.end <= window.start:  # a DST change inside a very short window
+            raise ValueError(f"in {window.region} the end falls before the start")
+    return windows
+
+
+def span(windows: Iterable[Window]) -> tuple[datetime, datetime]:
+    """The UTC span covering every window: what the scheduling rules and the calendar use."""
+    listed = list(windows)
+    return min(w.start for w in listed), max(w.end for w in listed)
 
 
 # -- scheduling rules ---------------------------------------------------------------------------

@@ -78,6 +78,15 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.event_activation_lag = Histogram(
+            "hotswap_event_activation_lag_seconds",
+            "From a live event window's scheduled start to the transaction that opens it",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_dead_letters = Counter(
+            "hotswap_event_dead_letters", "Scheduled event transitions that failed every retry", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

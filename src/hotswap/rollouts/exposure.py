@@ -1,5 +1,6 @@
 """The snapshot's `rollouts` part: each open config deployment's current exposure, and the
-last exposure of each that succeeded without reaching everyone (it keeps serving its targets).
+last exposure of each that succeeded without reaching everyone (it keeps serving its targets);
+and each live event's `exposure` as its deployments leave it (`load_event_exposures`).
 
 Read inside the snapshot's own consistent transaction (see `delivery.documents`), so a
 document labelled revision N shows exactly the steps the store held at revision N.
@@ -7,6 +8,8 @@ document labelled revision N shows exactly the steps the store held at revision 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +20,9 @@ from hotswap.configs.tables import config_profiles, config_versions
 from hotswap.rollouts.tables import deployments
 
 EXPOSING = ("Running", "Paused")  # a paused deployment keeps what it has exposed
+OPEN = ("PendingApproval", "Running", "Paused")
+WITHDRAWN = ("RolledBack", "Failed", "Cancelled")
+NOBODY: list[dict[str, Any]] = []
 
 
 async def load_rollouts(conn: AsyncConnection, environment: Environment) -> list[dict[str, Any]]:
@@ -60,3 +66,50 @@ async def load_rollouts(conn: AsyncConnection, environment: Environment) -> list
         }
         for r in rows
     ]
+
+
+async def load_event_exposures(
+    conn: AsyncConnection, environment: Environment, event_ids: Collection[str] | None = None
+) -> dict[str, list[dict[str, Any]] | None]:
+    """Who each live event (of `event_ids`, default all) is served to, as its latest deployment
+    decides; an event never deployed is absent (served to everyone who passes the rest).
+
+    - open, before its first step (waiting for approval or for the event's start): `[]`, nobody
+      yet: the deployment owns the event's exposure from its creation, so nobody sees it early;
+    - Running or Paused at a step: that step's grants (as a config rollout's `exposure`);
+    - Succeeded: None (everyone) once it reached everyone, else its last grants (`holds_exposure`);
+    - rolled back, failed or cancelled: as if it had never been; the event is as the deployment
+      before it left it. A deployment that ends so after exposing players pauses the Active
+      event (`event_rollouts.pause_event`): it is off the air by its status, and resuming it is
+      an operator's decision to serve it as before the deployment.
+    """
+    if event_ids is not None and not event_ids:
+        return {}
+    d = deployments.c
+    query = sa.select(d.subject, d.status, d.step, d.plan, d.holds_exposure, d.created_at, d.finished_at, d.id).where(
+        d.environment == environment.value, d.subject_kind == "event"
+    )
+    if event_ids is not None:
+        query = query.where(d.subject.in_(sorted(event_ids)))
+    rows = sorted((await conn.execute(query)).all(), key=_age)
+    out: dict[str, list[dict[str, Any]] | None] = {}
+    for r in rows:  # oldest first: the latest of an event decides
+        if r.status in WITHDRAWN:
+            continue
+        out[r.subject] = _event_exposure(r.status, r.step, r.plan, r.holds_exposure)
+    return out
+
+
+def _age(row: Any) -> tuple[datetime, bool, datetime | None, str]:
+    """Creation order; within one instant, the finished before the open one (an event has one
+    open deployment at most), and those in the order they finished."""
+    return (row.created_at, row.status in OPEN, row.finished_at or row.created_at, row.id)
+
+
+def _event_exposure(status: str, step: int, plan: dict[str, Any], holds: bool) -> list[dict[str, Any]] | None:
+    if status in EXPOSING and step >= 0:
+        grants: list[dict[str, Any]] = plan["steps"][step]["exposure"]
+        return grants
+    if status == "Succeeded":
+        return plan["steps"][step]["exposure"] if holds and step >= 0 else None
+    return list(NOBODY)  # open before its first step: nobody sees the event early

@@ -295,6 +295,24 @@ def _advance(plan: Plan, index: int, now: datetime, check_every: timedelta | Non
     return Decision(Advance(index), _look(now, now + hold, check_every))
 
 
+def action_name(action: WorkerAction) -> str:
+    """The name a worker's change is logged and announced under."""
+    if isinstance(action, Advance):
+        return "advance"
+    if isinstance(action, Complete):
+        return "complete"
+    if isinstance(action, Pause):
+        return "pause"
+    return "rollback"
+
+
+def exposing(progress: Progress) -> tuple[bool, int]:
+    """Whether anything is exposed, and which step: what a change must differ in to need a new
+    snapshot (a paused deployment keeps what it has exposed)."""
+    live = progress.status in (Status.RUNNING, Status.PAUSED) and progress.step >= 0
+    return live, progress.step if live else -1
+
+
 def apply(progress: Progress, action: WorkerAction, now: datetime) -> Progress:
     """The progress after the worker carries out `action` at `now` (what it stores)."""
     if isinstance(action, Advance):

@@ -8,15 +8,22 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.rollouts.model import DeploymentSpec, RegionInfo, Strategy, UnitKind
+from hotswap.rollouts.model import DeploymentSpec, RegionInfo, Strategy, SubjectKind, UnitKind
 from hotswap.rollouts.schemas import DeploymentCreate
 from hotswap.rollouts.strategies import validate_spec
 
 _T = TypeVar("_T")
 
 
-def spec_for(body: DeploymentCreate, *, seed: str, regions: Sequence[RegionInfo]) -> DeploymentSpec:
-    """The spec a request asks for; InvalidInput (422) listing each failing field otherwise."""
+def spec_for(
+    body: DeploymentCreate,
+    *,
+    seed: str,
+    regions: Sequence[RegionInfo],
+    subject: SubjectKind = SubjectKind.CONFIG,
+) -> DeploymentSpec:
+    """The spec a request asks for; InvalidInput (422) listing each failing field otherwise.
+    Units default to the subject's (servers for a config, players for a live event)."""
     renames = {
         "targetRegions": "regions" if body.regions is not None else "targetRegions",
         "canaryPercentage": "targetPlayerPercentage" if body.target_player_percentage is not None else None,
@@ -36,10 +43,15 @@ def spec_for(body: DeploymentCreate, *, seed: str, regions: Sequence[RegionInfo]
         ) from exc
     if body.unit_kind is not None:
         kind = UnitKind(body.unit_kind)
+        if subject is SubjectKind.EVENT and kind is not UnitKind.PLAYERS:
+            raise InvalidInput(
+                "A live event rolls out to players.",
+                errors=[FieldError("body.unitKind", "must be players for an event")],
+            )
     elif body.target_player_percentage is not None or strategy is Strategy.SEGMENTED:
         kind = UnitKind.PLAYERS
     else:
-        kind = UnitKind.SERVERS  # a config deploys to game servers (seeds 001 and 004)
+        kind = subject.default_unit_kind  # a config deploys to game servers (seeds 001 and 004)
     gates = body.manual_gates
     spec = DeploymentSpec(
         strategy=strategy,

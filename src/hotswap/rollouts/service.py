@@ -8,6 +8,8 @@ removes the deployment's exposure, so every unit is back on the baseline in one 
 success that reaches everyone makes the version live (a release of kind Deployment) in the same
 revision that drops the exposure; one limited to some regions, servers or segments keeps its
 last exposure (`holds_exposure`) until a later deployment of the config reaches everyone.
+A live event's deployment goes the same way; who sees the event is its latest deployment's say
+(`exposure.load_event_exposures`), and its rollback pauses the event (`event_rollouts`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from hotswap.configs.releases import ReleaseService
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.tables import snapshot_revisions
+from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.drafts import draft, region_infos
+from hotswap.rollouts.event_rollouts import is_event, pause_event, subject_fields, subject_text
 from hotswap.rollouts.judge import CONTINUE, Judge
 from hotswap.rollouts.leases import Held, StaleLease
 from hotswap.rollouts.lifecycle import (
@@ -43,10 +47,11 @@ from hotswap.rollouts.lifecycle import (
     Progress,
     RollBack,
     Wait,
-    WorkerAction,
     act,
+    action_name,
     apply,
     decide,
+    exposing,
     needs_verdict,
 )
 from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
@@ -92,7 +97,13 @@ class DeploymentService:
         self._wakers: list[Callable[[], None]] = []
         # Checks of a request's parts other slices own (the analysis policy): raise InvalidInput.
         self.request_checks: list[Callable[[DeploymentCreate], None]] = []
+        # The events slice, once the composition root hands it over: live events can then be
+        # rolled out (`eventId`), and a rollback pauses the event it withdraws.
+        self.events: EventService | None = None
         approvals.register(SUBJECT, self)
+
+    def serve_events(self, events: EventService) -> None:
+        self.events = events
 
     def on_change(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -133,22 +144,16 @@ class DeploymentService:
     async def create(self, uow: UnitOfWork, actor: Principal, body: DeploymentCreate, *, dry_run: bool) -> Created:
         for check in self.request_checks:
             check(body)
-        drafted = await draft(uow, self.fleet, actor, body)
-        row, plan, profile, version, env = (
-            drafted.row,
-            drafted.plan,
-            drafted.profile,
-            drafted.version,
-            drafted.environment,
-        )
+        drafted = await draft(uow, self.fleet, self.events, actor, body)
+        row, plan, env = drafted.row, drafted.plan, drafted.environment
         now, deployment_id = row.created_at, row.id
         if dry_run:
             return Created(row, plan, dry_run=True)
         deployments = DeploymentRepository(uow.conn)
-        existing = await deployments.open_for(env.value, "config", profile.name)
+        existing = await deployments.open_for(env.value, row.subject_kind, row.subject)
         if existing is not None:
             raise Conflict(
-                f"Deployment {existing.id} of {profile.name!r} is still {existing.status}; "
+                f"Deployment {existing.id} of {subject_text(row)} is still {existing.status}; "
                 "finish, roll back or cancel it first.",
                 extra={"deploymentId": existing.id},
             )
@@ -156,8 +161,10 @@ class DeploymentService:
             async with uow.conn.begin_nested():
                 await deployments.add(row)
         except IntegrityError as exc:  # another request opened one between our check and insert
-            raise Conflict(f"{profile.name!r} already has an open deployment.") from exc
-        summary = f"{plan.strategy.value} deployment of {profile.name!r} {version.version} in {env.value}"
+            raise Conflict(f"There is an open deployment of {subject_text(row)} already.") from exc
+        if is_event(row):  # the event is now its deployment's to expose: nobody sees it before step 0
+            await self.snapshots.mark_changed(uow, [env])
+        summary = f"{plan.strategy.value} deployment of {drafted.what} in {env.value}"
         if env.needs_approval:
             approval = await self.approvals.request(
                 uow,
@@ -166,7 +173,7 @@ class DeploymentService:
                 subject_id=deployment_id,
                 environment=env.value,
                 summary=summary,
-                authors=[version.author],
+                authors=drafted.authors,
             )
             await deployments.save(row, {"approval_id": approval.id})
             row = replace(row, approval_id=approval.id, revision=row.revision + 1)
@@ -284,7 +291,7 @@ class DeploymentService:
         after = apply(progress, action, now)
         reason = action.reason if isinstance(action, RollBack | Pause) else None
         return await self._store(
-            uow, row, plan, after, _worker_action_name(action), actor, reason, due_at=decision.due_at, held=held
+            uow, row, plan, after, action_name(action), actor, reason, due_at=decision.due_at, held=held
         )
 
     async def _log_hold(self, uow: UnitOfWork, row: Row, now: datetime, reason: str | None) -> None:
@@ -337,6 +344,8 @@ class DeploymentService:
         if not await repo.save(row, changes, fence=held.fence if held else 0):
             raise Conflict(f"Deployment {row.id} changed meanwhile; read it again.")
         stored = replace(row, **changes, revision=row.revision + 1)
+        if after.status in (Status.ROLLED_BACK, Status.FAILED, Status.CANCELLED) and row.step >= 0:
+            await pause_event(uow, self.events, row, actor)  # it had exposed players: off the air
         if after.status is Status.SUCCEEDED and everyone:
             await repo.release_held(row.environment, row.subject_kind, row.subject)
             if row.subject_kind == "config" and row.version_id is not None:
@@ -344,7 +353,7 @@ class DeploymentService:
                     uow, actor, row.subject, version_id=row.version_id, deployment_id=row.id
                 )
         snapshot_revision = None
-        if _exposing(before) != _exposing(after) or after.status is Status.SUCCEEDED:
+        if exposing(before) != exposing(after) or after.status is Status.SUCCEEDED:
             env = Environment(row.environment)
             await self.snapshots.mark_changed(uow, [env])
             snapshot_revision = await uow.conn.scalar(
@@ -401,7 +410,7 @@ class DeploymentService:
             "event": f"deployment.{action}",
             "deploymentId": row.id,
             "sequence": sequence,
-            "config": row.subject,
+            **subject_fields(row),
             "version": row.version,
             "environment": row.environment,
             "strategy": row.strategy,
@@ -431,18 +440,3 @@ class DeploymentService:
 
 def _progress(row: Row) -> Progress:
     return Progress(Status(row.status), row.step, row.step_started_at)
-
-
-def _exposing(progress: Progress) -> tuple[bool, int]:
-    exposing = progress.status in (Status.RUNNING, Status.PAUSED) and progress.step >= 0
-    return exposing, progress.step if exposing else -1
-
-
-def _worker_action_name(action: WorkerAction) -> str:
-    if isinstance(action, Advance):
-        return "advance"
-    if isinstance(action, Complete):
-        return "complete"
-    if isinstance(action, Pause):
-        return "pause"
-    return "rollback"

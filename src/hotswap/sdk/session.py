@@ -110,12 +110,6 @@ class Reads:
     def _clock(self) -> Callable[[], datetime]:
         raise NotImplementedError
 
-    def _results(self, context: ContextLike) -> tuple[CompiledSnapshot, dict[str, Any]] | None:
-        snapshot = self._current()
-        if snapshot is None:
-            return None
-        return snapshot, snapshot.evaluate(to_context(context, self._default_context()), self._clock()())
-
     @property
     def revision(self) -> int | None:
         snapshot = self._current()
@@ -147,11 +141,12 @@ class Reads:
         return None if found is None else evaluation(name, found[1], found[0].revision)
 
     def active_events(self, context: ContextLike = None) -> list[dict[str, Any]]:
-        found = self._results(context)
-        if found is None:
+        """The live events that apply to `context` now (None: this server), sorted by id: what
+        `GET /api/v1/players/{id}/events` serves. Evaluates no config."""
+        snapshot = self._current()
+        if snapshot is None:
             return []
-        events = found[1].get("events") or []
-        return list(events)
+        return snapshot.active_events(to_context(context, self._default_context()), self._clock()())
 
 
 class Session(Reads):

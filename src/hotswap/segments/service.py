@@ -176,6 +176,13 @@ class SegmentService:
                 "remove it from those rules first.",
                 extra={"configs": users},
             )
+        events = await repo.events_naming(segment_id)
+        if events:
+            raise Conflict(
+                f"Segment {segment_id!r} is the target of the live events {', '.join(map(repr, events))}; "
+                "change their segment (or let them end) first.",
+                extra={"events": events},
+            )
         await repo.delete(segment_id)
         await self.audit.record(
             uow,

@@ -13,6 +13,9 @@ A rollout entry names its config, version and value, a `seed`, a `hashAttribute`
 for player units, `serverId` for server units) and its `exposure`: grants, any of which admits a
 unit, each `{"percentage", "regions"?, "segment"?, "units"?}` (see `_compile.exposure_tests`).
 Regions compare by canonical id: the document's `regions` maps each alias (lower case) to it.
+
+The live events a context is served (`events`, see `targeting.events`) come after the configs in
+an answer, and alone from `active_events`. A document without them (older ones) has none.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from hotswap.targeting._compile import (
     unit_id,
     window_test,
 )
+from hotswap.targeting.events import CompiledEvents, Plan
 
 __all__ = ["CompiledSnapshot", "Context", "compile_snapshot", "deep_merge"]
 _SORTED = orjson.OPT_SORT_KEYS
@@ -109,6 +113,9 @@ class CompiledSnapshot:
             (name, compile_config(name, configs.get(name), tests, rollouts.get(name)))
             for name in sorted(configs.keys() | rollouts.keys())
         ]
+        # Before the cuts are numbered: events add predicates (segments, regions) to the table.
+        events = document.get("events") or []
+        self._events = CompiledEvents(events, tests) if events else None
         first_cut = len(tests.predicates)
         # Rollout cuts by the attribute they hash: a unit's cuts are computed together, once.
         groups: dict[str, list[int]] = {}
@@ -146,16 +153,18 @@ class CompiledSnapshot:
         self._index = {config.name: i for i, config in enumerate(self._configs)}
         self._predicates = tuple(tests.predicates)
         self._read = tuple(sorted(tests.attributes))
-        self._by_values: dict[Any, _Reduced] = {}
+        # By the values of the attributes read: the reduced configs, with the events' plan when
+        # the snapshot has events.
+        self._by_values: dict[Any, _Reduced | _WithEvents] = {}
         self._reduced: dict[tuple[bool, ...], _Reduced] = {}
+        self._event_plans: dict[Any, Plan] = {}  # `active_events`' plans, by the same values
         self._head = b'{"configs":{'
-        self._tail = (
-            b'},"environment":'
-            + orjson.dumps(self.environment)
-            + b',"events":[],"revision":'
-            + str(self.revision).encode()
-            + b"}"
-        )
+        # With events, what `_reduce` builds stops inside the events array: each answer adds its
+        # own events, then `_after_events`.
+        self._tail = b'},"environment":' + orjson.dumps(self.environment) + b',"events":['
+        self._after_events = b'],"revision":' + str(self.revision).encode() + b"}"
+        if self._events is None:
+            self._tail += self._after_events
 
     @cached_property
     def body(self) -> bytes:
@@ -185,8 +194,7 @@ class CompiledSnapshot:
                 for test, bit in zip(group.tests, group.bits(unit), strict=True):
                     bits[test] = bit
 
-    def _outcomes(self, attrs: Attributes, at: float) -> list[Outcome]:
-        bits = self._blank.copy()
+    def _outcomes(self, attrs: Attributes, at: float, bits: list[bool | None]) -> list[Outcome]:
         compute = self._compute
         chosen: list[Outcome] = []
         for plan in self._plans:
@@ -225,14 +233,60 @@ class CompiledSnapshot:
         return None
 
     def evaluate(self, context: Context, at: datetime) -> dict[str, Any]:
-        """Each config's value for this context at this instant, with the reason."""
-        outcomes = self._outcomes(context.targeting_attributes(), at.timestamp())
+        """Each config's value for this context at this instant, with the reason, and the live
+        events that apply."""
+        attrs = context.targeting_attributes()
+        at_ts = at.timestamp()
+        bits = self._blank.copy()
+        outcomes = self._outcomes(attrs, at_ts, bits)
+        events: list[dict[str, Any]] = []
+        if self._events is not None:
+            compute = self._compute
+
+            def bit(test: int) -> bool:  # the predicates the configs computed are not computed again
+                found = bits[test]
+                if found is None:
+                    found = bits[test] = compute[test](attrs, at_ts)
+                return found
+
+            events = self._events.active(self._events.plan(bit), attrs, at_ts)
         return {
             "configs": {c.name: o.result for c, o in zip(self._configs, outcomes, strict=True) if o.fragment},
             "environment": self.environment,
-            "events": [],
+            "events": events,
             "revision": self.revision,
         }
+
+    def active_events(self, context: Context, at: datetime) -> list[dict[str, Any]]:
+        """The live events that apply to this context at this instant (`evaluate`'s `events`),
+        computing nothing for the configs."""
+        if self._events is None:
+            return []
+        attrs = context.targeting_attributes()
+        return self._events.active(self._events_plan(self._events, attrs), attrs, at.timestamp())
+
+    def active_events_json(self, context: Context, at: datetime) -> bytes:
+        """`active_events` as a JSON array, from entries encoded at compile time."""
+        if self._events is None:
+            return b"[]"
+        attrs = context.targeting_attributes()
+        return b"[" + self._events.active_json(self._events_plan(self._events, attrs), attrs, at.timestamp()) + b"]"
+
+    def _events_plan(self, events: CompiledEvents, attrs: Attributes) -> Plan:
+        """The events' plan for these attributes, remembered by their values as `evaluate_json`
+        remembers its answers (the configs' predicates are not computed)."""
+        values = tuple([attrs.get(name, _MISSING) for name in self._read])
+        by_values = (values, tuple([v.__class__ for v in values]))
+        try:
+            plan = self._event_plans.get(by_values)
+        except TypeError:  # an object or array value: not hashable, so not remembered
+            return events.own_plan(attrs)
+        if plan is None:
+            plan = events.own_plan(attrs)
+            if len(self._event_plans) >= self.VALUES_MEMO_SIZE:
+                self._event_plans.clear()
+            self._event_plans[by_values] = plan
+        return plan
 
     def evaluate_json(self, context: Context, at: datetime) -> bytes:
         """The same answer as `evaluate`, as JSON, from fragments encoded at compile time.
@@ -241,48 +295,76 @@ class CompiledSnapshot:
         of them are computed first; the answer for that vector of results, less the rollout
         cuts and time windows still open, is remembered: most configs are then one fixed
         fragment, and only the rest look at the unit's hash (each unit's rollout cuts are
-        computed together, once, and remembered) or the clock."""
+        computed together, once, and remembered) or the clock. The events come last: what they
+        serve between two window boundaries is remembered with the rest, and only an event with
+        an exposure or variants looks at the player's hash."""
         attrs = context.targeting_attributes()
         # The predicates are a function of the attributes they read: remember by those values
         # (and their types: 1, 1.0 and true are equal keys in Python, not in conditions).
         values = tuple([attrs.get(name, _MISSING) for name in self._read])
         by_values: Any = (values, tuple([v.__class__ for v in values]))
+        events = self._events
+        memo: Any
         try:
-            reduced = self._by_values.get(by_values)
+            memo = self._by_values.get(by_values)
         except TypeError:  # an object or array value: not hashable, so not remembered
-            by_values, reduced = None, None
-        if reduced is None:
+            by_values, memo = None, None
+        if memo is None:
             key = tuple([predicate(attrs) for predicate in self._predicates])
             reduced = self._reduced.get(key)
             if reduced is None:
                 reduced = self._reduce(key)
+            memo = reduced if events is None else _WithEvents(reduced, events.plan(key.__getitem__))
             if by_values is not None:
                 if len(self._by_values) >= self.VALUES_MEMO_SIZE:
                     self._by_values.clear()
-                self._by_values[by_values] = reduced
-        if isinstance(reduced, bytes):  # decided by the predicates alone: the whole answer
-            return reduced
-        at_ts = at.timestamp()
-        bits = self._blank.copy()
-        self._fill_cuts(bits, attrs)
-        compute = self._compute
-        parts: list[bytes] = []
-        for item in reduced:
-            if isinstance(item, bytes):
-                parts.append(item)
-                continue
-            for tests, fragment in item:
-                for test in tests:
-                    bit = bits[test]
-                    if bit is None:
-                        bit = bits[test] = compute[test](attrs, at_ts)
-                    if not bit:
+                self._by_values[by_values] = memo
+        if events is None:
+            reduced = memo
+            if isinstance(reduced, bytes):  # decided by the predicates alone: the whole answer
+                return reduced
+            at_ts = at.timestamp()
+        else:
+            at_ts = at.timestamp()
+            entry: _WithEvents = memo
+            whole = entry.whole
+            if whole[0] <= at_ts < whole[1]:
+                return whole[2]
+            reduced, plan = entry.reduced, entry.plan
+        body: bytes
+        if isinstance(reduced, bytes):
+            body = reduced
+        else:
+            bits = self._blank.copy()
+            self._fill_cuts(bits, attrs)
+            compute = self._compute
+            parts: list[bytes] = []
+            for item in reduced:
+                if isinstance(item, bytes):
+                    parts.append(item)
+                    continue
+                for tests, fragment in item:
+                    for test in tests:
+                        bit = bits[test]
+                        if bit is None:
+                            bit = bits[test] = compute[test](attrs, at_ts)
+                        if not bit:
+                            break
+                    else:
+                        if fragment:  # empty: the config is absent for this context
+                            parts.append(fragment)
                         break
-                else:
-                    if fragment:  # empty: the config is absent for this context
-                        parts.append(fragment)
-                    break
-        return self._head + b",".join(parts) + self._tail
+            body = self._head + b",".join(parts) + self._tail
+        if events is None:
+            return body
+        if isinstance(reduced, bytes):
+            same = plan.same_for_everyone(at_ts)
+            if same is not None:  # decided without the clock or a hash until the next boundary
+                low, high, inside = same
+                answer = body + inside + self._after_events
+                entry.whole = (low, high, answer)
+                return answer
+        return body + events.active_json(plan, attrs, at_ts) + self._after_events
 
     REDUCED_MEMO_SIZE = 4096
     VALUES_MEMO_SIZE = 16384
@@ -323,6 +405,19 @@ class CompiledSnapshot:
             self._reduced.clear()
         self._reduced[predicate_bits] = reduced
         return reduced
+
+
+class _WithEvents:
+    """What `evaluate_json` remembers for a snapshot with events: the reduced configs, the
+    events' plan and, when both are decided for everyone between two window boundaries, the
+    whole answer until the next one (replaced whole: threads see one interval or another)."""
+
+    __slots__ = ("plan", "reduced", "whole")
+
+    def __init__(self, reduced: _Reduced, plan: Plan) -> None:
+        self.reduced = reduced
+        self.plan = plan
+        self.whole: tuple[float, float, bytes] = (1.0, 0.0, b"")
 
 
 def compile_snapshot(document: dict[str, Any]) -> CompiledSnapshot:

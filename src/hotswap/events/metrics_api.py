@@ -1,0 +1,48 @@
+"""GET /api/v1/events/{id}/metrics: a live event's participation, conversion and revenue. Thin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from hotswap.auth.model import Permission, Principal
+from hotswap.events.metrics import event_metrics
+from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.schemas import CamelModel
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+Reader = Annotated[Principal, Depends(require(Permission.METRICS_READ))]
+
+
+class EventTargets(CamelModel):
+    participation_rate: float = Field(description="Seed 000: 40 % of active players.")
+
+
+class EventMetricsRead(CamelModel):
+    event_id: str
+    status: str
+    start: datetime = Field(alias="from", description="The event's start.")
+    end: datetime = Field(alias="to", description="The event's end, or now while it runs.")
+    participants: int = Field(description="Players with at least one sample tagged with the event.")
+    active_players: int = Field(description="Players seen between from and to, participants included.")
+    participation_rate: float | None = Field(description="participants / activePlayers; null without active players.")
+    payers: int = Field(description="Participants with at least one purchase tagged with the event.")
+    conversion_rate: float | None = Field(description="payers / participants; null without participants.")
+    purchases: int
+    revenue: float = Field(description="The sum of the event's purchase values.")
+    revenue_per_participant: float | None
+    average_samples_per_participant: float | None
+    targets: EventTargets
+    meets_participation_target: bool | None = Field(description="Null while the rate is unknown.")
+
+
+@router.get("/events/{event_id}/metrics", response_model=EventMetricsRead)
+async def get_event_metrics(event_id: str, _: Reader, uow: UowDep, c: ContainerDep) -> EventMetricsRead:
+    """Who took part in the event, out of the players active meanwhile, who paid and how much,
+    from the metric samples game servers tag with `eventId` (`POST /api/v1/metrics`)."""
+    row = await c.events.get(uow, event_id)
+    return EventMetricsRead.model_validate(await event_metrics(uow, row, c.analysis))

@@ -1,0 +1,215 @@
+"""Request and response bodies of the events API.
+
+Creating an event takes seed 000's body (`name`, `displayName`, `eventType`, `startTime`,
+`endTime`, `configuration`), seed 003's (`eventId` instead of `name`), or `templateId` plus what
+to change of the template. `PUT /events/{id}` takes any subset of the same fields (seed 003's
+runbook sends only `startTime`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from hotswap.events.model import EventClass, TimeMode
+from hotswap.events.template_schemas import Milestone, Objective, TemplateId
+from hotswap.web.schemas import CamelModel, InputModel
+
+EVENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
+EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]{0,49}$")]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=4000)]
+RegionName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+SegmentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+MIN_YEAR, MAX_YEAR = 2000, 2999
+VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
+
+
+class Variant(InputModel):
+    name: VariantName
+    weight: float = Field(gt=0, le=1_000_000, description="Relative share of the event's players.")
+    configuration: dict[str, Any] = Field(
+        default_factory=dict, description="Merged over the event's configuration for this variant's players."
+    )
+
+
+class Override(InputModel):
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=1000)] = Field(
+        description="Why the scheduling rules are overridden; kept in the event's history and the audit log."
+    )
+
+
+class _Content(InputModel):
+    display_name: Text200 | None = None
+    description: Description | None = None
+    event_type: EventType | None = Field(
+        default=None,
+        description="Seasonal, Competitive, Cooperative, Crossover, Gacha, SeasonalPromotion, ...: "
+        "at most 2 events of one type run at once.",
+    )
+    event_class: EventClass | None = Field(
+        default=None, description="major (48 h apart), standard, mini or daily (exempt from the limits)."
+    )
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    time_mode: TimeMode | None = Field(
+        default=None,
+        description="utc (default): startTime and endTime are instants. regionLocal: wall-clock times "
+        "(no offset) that each target region reads on its own clock, e.g. local midnight.",
+    )
+    configuration: dict[str, Any] | None = None
+    objectives: list[Objective] | None = Field(default=None, max_length=100, description="Replace the template's.")
+    milestones: list[Milestone] | None = Field(default=None, max_length=100, description="Replace the template's.")
+    theme: dict[str, Any] | None = None
+    segment: SegmentId | None = Field(default=None, description="Only players in this segment see the event.")
+    regions: list[RegionName] | None = Field(
+        default=None, max_length=50, description="Target regions (ids or aliases); none: everywhere."
+    )
+    variants: list[Variant] | None = Field(default=None, max_length=20)
+    override: Override | None = Field(
+        default=None, description="Admins only: schedule despite the scheduling rules, saying why."
+    )
+
+    @field_validator("start_time", "end_time", mode="after")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        # Far enough from datetime's limits that any zone's offset or a template's length fits.
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"must fall in the years {MIN_YEAR} to {MAX_YEAR}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> _Content:
+        if self.variants is not None:
+            names = [v.name for v in self.variants]
+            if len(set(names)) != len(names):
+                raise ValueError("variant names must be distinct")
+        if self.regions is not None and len({r.lower() for r in self.regions}) != len(self.regions):
+            raise ValueError("regions must be distinct")
+        return self
+
+
+class EventCreate(_Content):
+    event_id: EventId | None = Field(default=None, description="The event's id (seed 003).")
+    name: EventId | None = Field(default=None, description="The event's id, as seed 000 calls it.")
+    template_id: TemplateId | None = Field(default=None, description="Start from this template.")
+    environment: str | None = Field(default=None, description="Development, Staging or Production (default).")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> EventCreate:
+        if self.event_id is not None and self.name is not None and self.event_id != self.name:
+            raise ValueError("eventId and name name the same thing; give one, or the same value")
+        if self.event_id is None and self.name is None:
+            raise ValueError("give the event's id as eventId (or name)")
+        if self.start_time is None:
+            raise ValueError("startTime is required")
+        return self
+
+    @property
+    def id(self) -> str:
+        value = self.event_id or self.name
+        assert value is not None
+        return value
+
+
+class EventUpdate(_Content):
+    """Only the fields sent change. `null` clears segment, regions, description or theme."""
+
+
+class WindowRead(CamelModel):
+    region: str | None
+    time_zone: str | None
+    start_time: datetime
+    end_time: datetime
+    local_start_time: str | None = Field(description="The start on the region's wall clock.")
+    local_end_time: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+class EventRead(CamelModel):
+    event_id: str
+    name: str
+    environment: str
+    status: str
+    allowed_actions: list[str]
+    version: int
+    display_name: str
+    description: str | None
+    event_type: str
+    event_class: str
+    template_id: str | None
+    time_mode: str
+    start_time: datetime
+    end_time: datetime
+    windows: list[WindowRead]
+    regions: list[str] | None
+    segment: str | None
+    configuration: dict[str, Any]
+    objectives: list[Any]
+    milestones: list[Any]
+    theme: dict[str, Any] | None
+    variants: list[dict[str, Any]]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    revision: int
+
+
+class ConflictRead(CamelModel):
+    rule: str
+    message: str
+    event_ids: list[str]
+
+
+class ValidationRead(CamelModel):
+    valid: bool = Field(description="True when the draft could be saved as it is.")
+    conflicts: list[ConflictRead]
+    start_time: datetime
+    end_time: datetime
+    windows: list[WindowRead]
+
+
+class HistoryEntry(CamelModel):
+    at: datetime
+    actor: str
+    kind: str
+    action: str | None
+    from_status: str | None
+    to_status: str | None
+    version: int | None
+    region: str | None
+    detail: dict[str, Any] | None
+
+
+class CalendarEntry(CamelModel):
+    event_id: str
+    display_name: str
+    event_type: str
+    event_class: str
+    status: str
+    environment: str
+    windows: list[WindowRead]
+
+
+class CalendarRead(CamelModel):
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    region: str | None
+    time_zone: str = Field(description="Local times are on this zone's clock (UTC without a region).")
+    events: list[CalendarEntry]
+
+
+class DeadLetterRead(CamelModel):
+    id: int
+    event_id: str
+    region: str | None
+    action: str
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+    failed_at: datetime | None
+    state: str

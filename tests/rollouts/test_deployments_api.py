@@ -213,6 +213,8 @@ async def test_a_dry_run_returns_the_plan_and_stores_nothing(
         ({"eventId": "summer-fest-2025", "regions": ["us-east"], "rolloutStrategy": "Canary"}, "body.eventId"),
         ({"configName": "balance", "eventId": "x", "strategy": "Direct"}, "body"),
         ({"configName": "balance", "strategy": "Direct", "surprise": 1}, "body.surprise"),
+        ({"configName": "balance", "strategy": "Canary", "hashSeed": "no spaces"}, "body.hashSeed"),
+        ({"eventId": "fest", "rolloutStrategy": "Canary", "hashSeed": "s1"}, "body"),
     ],
 )
 async def test_bad_requests_name_the_failing_field(
@@ -294,3 +296,24 @@ async def test_a_pending_release_blocks_a_deployment(client: httpx.AsyncClient, 
         409,
     )
     assert body["pendingReleaseId"] == r.json()["id"]
+
+
+async def test_a_hash_seed_exposes_the_same_players_again(
+    client: httpx.AsyncClient, op: Headers, server: Headers
+) -> None:
+    """Without `hashSeed` each deployment hashes with its own id; with the same seed, a second
+    deployment's canary holds exactly the players the first one's held."""
+    await config_with_two_versions(client, op, "balance")
+    players = [f"p{i}" for i in range(200)]
+
+    async def canary(seed: str) -> set[str]:
+        created = await deploy(client, op, configName="balance", strategy="Canary", unitKind="players", hashSeed=seed)
+        answers = {p: await served(client, server, "balance", playerId=p) for p in players}
+        r = await client.post(f"/api/v1/deployments/{created['id']}/cancel", headers=op, json={})
+        assert r.status_code == 200, r.text
+        return {p for p, a in answers.items() if a is not None and a["version"] == "2.0.0"}
+
+    first = await canary("league-7")
+    assert 0 < len(first) < 60
+    assert await canary("league-7") == first
+    assert await canary("league-8") != first

@@ -86,7 +86,7 @@ async def _draft_config(uow: UnitOfWork, fleet: FleetService, actor: Principal, 
         )
     deployment_id = new_id("dep")
     regions = await region_infos(uow, fleet)
-    spec = spec_for(body, seed=deployment_id, regions=regions)
+    spec = spec_for(body, seed=body.hash_seed or deployment_id, regions=regions)
     plan = make_plan(spec, regions, uow.clock.now())
     env = profile.environment
     row = _row(

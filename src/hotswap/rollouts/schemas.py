@@ -83,6 +83,12 @@ class DeploymentCreate(InputModel):
         default=None, description='Step indexes that wait to be promoted, or "all".'
     )
     environment: str | None = Field(default=None, description="For an event; a config deploys in its own environment.")
+    hash_seed: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] | None = Field(
+        default=None,
+        description="A config's units are hashed with this seed (default: the new deployment's id). Give the "
+        "seed of an earlier deployment to expose the same servers or players at the same percentage again. "
+        "An event's players are always hashed with the event's id.",
+    )
     comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
     @model_validator(mode="after")
@@ -97,6 +103,8 @@ class DeploymentCreate(InputModel):
             raise ValueError("give targetRegions or regions, not both")
         if self.canary_percentage is not None and self.target_player_percentage is not None:
             raise ValueError("give canaryPercentage or targetPlayerPercentage, not both")
+        if self.hash_seed is not None and self.event_id is not None:
+            raise ValueError("hashSeed goes with configName: an event's players are hashed with its id")
         return self
 
 
@@ -148,6 +156,7 @@ class DeploymentRead(CamelModel):
     config_name: str | None
     config_version: str | None
     event_id: str | None
+    event_version: int | None = Field(default=None, description="The event's version when it was deployed.")
     strategy: str
     unit_kind: str
     status: str

@@ -161,7 +161,8 @@ class Simulation:
         self.scenario, self.api, self.time = scenario, api, time
         self.config = f"{scenario.config.name}-{run_id}" if run_id else scenario.config.name
         self.servers = fleet_of(scenario, run_id)
-        self.rng = np.random.default_rng(scenario.seed if seed is None else seed)
+        self.seed = scenario.seed if seed is None else seed
+        self.rng = np.random.default_rng(self.seed)
         self.population = Population(scenario, self.servers, self.rng)
         self.player_ids = reports.PlayerIds(f"{run_id}-" if run_id else "")
         self.served = Served(api, scenario, self.config, self.population.servers, self.player_ids)
@@ -180,10 +181,16 @@ class Simulation:
             await api.register(server.id, self.scenario.fleet.game, server.region, self.scenario.fleet.build)
 
     async def deploy(self) -> dict[str, Any]:
-        body = dict(self.scenario.deployment) | {
-            "configName": self.config,
-            "configVersion": self.scenario.config.new_version,
-        }
+        # The units are hashed with a seed of the run's own, not the new deployment's random id:
+        # the same seed puts the same servers and players in the canary, so a run is repeatable.
+        body = (
+            {"hashSeed": f"sim-{self.seed}"}
+            | dict(self.scenario.deployment)
+            | {
+                "configName": self.config,
+                "configVersion": self.scenario.config.new_version,
+            }
+        )
         found = await self.api.deploy(body)
         self.deployed_at = self.clock
         self.population.deployment_started()

@@ -22,6 +22,7 @@ from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
+from hotswap.events.metrics import forget_participant
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
 from hotswap.events.templates import TemplateService
@@ -148,6 +149,10 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     templates = TemplateService(audit)
     events = EventService(audit, snapshot_changes, fleet, segments, templates)
     deployments.serve_events(events)  # seed 000's event deployments roll events out to players
+    # A player's erasure reaches every slice that keeps its id, in the order metric ingestion
+    # writes them (activity and units, then event participation): no deadlock with a batch.
+    players.on_erase(analysis.forget_player)
+    players.on_erase(forget_participant)
     snapshots.add_part("events", snapshot_events)
     event_scheduler = EventScheduler(
         events,

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from hotswap.analysis import ingest
 from hotswap.analysis.tables import metric_aggregates
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Context
-from hotswap.sdk.metrics import Tracker, samples_for
+from hotswap.sdk import metrics as sdk_metrics
+from hotswap.sdk.metrics import Tracker, check_sample, samples_for
+from tests.events.test_event_metrics import create_event
+from tests.events.test_event_metrics import metrics as event_metrics
 from tests.helpers import Headers, wait_until
 from tests.metrics.support import metrics_of, running
 from tests.sdk.support import FlakyTransport, options
@@ -203,3 +207,80 @@ async def test_close_sends_what_is_still_waiting(
     assert transport.paths(METRICS) == []
     await hs.aclose()
     assert hs._core.tracker.sent == 1
+
+
+# -- samples tagged with a live event -------------------------------------------------------------
+
+
+def test_the_event_goes_on_one_sample_of_a_call_so_a_purchase_counts_once() -> None:
+    player = Context(player_id="p1", server_id="gs-1")
+    configs = {
+        "balance": {"value": 1, "rollout": {"id": "dep_a", "step": 1, "arm": "canary"}},
+        "shop": {"value": 2, "rollout": {"id": "dep_b", "step": 1, "arm": "baseline"}},
+    }
+    # The server adds every tagged sample to the event: one per deployment would count it twice.
+    tagged = samples_for("purchase", 4.99, player, "gs-1", AT, configs, None, event="summer")
+    assert [(s["deploymentId"], s.get("eventId")) for s in tagged] == [("dep_a", "summer"), ("dep_b", None)]
+    assert samples_for("purchase", 4.99, player, "gs-1", AT, {}, None, event="summer") == [
+        {"serverId": "gs-1", "playerId": "p1", "metric": "purchase", "value": 4.99, "at": AT_TEXT, "eventId": "summer"}
+    ]
+    assert samples_for("crash", 0, player, "gs-1", AT, {}, None, event="summer") == []  # nothing happened
+    assert all("eventId" not in s for s in samples_for("purchase", 4.99, player, "gs-1", AT, configs, None))
+
+
+def test_event_ids_are_checked_as_the_server_checks_them() -> None:
+    assert sdk_metrics.EVENT_ID.pattern == ingest.EVENT_ID.pattern
+    for good in ("e1", "summer-fest-2027", "a", "x" * 100, "v1.2_b"):
+        assert check_sample("purchase", 1.0, good) is None, good
+    for bad in ("", "Summer", "-e1", "e1-", "x" * 101, "e 1", "e/1", 7):
+        problem = check_sample("purchase", 1.0, bad)  # type: ignore[arg-type]
+        assert problem is not None, bad
+        assert problem.startswith(f"{bad!r} is not a live event id"), problem
+    assert check_sample("purchase", 1.0) is None
+
+
+async def test_samples_tagged_with_an_event_count_their_players_as_participants(
+    client: httpx.AsyncClient,
+    transport: FlakyTransport,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "hotswap.sdk")
+    deployment = (await running(client, op, server))["id"]
+    await create_event(client, op, clock)  # "e1", from an hour ahead
+    clock.advance(timedelta(hours=2))
+    async with AsyncClient(options(transport, server, server_id="na-1", now=clock.now)) as hs:
+        hs.track("session_start", context={"playerId": "p1"}, event="e1")
+        hs.track("purchase", 4.99, {"playerId": "p1"}, event="e1")
+        hs.track("session_start", context={"playerId": "p2"}, event="e1")
+        hs.track("session_start", context={"playerId": "p3"})  # active during the event, not taking part
+        hs.track("session_start", event="e1")  # the server's own sample: no player to count
+        hs.track("session_start", context={"playerId": "p4"}, event="E1")  # no event id
+        assert hs.dropped_samples == 2  # refused before they were queued
+        await wait_until(lambda: hs._core.tracker.sent == 4, "the four good samples stored")
+        hs.track("session_start", context={"playerId": "p5"}, event="no-such-event")
+        await wait_until(lambda: hs.dropped_samples == 3, "the unknown event refused by the server")
+    assert "track('session_start', event='e1') needs a player id in the context; dropped" in caplog.text
+    assert "'E1' is not a live event id" in caplog.text
+    assert "samples[0].eventId: no live event 'no-such-event'" in caplog.text
+    posted = [s for r in transport.paths(METRICS) for s in httpx.Response(200, content=r.content).json()["samples"]]
+    assert [(s["playerId"], s["metric"], s.get("eventId"), s["deploymentId"]) for s in posted] == [
+        ("p1", "session_start", "e1", deployment),
+        ("p1", "purchase", "e1", deployment),
+        ("p2", "session_start", "e1", deployment),
+        ("p3", "session_start", None, deployment),
+        ("p5", "session_start", "no-such-event", deployment),
+    ]
+    found = await event_metrics(client, op)
+    assert {k: found[k] for k in ("participants", "activePlayers", "payers", "purchases", "revenue")} == {
+        "participants": 2,
+        "activePlayers": 3,
+        "payers": 1,
+        "purchases": 1,
+        "revenue": pytest.approx(4.99),
+    }
+    assert found["averageSamplesPerParticipant"] == 1.5  # p1: a session and a purchase; p2: a session
+    reported = await metrics_of(client, op, deployment)  # tagged samples count for the deployment as ever
+    assert reported["arms"]["canary"]["players"] + reported["arms"]["baseline"]["players"] == 3

@@ -287,6 +287,17 @@ async def test_tracking_goes_through_the_client_under_the_contexts_arm(
     ]
 
 
+async def test_an_event_attribute_tags_the_sample_with_that_live_event(
+    hs: AsyncClient, flags: OpenFeatureClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    flags.track("purchase", EvaluationContext("p-other"), TrackingEventDetails(4.99, {"event": "summer"}))
+    flags.track("purchase", EvaluationContext("p-other"), TrackingEventDetails(4.99, {"event": 7}))
+    (sample,) = hs._core.tracker.take()
+    assert (sample["playerId"], sample["value"], sample["eventId"]) == ("p-other", 4.99, "summer")
+    assert hs.dropped_samples == 1  # a bad event is dropped with a warning, not sent untagged
+    assert "7 is not a live event id" in caplog.text
+
+
 def test_the_sdk_imports_without_openfeature_and_the_provider_without_a_server_framework() -> None:
     code = (
         "import sys, json, hotswap.sdk\n"

@@ -70,6 +70,16 @@ class MetricsRepository:
         await self._units(folded, known, started)
         await self._aggregates(folded)
 
+    async def forget_player(self, player_id: str) -> int:
+        """Erase what is kept under a player's id: its activity and its units under every
+        deployment (a game server's units share the table, maybe under the same id: they stay).
+        The sums in `metric_aggregates` name no one and stay. Returns the rows deleted. In the
+        order `store` writes, so an erasure and a batch at once do not deadlock."""
+        a, u = player_activity.c, deployment_units.c
+        activity = await self.conn.execute(player_activity.delete().where(a.player_id == player_id))
+        units = await self.conn.execute(deployment_units.delete().where(u.kind == "player", u.unit_id == player_id))
+        return int(activity.rowcount) + int(units.rowcount)
+
     async def _first_seen(self, players: Sequence[str]) -> dict[str, datetime]:
         found: dict[str, datetime] = {}
         a = player_activity.c

@@ -108,6 +108,10 @@ class AnalysisService:
         """`waker` is called after a commit that made deployments due (the in-process worker)."""
         self._wakers.append(waker)
 
+    async def forget_player(self, uow: UnitOfWork, player_id: str) -> int:
+        """A player's erasure, here: its activity and its units (see `MetricsRepository`)."""
+        return await MetricsRepository(uow.conn).forget_player(player_id)
+
     # -- ingestion --------------------------------------------------------------------------
 
     async def ingest(self, uow: UnitOfWork, items: Sequence[Any]) -> Ingested:

@@ -45,6 +45,13 @@ async def known_events(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
     return frozenset(r.id for r in rows)
 
 
+async def forget_participant(uow: UnitOfWork, player_id: str) -> int:
+    """A player's erasure, here: what it did in each live event. Returns the rows deleted."""
+    p = event_participants.c
+    result = await uow.conn.execute(event_participants.delete().where(p.player_id == player_id))
+    return int(result.rowcount)
+
+
 async def record_participation(uow: UnitOfWork, added: Mapping[tuple[str, str], Participation]) -> None:
     """Add a batch's participation, one upsert per (event, player). The update adds to the stored
     row (never read-then-write), in key order, so batches at once neither lose counts nor deadlock."""

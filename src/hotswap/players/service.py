@@ -2,8 +2,9 @@
 
 Writes from game servers (attributes, sessions, purchases) are not audited: they arrive at the
 rate players play, would bury the trail of human changes, and carry no operator decision. Only
-an erasure is audited (who erased which player, never what was stored). Each use case runs in
-the caller's unit of work and never commits.
+an erasure is audited (who erased which player, never what was stored); it erases the rows other
+slices keep under the player's id too, through their erasers (`on_erase`, wired by the
+composition root). Each use case runs in the caller's unit of work and never commits.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 OnWritten = Callable[[str], Awaitable[None] | None]
+# Deletes one slice's rows under a player's id in the erasure's transaction; returns how many.
+Eraser = Callable[[UnitOfWork, str], Awaitable[int]]
 DEFAULT_CACHE_ENTRIES = 50_000
 _ATTEMPTS = 3  # a concurrent first report can win the insert; the loser then updates, once
 
@@ -49,6 +52,12 @@ class PlayerService:
         self.audit = audit
         self._cache: LoadingCache[m.PlayerProfile] = LoadingCache(cache_entries)
         self._on_written: list[OnWritten] = []
+        self._erasers: list[Eraser] = []
+
+    def on_erase(self, eraser: Eraser) -> None:
+        """`eraser(uow, player_id)` deletes what its slice keeps under a player's id, inside the
+        erasure's transaction, and returns the rows deleted. Called in the order registered."""
+        self._erasers.append(eraser)
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -141,8 +150,15 @@ class PlayerService:
         raise Conflict(f"Player {player_id!r} is being changed by other requests; retry.")
 
     async def delete(self, uow: UnitOfWork, actor: Principal, player_id: str) -> None:
-        """Erase everything stored about the player. The audit names the player, not its data."""
-        if not await PlayerRepository(uow.conn).delete(player_id):
+        """Erase everything stored about the player: its profile and what other slices keep
+        under its id (`on_erase`), in the caller's unit of work, so all of it or none. A player
+        only seen through metrics has no profile, and is erased all the same; NotFound when
+        nothing at all is stored. The audit names the player, not its data."""
+        profile = await PlayerRepository(uow.conn).delete(player_id)
+        elsewhere = 0
+        for eraser in self._erasers:
+            elsewhere += await eraser(uow, player_id)
+        if not profile and not elsewhere:
             raise NotFound(f"No player {player_id!r}.")
         await self.audit.record(
             uow, actor, "player.delete", target_type="player", target_id=player_id, summary="erased the player's data"

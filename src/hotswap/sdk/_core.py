@@ -144,9 +144,11 @@ class Core:
 
     # -- tracked samples ------------------------------------------------------------------
 
-    def track(self, metric: str, value: float, context: ContextLike, config: str | None) -> None:
+    def track(
+        self, metric: str, value: float, context: ContextLike, config: str | None, event: str | None = None
+    ) -> None:
         try:
-            problem = check_sample(metric, value)
+            problem = check_sample(metric, value, event)
             if problem is not None:
                 log.warning("hotswap: track: %s; dropped", problem)
                 self.tracker.drop(1)
@@ -159,14 +161,19 @@ class Core:
                     log.warning("hotswap: track needs a server id (Options.server_id or the context's); dropped")
                 self.tracker.drop(1)
                 return
+            if event is not None and ctx.player_id is None:
+                # The server refuses eventId without playerId: participation is counted per player.
+                log.warning("hotswap: track(%r, event=%r) needs a player id in the context; dropped", metric, event)
+                self.tracker.drop(1)
+                return
             at = self.now()
             snapshot = self.state.snapshot
             if snapshot is None:
-                samples = samples_for(metric, float(value), ctx, server_id, at, {}, config)
+                samples = samples_for(metric, float(value), ctx, server_id, at, {}, config, event=event)
             else:
                 configs = snapshot.evaluate(ctx, at)["configs"]
                 units = deployment_units(snapshot.document)
-                samples = samples_for(metric, float(value), ctx, server_id, at, configs, config, units)
+                samples = samples_for(metric, float(value), ctx, server_id, at, configs, config, units, event=event)
             self.tracker.add(samples)
         except Exception:
             log.exception("hotswap: track(%r) failed", metric)

@@ -61,10 +61,21 @@ class BaseClient(Reads):
         """The snapshot held now, fixed: `with client.session() as s:` for a match's length."""
         return Session(self._core.state.snapshot, self._core.default_context, self._core.now)
 
-    def track(self, metric: str, value: float = 1.0, context: ContextLike = None, *, config: str | None = None) -> None:
+    def track(
+        self,
+        metric: str,
+        value: float = 1.0,
+        context: ContextLike = None,
+        *,
+        config: str | None = None,
+        event: str | None = None,
+    ) -> None:
         """Record a metric sample under each deployment arm `context` is evaluated under (only
-        `config`'s when given). Sent in batches in the background; never raises."""
-        self._core.track(metric, value, context, config)
+        `config`'s when given). `event`: a live event's id, counting the context's player (who
+        must be named) as a participant, and a purchase towards the event's revenue. Sent in
+        batches in the background; never raises (a sample that cannot be sent is logged and
+        counted in `dropped_samples`)."""
+        self._core.track(metric, value, context, config, event)
 
 
 class AsyncClient(BaseClient):

@@ -6,6 +6,11 @@ beyond that new ones are dropped and counted (`dropped_samples`). A batch that c
 sent (network, 5xx, 429) goes back to the front of the queue, as far as the bound allows, and is
 sent at the next flush; one the server refuses (a 4xx) would be refused again: it is logged and
 counted as dropped, and so are the samples a 422 names.
+
+`track(..., event=...)` tags the call with a live event (`eventId`): the server then counts the
+context's player as a participant, and a purchase towards the event's revenue. The server counts
+every tagged sample, so when one call makes a sample per deployment arm only the first carries
+the event: a purchase counts once in the event's revenue however many rollouts the player is in.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ METRICS_PATH = "/api/v1/metrics"
 # What `analysis.ingest` counts rather than measures: these carry `count`, never `value`.
 COUNTERS = frozenset({"session_start", "crash", "disconnect", "complaint"})
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+# A live event's id, as `analysis.ingest.EVENT_ID` checks it (repeated: the SDK imports no server
+# module; a test keeps the two equal).
+EVENT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
 MAX_COUNT = 1_000_000
 _RETRY = frozenset({408, 425, 429})
 
@@ -46,9 +54,12 @@ def samples_for(
     configs: Mapping[str, Any],
     config: str | None,
     units: Mapping[str, str] | None = None,
+    *,
+    event: str | None = None,
 ) -> list[Sample]:
     """The samples one `track` call makes: one per deployment the context was evaluated under
     (in `configs`, an evaluation's results; only `config`'s when given), else one without.
+    `event` goes on the first of them only (the server counts each tagged sample).
 
     `units` maps a deployment to the attribute naming its units (`playerId`, `serverId`): a
     context without one is no unit of that deployment (it is served the baseline, but is not
@@ -73,9 +84,10 @@ def samples_for(
             if unit is not None and attributes.get(unit) in (None, ""):
                 continue
             arms[(rollout["id"], rollout["arm"])] = None
-    if not arms:
-        return [sample]
-    return [{**sample, "deploymentId": deployment, "arm": arm} for deployment, arm in arms]
+    samples = [{**sample, "deploymentId": deployment, "arm": arm} for deployment, arm in arms] or [sample]
+    if event is not None:
+        samples[0]["eventId"] = event
+    return samples
 
 
 def _iso(at: datetime) -> str:
@@ -84,12 +96,15 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def check_sample(metric: str, value: float) -> str | None:
-    """Why the server would refuse this sample, or None."""
+def check_sample(metric: str, value: float, event: str | None = None) -> str | None:
+    """Why the server would refuse this sample, or None. (Whether `event` names a live event
+    only the server knows: it refuses an unknown one, and the tracker counts it as dropped.)"""
     if not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric):
         return f"{metric!r} is not a metric name (lower case letters, digits and _ . : -, up to 64)"
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return f"the value of {metric} must be a finite number, not {value!r}"
+    if event is not None and (not isinstance(event, str) or not EVENT_ID.fullmatch(event)):
+        return f"{event!r} is not a live event id (lower case letters, digits and . _ -, up to 100)"
     return None
 
 

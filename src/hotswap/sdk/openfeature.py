@@ -54,7 +54,8 @@ raises it), resolutions return their default with that error code, and the provi
 PROVIDER_READY when the first snapshot arrives. Every config change is a
 PROVIDER_CONFIGURATION_CHANGED event naming that config in `flags_changed` (the keys `balance`
 and `balance:...` all change with config `balance`), with the new `revision` in its metadata.
-`track` sends a metric sample through `Client.track`.
+`track` sends a metric sample through `Client.track` (the details' `config` and `event`
+attributes are its `config` and `event`).
 """
 
 from __future__ import annotations
@@ -197,15 +198,20 @@ class HotSwapProvider(AbstractProvider):
         tracking_event_details: TrackingEventDetails | None = None,
     ) -> None:
         """`Client.track(tracking_event_name, details.value or 1.0, context)`; a `config`
-        attribute of the details limits the sample to that config's deployment arm."""
+        attribute of the details limits the sample to that config's deployment arm, an `event`
+        attribute tags it with that live event (`Client.track`'s `event`)."""
         value = 1.0
         config = None
+        event: Any = None
         if tracking_event_details is not None:
             if tracking_event_details.value is not None:
                 value = tracking_event_details.value
             named = tracking_event_details.attributes.get("config")
             config = named if isinstance(named, str) else None
-        self.client.track(tracking_event_name, value, to_context(evaluation_context), config=config)
+            # Passed on whatever it is: `Client.track` logs and drops a sample with a bad one
+            # rather than sending it untagged.
+            event = tracking_event_details.attributes.get("event")
+        self.client.track(tracking_event_name, value, to_context(evaluation_context), config=config, event=event)
 
 
 def to_context(evaluation_context: EvaluationContext | None) -> Context | None:

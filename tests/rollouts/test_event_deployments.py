@@ -118,7 +118,9 @@ async def test_the_seed_000_request_as_written(
     assert (created["configName"], created["configVersion"]) == (None, None)
     assert (created["environment"], created["unitKind"], created["strategy"]) == ("Production", "players", "Canary")
     assert [s["name"] for s in created["steps"]] == ["canary 10%", "canary 30%", "canary 50%", "canary 100%"]
-    assert await exposure(client, server, "Production") == []  # held by its deployment: nobody before step 0
+    # Active already: served as before while its deployment waits for an approval.
+    assert await exposure(client, server, "Production") is None
+    assert await players_seeing(client, server, "EU-WEST", "Production") == 200
     r = await client.post(f"/api/v1/approvals/{created['approvalId']}/approve", headers=approver)
     assert r.status_code == 200, r.text
     running = await get(client, op, created["id"])
@@ -329,3 +331,55 @@ async def test_a_dry_run_plans_the_event_and_stores_nothing(
     assert r.json()["dryRun"] is True
     assert await count_rows("deployments") == 0
     assert await exposure(client, server) is None
+
+
+@pytest.mark.parametrize("start", ["2025-06-25T00:00:00Z", "2025-06-20T00:00:00Z"])
+async def test_a_deployment_waiting_for_its_event_follows_a_moved_start(
+    client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock, start: str
+) -> None:
+    await live_event(client, op, activate=False)
+    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    r = await client.put("/api/v1/events/summer-fest-2025", headers=op, json={"startTime": start})
+    assert r.status_code == 200, r.text
+    moved = await get(client, op, created["id"])
+    assert (moved["status"], moved["step"]) == ("Running", -1)
+    assert moved["steps"][0]["plannedAt"] == start
+    assert (moved["log"][-1]["action"], moved["log"][-1]["actor"]) == ("reschedule", "olivia")
+    for at in sorted([datetime(2025, 6, 21, tzinfo=UTC), datetime.fromisoformat(start)]):
+        clock.set(at)
+        await container.event_scheduler.run_due()
+        await container.worker.run_due()
+        started = at >= datetime.fromisoformat(start)  # at the new start, not the old one
+        assert await event_status(client, op) == ("Active" if started else "Scheduled")
+        assert (await get(client, op, created["id"]))["step"] == (0 if started else -1)
+        if started:
+            break
+    assert await exposure(client, server) == [{"percentage": 10.0, "regions": ["NA-EAST"]}]
+
+
+async def test_an_early_activation_starts_the_waiting_deployment(
+    client: httpx.AsyncClient, op: Headers, server: Headers, container: Container
+) -> None:
+    await live_event(client, op, activate=False)
+    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    assert (await client.post("/api/v1/events/summer-fest-2025/activate", headers=op)).status_code == 200
+    assert await exposure(client, server) == []  # live, but its deployment has not started yet
+    await container.worker.run_due()  # due at once: no waiting for the old start (2025-06-21)
+    running = await get(client, op, created["id"])
+    assert running["step"] == 0
+    assert [e["action"] for e in running["log"]] == ["create", "reschedule", "advance"]
+    assert await exposure(client, server) == [{"percentage": 10.0, "regions": ["NA-EAST"]}]
+
+
+async def test_a_start_move_leaves_a_deployment_that_has_started_alone(
+    client: httpx.AsyncClient, op: Headers, container: Container
+) -> None:
+    await live_event(client, op, activate=False)
+    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    promoted = await client.post(f"/api/v1/deployments/{created['id']}/promote", headers=op)
+    assert (promoted.status_code, promoted.json()["step"]) == (200, 0), promoted.text
+    r = await client.put("/api/v1/events/summer-fest-2025", headers=op, json={"startTime": "2025-06-25T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    after = await get(client, op, created["id"])
+    assert after["step"] == 0
+    assert "reschedule" not in [e["action"] for e in after["log"]]

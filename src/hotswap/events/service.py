@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,9 @@ from hotswap.events.templates import Template, TemplateService
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
 from hotswap.storage.uow import UnitOfWork
+
+# Told, inside the change's transaction, that an event (as it was) now starts at an instant.
+StartListener = Callable[[UnitOfWork, EventRow, datetime, Principal], Awaitable[None]]
 
 
 def parse_environment(raw: str | None, field: str = "body.environment") -> Environment:
@@ -68,10 +72,22 @@ class EventService:
         self.segments = segments
         self.templates = templates
         self._on_scheduled: list[Callable[[], Awaitable[None] | None]] = []
+        self._on_start_moved: list[StartListener] = []
 
     def on_scheduled(self, listener: Callable[[], Awaitable[None] | None]) -> None:
         """Called after a commit that added timers (the scheduler looks again at once)."""
         self._on_scheduled.append(listener)
+
+    def on_start_moved(self, listener: StartListener) -> None:
+        """Called inside the transaction of an edit or an early activation that moves an event's
+        start, with the event as it was and its new start (a deployment waiting for the start
+        follows it)."""
+        self._on_start_moved.append(listener)
+
+    async def start_moved(self, uow: UnitOfWork, actor: Principal, row: EventRow, start: datetime) -> None:
+        if start != row.start_at:
+            for listener in self._on_start_moved:
+                await listener(uow, row, start, actor)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -205,6 +221,7 @@ class EventService:
         await repo.add_version(
             {"event_id": event_id, "version": version, "spec": spec, "created_at": now, "created_by": actor.subject}
         )
+        await self.start_moved(uow, actor, row, planning.start)
         changed = sorted(k for k in spec.keys() | row.spec.keys() if spec.get(k) != row.spec.get(k))
         await self._history(uow, event_id, actor, "version", version=version, detail={"changed": changed})
         await self._overridden(uow, event_id, actor, found, body.override)
@@ -247,6 +264,7 @@ class EventService:
         values: dict[str, Any] = {"status": after.value, "updated_at": now, "updated_by": actor.subject}
         if action is m.EventAction.ACTIVATE:
             values.update(await self._open_now(uow, repo, row))
+            await self.start_moved(uow, actor, row, values["start_at"])
         elif action is m.EventAction.CANCEL:
             await repo.supersede_timers(event_id)
         await repo.update(event_id, values)

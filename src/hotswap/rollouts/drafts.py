@@ -6,7 +6,9 @@ A live event goes to players, in its own environment, hashed with the event's id
 the snapshot's event entry hashes `playerId` with that seed too, so the players a step exposes
 are the ones the plan counts, and a later deployment of the event starts from the same players.
 An event that is still Scheduled is rolled out from its start: the first step waits for it (a
-person's promote starts it earlier), so the canary watches players who can see the event."""
+person's promote starts it earlier), so the canary watches players who can see the event. An
+Active event stays as its players see it until the first step (while the deployment waits for
+an approval, say): the deployment takes over its exposure from then on."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from hotswap.events.model import EventStatus
 from hotswap.events.service import EventService, parse_environment
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
+from hotswap.rollouts.exposure import KEEPS_EXPOSURE
 from hotswap.rollouts.lifecycle import initial_progress
 from hotswap.rollouts.model import Plan, RegionInfo, SubjectKind
 from hotswap.rollouts.repository import Row
@@ -135,7 +138,7 @@ async def _draft_event(
         new_id("dep"),
         env,
         plan,
-        codec.spec_to_json(spec),
+        codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if event.status is EventStatus.ACTIVE else {}),
         subject_kind=SubjectKind.EVENT,
         subject=event.id,
         profile_id=None,

@@ -23,6 +23,9 @@ EXPOSING = ("Running", "Paused")  # a paused deployment keeps what it has expose
 OPEN = ("PendingApproval", "Running", "Paused")
 WITHDRAWN = ("RolledBack", "Failed", "Cancelled")
 NOBODY: list[dict[str, Any]] = []
+# In the spec of a deployment made for an Active event: until its first step, the event is served
+# as it was before the deployment.
+KEEPS_EXPOSURE = "keepsExposure"
 
 
 async def load_rollouts(conn: AsyncConnection, environment: Environment) -> list[dict[str, Any]]:
@@ -76,6 +79,8 @@ async def load_event_exposures(
 
     - open, before its first step (waiting for approval or for the event's start): `[]`, nobody
       yet: the deployment owns the event's exposure from its creation, so nobody sees it early;
+      but one made for an Active event (`KEEPS_EXPOSURE`) leaves it as it was (everyone, or
+      what the deployment before it left), so an approval wait does not take it off the air;
     - Running or Paused at a step: that step's grants (as a config rollout's `exposure`);
     - Succeeded: None (everyone) once it reached everyone, else its last grants (`holds_exposure`);
     - rolled back, failed or cancelled: as if it had never been; the event is as the deployment
@@ -86,15 +91,15 @@ async def load_event_exposures(
     if event_ids is not None and not event_ids:
         return {}
     d = deployments.c
-    query = sa.select(d.subject, d.status, d.step, d.plan, d.holds_exposure, d.created_at, d.finished_at, d.id).where(
-        d.environment == environment.value, d.subject_kind == "event"
-    )
+    query = sa.select(
+        d.subject, d.status, d.step, d.plan, d.spec, d.holds_exposure, d.created_at, d.finished_at, d.id
+    ).where(d.environment == environment.value, d.subject_kind == "event")
     if event_ids is not None:
         query = query.where(d.subject.in_(sorted(event_ids)))
     rows = sorted((await conn.execute(query)).all(), key=_age)
     out: dict[str, list[dict[str, Any]] | None] = {}
     for r in rows:  # oldest first: the latest of an event decides
-        if r.status in WITHDRAWN:
+        if r.status in WITHDRAWN or (r.status in OPEN and r.step < 0 and r.spec.get(KEEPS_EXPOSURE)):
             continue
         out[r.subject] = _event_exposure(r.status, r.step, r.plan, r.holds_exposure)
     return out

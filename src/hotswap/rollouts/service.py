@@ -31,12 +31,13 @@ from hotswap.configs.releases import ReleaseService
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.tables import snapshot_revisions
+from hotswap.events.repository import EventRow
 from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.drafts import draft, region_infos
-from hotswap.rollouts.event_rollouts import is_event, pause_event, subject_fields, subject_text
+from hotswap.rollouts.event_rollouts import follow_start, is_event, pause_event, subject_fields, subject_text
 from hotswap.rollouts.judge import CONTINUE, Judge
 from hotswap.rollouts.leases import Held, StaleLease
 from hotswap.rollouts.lifecycle import (
@@ -104,6 +105,13 @@ class DeploymentService:
 
     def serve_events(self, events: EventService) -> None:
         self.events = events
+
+        async def start_moved(uow: UnitOfWork, event: EventRow, start: datetime, actor: Principal) -> None:
+            if await follow_start(uow, event, start, actor):
+                for wake in self._wakers:
+                    uow.after_commit(wake)
+
+        events.on_start_moved(start_moved)
 
     def on_change(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from hotswap.delivery.stream import StreamHub
 from hotswap.events.metrics import forget_participant
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
+from hotswap.events.targets import region_changed, segment_deleting
 from hotswap.events.templates import TemplateService
 from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
@@ -153,6 +155,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # writes them (activity and units, then event participation): no deadlock with a batch.
     players.on_erase(analysis.forget_player)
     players.on_erase(forget_participant)
+    fleet.on_region_changed(functools.partial(region_changed, events))  # a region's events follow it
+    segments.on_delete(segment_deleting)  # a segment a planned event targets stays
     snapshots.add_part("events", snapshot_events)
     event_scheduler = EventScheduler(
         events,

@@ -112,6 +112,7 @@ class EventService:
     async def create(self, uow: UnitOfWork, actor: Principal, body: EventCreate) -> EventRow:
         environment = parse_environment(body.environment)
         repo = EventRepository(uow.conn)
+        await self.fleet.hold_regions(uow)  # see `events.targets`
         exists = Conflict(f"A live event {body.id!r} already exists.")
         if await repo.get(body.id) is not None:
             raise exists
@@ -169,6 +170,7 @@ class EventService:
         self, uow: UnitOfWork, actor: Principal, event_id: str, body: EventUpdate, *, expected_revision: int | None
     ) -> EventRow:
         repo = EventRepository(uow.conn)
+        await self.fleet.hold_regions(uow)  # before the row lock: see `events.targets`
         row = await repo.get(require_id(event_id), for_update=True)
         if row is None:
             raise not_found(event_id)

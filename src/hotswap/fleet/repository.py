@@ -72,6 +72,12 @@ class RegionRepository:
         if self.conn.dialect.name == "postgresql":
             await self.conn.execute(sa.text("LOCK TABLE regions IN SHARE ROW EXCLUSIVE MODE"))
 
+    async def lock_for_reading(self) -> None:
+        """Wait for a region write under way, and hold region writes off until the transaction
+        ends (other readers and holders are not blocked). SQLite: writers are serialized already."""
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(sa.text("LOCK TABLE regions IN SHARE MODE"))
+
     async def all(self) -> list[Region]:
         """In rollout order, then by id (sorted here: the same on every database's collation)."""
         found = [_region(r) for r in (await self.conn.execute(sa.select(regions))).all()]

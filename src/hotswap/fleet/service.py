@@ -9,8 +9,8 @@ seconds from every server and carry no operator decision), and a heartbeat is on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -56,11 +56,25 @@ class ServerFilter:
     healthy: bool | None = None
 
 
+# Told, inside the transaction, of a region about to be deleted (`after` None) or changed; it may
+# refuse with a Conflict, before anything is written. (The events slice: see `events.targets`.)
+RegionListener = Callable[[UnitOfWork, Principal, m.Region, m.Region | None], Awaitable[None]]
+
+
 class FleetService:
     def __init__(self, audit: AuditLog, snapshots: SnapshotChanges, *, heartbeat_timeout: timedelta) -> None:
         self.audit = audit
         self.snapshots = snapshots
         self.heartbeat_timeout = heartbeat_timeout
+        self._region_listeners: list[RegionListener] = []
+
+    def on_region_changed(self, listener: RegionListener) -> None:
+        self._region_listeners.append(listener)
+
+    async def hold_regions(self, uow: UnitOfWork) -> None:
+        """Keep the regions as they are until the transaction ends: a write that plans on their
+        ids and time zones (a live event's windows) takes this before any row lock of its own."""
+        await RegionRepository(uow.conn).lock_for_reading()
 
     def is_healthy(self, server: m.GameServer, now: datetime) -> bool:
         return server.healthy(now, self.heartbeat_timeout)
@@ -156,6 +170,13 @@ class FleetService:
         )
         if not changed:
             return region  # a PUT of what is stored changes nothing: no new revision
+        after = replace(
+            region,
+            display_name=draft.display_name,
+            time_zone=draft.time_zone,
+            rollout_order=draft.rollout_order,
+            aliases=aliases,
+        )
         await repo.update(
             region.id,
             {
@@ -177,6 +198,8 @@ class FleetService:
             before_ref=f"revision:{region.revision}",
             after_ref=f"revision:{region.revision + 1}",
         )
+        for listener in self._region_listeners:
+            await listener(uow, actor, region, after)
         await self.snapshots.mark_changed(uow)
         return await self.get_region(uow, region.id)
 
@@ -194,6 +217,8 @@ class FleetService:
         )
         if count:
             raise in_use
+        for listener in self._region_listeners:
+            await listener(uow, actor, region, None)
         try:
             await repo.delete(region.id)
         except IntegrityError as exc:  # a server registered in it meanwhile (the foreign key)

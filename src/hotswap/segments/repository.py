@@ -10,8 +10,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.configs.tables import config_profiles
-from hotswap.events.model import PLANNED
-from hotswap.events.tables import live_events
 from hotswap.segments.model import Segment, rules_name_segment
 from hotswap.segments.tables import segments
 
@@ -78,13 +76,3 @@ class SegmentRepository:
             query = query.where(sa.type_coerce(t.c.targeting, JSONB).contains([{"segment": segment_id}]))
         rows = (await self.conn.execute(query)).all()
         return [row.name for row in rows if rules_name_segment(row.targeting, segment_id)]
-
-    async def events_naming(self, segment_id: str) -> list[str]:
-        """Ids of the planned live events (Scheduled, Active, Paused) that target the segment.
-        Reads the events slice's table for the same reason `configs_naming` reads the configs'."""
-        e = live_events.c
-        query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
-        if self.conn.dialect.name == "postgresql":
-            query = query.where(sa.type_coerce(e.spec, JSONB).contains({"segment": segment_id}))
-        rows = (await self.conn.execute(query)).all()
-        return [row.id for row in rows if row.spec.get("segment") == segment_id]

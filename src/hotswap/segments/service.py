@@ -4,7 +4,7 @@ write marks all snapshots changed in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,8 @@ from hotswap.segments.repository import SegmentRepository
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.conditions import Predicate, compile_condition
 from hotswap.targeting.validation import check_condition
+
+DeleteGuard = Callable[[UnitOfWork, str], Awaitable[None]]
 
 SAMPLE_IDS = 100  # matching player ids a preview lists
 
@@ -54,6 +56,12 @@ class SegmentService:
         self.audit = audit
         self.snapshots = snapshots
         self.players = players
+        self._delete_guards: list[DeleteGuard] = []
+
+    def on_delete(self, guard: DeleteGuard) -> None:
+        """`guard(uow, segment_id)` raises Conflict when another slice still targets the segment
+        (a planned live event); called with the segment's row locked, before anything is written."""
+        self._delete_guards.append(guard)
 
     async def create(self, uow: UnitOfWork, actor: Principal, segment_id: str, draft: SegmentDraft) -> m.Segment:
         check_condition(draft.condition, "body.condition")
@@ -176,13 +184,8 @@ class SegmentService:
                 "remove it from those rules first.",
                 extra={"configs": users},
             )
-        events = await repo.events_naming(segment_id)
-        if events:
-            raise Conflict(
-                f"Segment {segment_id!r} is the target of the live events {', '.join(map(repr, events))}; "
-                "change their segment (or let them end) first.",
-                extra={"events": events},
-            )
+        for guard in self._delete_guards:
+            await guard(uow, segment_id)
         await repo.delete(segment_id)
         await self.audit.record(
             uow,

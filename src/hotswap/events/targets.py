@@ -1,0 +1,116 @@
+"""What changes to the regions and segments live events target mean for the events planned
+there (Scheduled, Active or Paused). The fleet and segments slices tell this module inside their
+own transactions (`on_region_changed`, `on_delete`):
+
+- a segment that a planned event targets is not deleted (409 naming the events): the event
+  could not go live (`EventService.segments_exist`);
+- a region that a planned event targets is not deleted (409 naming the events): the event's
+  windows, and every later edit of it, would name a region that no longer exists;
+- a new time zone re-plans each regionLocal event that targets the region: its wall-clock times
+  are read on the region's new clock, the region's window and timers move, and the event's
+  history says why. What has happened stays (a window that is open keeps its start; see
+  `planning.effective`). The scheduling rules are not judged again: the region's clock is a
+  fact, not a planner's choice.
+
+The region's transaction holds region writes (SHARE ROW EXCLUSIVE on PostgreSQL) and then locks
+the events' rows; an event write takes `FleetService.hold_regions` before its row lock, so the
+two wait for each other in one order and never deadlock.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from hotswap.auth.model import Principal
+from hotswap.configs.model import Environment
+from hotswap.core.errors import Conflict
+from hotswap.events import model as m
+from hotswap.events import planning as p
+from hotswap.events.model import PLANNED, TimeMode
+from hotswap.events.repository import EventRepository, EventRow
+from hotswap.events.service import EventService, record_history
+from hotswap.events.tables import live_events
+from hotswap.fleet.model import Region
+from hotswap.storage.uow import UnitOfWork
+
+
+async def region_changed(
+    service: EventService, uow: UnitOfWork, actor: Principal, before: Region, after: Region | None
+) -> None:
+    if after is not None and after.time_zone == before.time_zone:
+        return
+    events = await planned_in(uow, before.id)
+    if after is None:
+        if events:
+            ids = [e.id for e in events]
+            raise Conflict(
+                f"Region {before.id!r} is a target of the live events {', '.join(map(repr, ids))}; "
+                "change their regions (or let them end) first.",
+                extra={"events": ids},
+            )
+        return
+    why = f"region {before.id} changed its time zone from {before.time_zone} to {after.time_zone}"
+    for event in events:
+        if event.spec.get("timeMode") == TimeMode.REGION_LOCAL.value:
+            await replan(service, uow, actor, event, why)
+
+
+async def segment_deleting(uow: UnitOfWork, segment_id: str) -> None:
+    e = live_events.c
+    query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
+    if uow.conn.dialect.name == "postgresql":
+        query = query.where(sa.type_coerce(e.spec, JSONB).contains({"segment": segment_id}))
+    ids = [row.id for row in (await uow.conn.execute(query)).all() if row.spec.get("segment") == segment_id]
+    if ids:
+        raise Conflict(
+            f"Segment {segment_id!r} is the target of the live events {', '.join(map(repr, ids))}; "
+            "change their segment (or let them end) first.",
+            extra={"events": ids},
+        )
+
+
+async def planned_in(uow: UnitOfWork, region_id: str) -> list[EventRow]:
+    """The planned events that name `region_id` among their regions, row-locked, by id."""
+    e = live_events.c
+    query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
+    if uow.conn.dialect.name == "postgresql":
+        query = query.where(sa.type_coerce(e.spec, JSONB).contains({"regions": [region_id]}))
+    rows = (await uow.conn.execute(query)).all()
+    repo = EventRepository(uow.conn)
+    out = []
+    for row in rows:
+        if region_id in (row.spec.get("regions") or []):
+            locked = await repo.get(row.id, for_update=True)
+            if locked is not None and locked.status in PLANNED:
+                out.append(locked)
+    return out
+
+
+async def replan(service: EventService, uow: UnitOfWork, actor: Principal, row: EventRow, why: str) -> None:
+    """Plan `row` (locked by the caller) again from its own spec: its windows and timers move,
+    and its history says why. No new version: the spec is the same."""
+    repo = EventRepository(uow.conn)
+    planning = await p.plan(uow, service.fleet, row.spec)
+    held = (await repo.windows([row.id])).get(row.id, [])
+    windows = p.effective(planning.windows, held)
+    if sorted((w.region, w.start_at, w.end_at) for w in held) == sorted((w.region, w.start, w.end) for w in windows):
+        return
+    status = row.status
+    if not await p.store_windows(repo, uow, row.id, windows, held):
+        status = m.transition(row.status, m.EventAction.EXPIRE)  # its open window was moved into the past
+    values = {"status": status.value, "start_at": planning.start, "end_at": planning.end, "updated_at": uow.clock.now()}
+    await repo.update(row.id, values)
+    detail = {
+        "reason": why,
+        "windows": [{"region": w.region, "start": p.iso(w.start), "end": p.iso(w.end)} for w in windows],
+    }
+    await record_history(uow, row.id, actor.subject, "replan", detail=detail)
+    if status is not row.status:
+        await record_history(
+            uow, row.id, actor.subject, "transition", action="expire", from_status=row.status, to_status=status
+        )
+    await service.start_moved(uow, actor, row, planning.start)
+    service.wake_scheduler_after(uow)
+    if m.EventStatus.ACTIVE in (row.status, status):
+        await service.snapshots.mark_changed(uow, [Environment(row.environment)])

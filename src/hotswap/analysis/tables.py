@@ -48,6 +48,7 @@ deployment_units = sa.Table(
     sa.Column("complained", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("existing", sa.Boolean(), nullable=False, server_default=sa.false()),  # active before it began
     sa.Index("ix_deployment_units_arm", "deployment_id", "kind", "arm"),
+    sa.Index("ix_deployment_units_unit", "kind", "unit_id"),  # a player's erasure
 )
 
 player_activity = sa.Table(

@@ -133,4 +133,5 @@ event_participants = sa.Table(
     sa.Column("samples", sa.BigInteger(), nullable=False),
     sa.Column("purchases", sa.BigInteger(), nullable=False),
     sa.Column("revenue", sa.Float(), nullable=False),
+    sa.Index("ix_event_participants_player", "player_id"),  # a player's erasure
 )

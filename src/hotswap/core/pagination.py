@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -63,3 +64,15 @@ def cursor_str(cursor: str, key: str) -> str:
     if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
         raise invalid_cursor()
     return value
+
+
+def cursor_instant(cursor: str, key: str) -> datetime:
+    """An instant position (ISO 8601 with its offset), as issued, in UTC. One at the edge of the
+    calendar whose offset would carry it past year 1 or 9999 is refused, not an overflow."""
+    try:
+        value = datetime.fromisoformat(cursor_str(cursor, key))
+        if value.tzinfo is None:
+            raise invalid_cursor()
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise invalid_cursor() from exc

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.pagination import check_limit, cursor_str, encode_cursor
+from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.events import model as m
 from hotswap.events import views
 from hotswap.events.repository import EventRepository, EventRow, TimerRow, WindowRow
@@ -110,7 +110,9 @@ async def event_calendar(
     type_: Annotated[str | None, Query(alias="type", pattern=r"^[A-Za-z][A-Za-z0-9]{0,49}$")] = None,
     environment: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> CalendarRead:
+    """By start, then id. `nextCursor`, when set, reads on from where this page stopped."""
     for name, value in (("from", start), ("to", end)):
         if not MIN_YEAR <= value.year <= MAX_YEAR:
             raise InvalidInput(
@@ -131,10 +133,12 @@ async def event_calendar(
             raise InvalidInput(f"No region {region!r}.", errors=[FieldError("query.region", "no such region")])
         zone, region_id = found.time_zone, found.id
     env = parse_environment(environment, "query.environment").value if environment is not None else None
-    entries = await views.calendar(
-        uow.conn, start, end, region=region_id, event_type=type_, environment=env, limit=limit
+    after = None if cursor is None else (cursor_instant(cursor, "start"), cursor_str(cursor, "id"))
+    entries, last = await views.calendar(
+        uow.conn, start, end, region=region_id, event_type=type_, environment=env, limit=limit, after=after
     )
-    return CalendarRead(start=start, end=end, region=region_id, time_zone=zone, events=entries)
+    next_cursor = None if last is None else encode_cursor({"start": last[0].isoformat(), "id": last[1]})
+    return CalendarRead(start=start, end=end, region=region_id, time_zone=zone, events=entries, next_cursor=next_cursor)
 
 
 @router.get("/events/{event_id}", response_model=EventRead)

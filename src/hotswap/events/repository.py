@@ -113,14 +113,24 @@ class EventRepository:
         return [_event(r) for r in (await self.conn.execute(query)).all()]
 
     async def between(
-        self, start: datetime, end: datetime, *, environment: str | None, event_type: str | None, limit: int
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        environment: str | None,
+        event_type: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
     ) -> list[EventRow]:
+        """By start, then id; `after` a (start, id) position: the rows past it."""
         e = live_events.c
         query = (
             sa.select(live_events)
             .where(e.start_at < end, e.end_at > start, e.status != EventStatus.ARCHIVED.value)
             .order_by(e.start_at, e.id)
         )
+        if after is not None:
+            query = query.where(sa.or_(e.start_at > after[0], sa.and_(e.start_at == after[0], e.id > after[1])))
         if environment is not None:
             query = query.where(e.environment == environment)
         if event_type is not None:

@@ -201,6 +201,9 @@ class CalendarRead(CamelModel):
     region: str | None
     time_zone: str = Field(description="Local times are on this zone's clock (UTC without a region).")
     events: list[CalendarEntry]
+    next_cursor: str | None = Field(
+        default=None, description="Set when more events may follow: pass it as `cursor` for the next page."
+    )
 
 
 class DeadLetterRead(CamelModel):

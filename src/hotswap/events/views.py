@@ -111,12 +111,18 @@ async def calendar(
     event_type: str | None,
     environment: str | None,
     limit: int,
-) -> list[CalendarEntry]:
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[CalendarEntry], tuple[datetime, str] | None]:
     """Events whose windows meet `start`..`end` (in `region`, when given: those targeting it or
     everywhere), each window with its local times on its region's clock (for an everywhere
-    window: the asked region's clock, else UTC)."""
+    window: the asked region's clock, else UTC). By start, then id, `limit` events read past
+    `after`; with the position of the last one read when there may be more (some read may be
+    left out by `region`, so a page can hold fewer than `limit`)."""
     repo = EventRepository(conn)
-    rows = await repo.between(start, end, environment=environment, event_type=event_type, limit=limit)
+    rows = await repo.between(start, end, environment=environment, event_type=event_type, limit=limit + 1, after=after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1].start_at, rows[-1].id) if more else None
     windows = await repo.windows([r.id for r in rows])
     zones = await region_zones(conn)
     out = []
@@ -139,7 +145,7 @@ async def calendar(
                 windows=[window_read(w, zones.get(w.region or (region or ""), "UTC")) for w in shown],
             )
         )
-    return out
+    return out, last
 
 
 async def snapshot_events(conn: AsyncConnection, environment: Environment) -> list[dict[str, Any]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.pagination import check_limit, cursor_str, encode_cursor, invalid_cursor
+from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.rollouts.model import Action, Plan, Status, covers_everyone
 from hotswap.rollouts.schemas import ActionBody, DeploymentCreate, DeploymentRead, RollbackBody
 from hotswap.rollouts.views import deployment_view, plan_of
@@ -64,13 +63,7 @@ async def list_deployments(
     check_limit(limit)
     after = None
     if cursor is not None:
-        try:
-            at = datetime.fromisoformat(cursor_str(cursor, "at"))
-        except ValueError as exc:
-            raise invalid_cursor() from exc
-        if at.tzinfo is None:
-            raise invalid_cursor()
-        after = (at, cursor_str(cursor, "id"))
+        after = (cursor_instant(cursor, "at"), cursor_str(cursor, "id"))
     rows = await c.deployments.page(
         uow, status=status_.value if status_ else None, config=config, after=after, limit=limit + 1
     )

@@ -147,14 +147,14 @@ async def test_a_deployment_waiting_for_the_event_follows_the_new_clock(client: 
 
 
 async def test_an_edit_and_a_zone_change_at_once_both_land(client: httpx.AsyncClient, op: Headers) -> None:
-    """The edit holds the regions before its event row and the zone change holds the regions
-    before the events' rows: whichever goes first, the other waits, then plans on what it left."""
+    """The edit adds the region being changed: it holds the regions before its event row, so it
+    plans on the zone committed when it commits, or the zone change finds it and re-plans it."""
     await add_region(client, op)
-    await create(client, op, "carnival", regions=["SA-EAST"])
-    edit = client.put("/api/v1/events/carnival", headers=op, json={"endTime": "2027-02-13T00:00:00"})
+    await create(client, op, "carnival", regions=["EU-EAST"])
+    edit = client.put("/api/v1/events/carnival", headers=op, json={"regions": ["EU-EAST", "SA-EAST"]})
     edited, zoned = await asyncio.gather(edit, set_zone(client, op, "America/Manaus"))
     assert (edited.status_code, zoned.status_code) == (200, 200), (edited.text, zoned.text)
-    assert windows(await get(client, op, "carnival"))["SA-EAST"] == ("2027-02-10T04:00:00Z", "2027-02-13T04:00:00Z")
+    assert windows(await get(client, op, "carnival"))["SA-EAST"] == ("2027-02-10T04:00:00Z", "2027-02-12T04:00:00Z")
 
 
 async def test_a_create_and_a_zone_change_at_once_plan_on_the_same_clock(
@@ -168,3 +168,36 @@ async def test_a_create_and_a_zone_change_at_once_plan_on_the_same_clock(
     )
     assert zoned.status_code == 200, zoned.text
     assert windows(await get(client, op, "carnival"))["SA-EAST"] == ("2027-02-10T04:00:00Z", "2027-02-12T04:00:00Z")
+
+
+async def test_a_zone_change_keeps_an_early_start_and_a_closed_window_closed(
+    client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock
+) -> None:
+    await add_region(client, op)
+    await create(client, op, "carnival")
+    clock.set(datetime(2027, 2, 1, tzinfo=UTC))
+    assert (await client.post("/api/v1/events/carnival/activate", headers=op)).status_code == 200
+    clock.set(datetime(2027, 2, 12, 0, 30, tzinfo=UTC))  # Berlin's window has closed (23:00), not São Paulo's
+    await container.event_scheduler.run_due()
+    before = await get(client, op, "carnival")
+    assert [w["region"] for w in before["windows"] if w["closedAt"]] == ["EU-EAST"]
+    eu = {"displayName": "Europe East", "timeZone": "America/New_York", "rolloutOrder": 4, "aliases": []}
+    assert (await client.put("/api/v1/regions/EU-EAST", headers=op, json=eu)).status_code == 200
+    after = await get(client, op, "carnival")
+    assert after["startTime"] == "2027-02-01T00:00:00Z"  # the early activation, not the planned start
+    # On New York's clock Berlin's window would end at 05:00: it stays closed, as it was.
+    assert windows(after)["EU-EAST"] == windows(before)["EU-EAST"]
+    assert [w["region"] for w in after["windows"] if w["closedAt"]] == ["EU-EAST"]
+
+
+async def test_a_zone_change_that_an_event_cannot_be_planned_on_is_409_naming_it(
+    client: httpx.AsyncClient, op: Headers
+) -> None:
+    await add_region(client, op)
+    await create(
+        client, op, "flash", regions=["SA-EAST"], startTime="2027-03-14T02:30:00", endTime="2027-03-14T03:00:00"
+    )
+    refused = problem(await set_zone(client, op, "America/New_York"), 409)  # 02:30 to 03:00 is skipped there
+    assert refused["events"] == ["flash"]
+    r = await client.get("/api/v1/regions/SA-EAST", headers=op)
+    assert r.json()["timeZone"] == "America/Sao_Paulo"

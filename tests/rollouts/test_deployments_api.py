@@ -214,6 +214,7 @@ async def test_a_dry_run_returns_the_plan_and_stores_nothing(
         ({"configName": "balance", "eventId": "x", "strategy": "Direct"}, "body"),
         ({"configName": "balance", "strategy": "Direct", "surprise": 1}, "body.surprise"),
         ({"configName": "balance", "strategy": "Canary", "hashSeed": "no spaces"}, "body.hashSeed"),
+        ({"configName": "balance", "strategy": "Canary", "hashSeed": "s" * 81}, "body.hashSeed"),
         ({"eventId": "fest", "rolloutStrategy": "Canary", "hashSeed": "s1"}, "body"),
     ],
 )
@@ -308,6 +309,7 @@ async def test_a_hash_seed_exposes_the_same_players_again(
 
     async def canary(seed: str) -> set[str]:
         created = await deploy(client, op, configName="balance", strategy="Canary", unitKind="players", hashSeed=seed)
+        assert created["hashSeed"] == seed
         answers = {p: await served(client, server, "balance", playerId=p) for p in players}
         r = await client.post(f"/api/v1/deployments/{created['id']}/cancel", headers=op, json={})
         assert r.status_code == 200, r.text

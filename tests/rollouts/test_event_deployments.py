@@ -383,3 +383,14 @@ async def test_a_start_move_leaves_a_deployment_that_has_started_alone(
     after = await get(client, op, created["id"])
     assert after["step"] == 0
     assert "reschedule" not in [e["action"] for e in after["log"]]
+
+
+async def test_a_paused_event_resumed_while_its_deployment_waits_is_served_as_before(
+    client: httpx.AsyncClient, op: Headers, server: Headers
+) -> None:
+    await live_event(client, op, "Production")
+    assert (await client.post("/api/v1/events/summer-fest-2025/pause", headers=op)).status_code == 200
+    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    assert created["status"] == "PendingApproval"
+    assert (await client.post("/api/v1/events/summer-fest-2025/resume", headers=op)).status_code == 200
+    assert await exposure(client, server, "Production") is None  # everyone, as before the deployment

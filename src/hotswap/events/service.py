@@ -91,8 +91,9 @@ class EventService:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def get(self, uow: UnitOfWork, event_id: str) -> EventRow:
-        row = await EventRepository(uow.conn).get(require_id(event_id))
+    async def get(self, uow: UnitOfWork, event_id: str, *, lock: bool = False) -> EventRow:
+        """`lock`: hold the event's row until the transaction ends (a deployment drafted from it)."""
+        row = await EventRepository(uow.conn).get(require_id(event_id), for_update=lock)
         if row is None:
             raise not_found(event_id)
         return row

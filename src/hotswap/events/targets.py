@@ -23,8 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hotswap.auth.model import Principal
-from hotswap.configs.model import Environment
-from hotswap.core.errors import Conflict
+from hotswap.core.errors import Conflict, InvalidInput
 from hotswap.events import model as m
 from hotswap.events import planning as p
 from hotswap.events.model import PLANNED, TimeMode
@@ -89,18 +88,30 @@ async def planned_in(uow: UnitOfWork, region_id: str) -> list[EventRow]:
 
 async def replan(service: EventService, uow: UnitOfWork, actor: Principal, row: EventRow, why: str) -> None:
     """Plan `row` (locked by the caller) again from its own spec: its windows and timers move,
-    and its history says why. No new version: the spec is the same."""
+    and its history says why. No new version: the spec is the same. What has happened stays: a
+    window that has closed keeps its times (it does not open again), an open one keeps its start.
+
+    It marks no snapshot change: the region's own change marks every environment once, after
+    every event (marking here, between two events' deployment updates, would take the snapshot
+    row's lock before a deployment row's: the worker's order is the other way round)."""
     repo = EventRepository(uow.conn)
-    planning = await p.plan(uow, service.fleet, row.spec)
+    try:
+        planning = await p.plan(uow, service.fleet, row.spec)
+    except InvalidInput as exc:  # e.g. a short window that falls into the new zone's clock change
+        raise Conflict(
+            f"Live event {row.id!r} cannot be planned on the new clock: {exc.detail} Change the event first.",
+            extra={"events": [row.id]},
+        ) from exc
     held = (await repo.windows([row.id])).get(row.id, [])
-    windows = p.effective(planning.windows, held)
+    closed = {w.region: m.Window(w.region, w.start_at, w.end_at) for w in held if w.closed_at is not None}
+    windows = [closed.get(w.region, w) for w in p.effective(planning.windows, held)]
     if sorted((w.region, w.start_at, w.end_at) for w in held) == sorted((w.region, w.start, w.end) for w in windows):
         return
     status = row.status
     if not await p.store_windows(repo, uow, row.id, windows, held):
-        status = m.transition(row.status, m.EventAction.EXPIRE)  # its open window was moved into the past
-    values = {"status": status.value, "start_at": planning.start, "end_at": planning.end, "updated_at": uow.clock.now()}
-    await repo.update(row.id, values)
+        status = m.transition(row.status, m.EventAction.EXPIRE)
+    start, end = m.span(windows)
+    await repo.update(row.id, {"status": status.value, "start_at": start, "end_at": end, "updated_at": uow.clock.now()})
     detail = {
         "reason": why,
         "windows": [{"region": w.region, "start": p.iso(w.start), "end": p.iso(w.end)} for w in windows],
@@ -110,7 +121,5 @@ async def replan(service: EventService, uow: UnitOfWork, actor: Principal, row: 
         await record_history(
             uow, row.id, actor.subject, "transition", action="expire", from_status=row.status, to_status=status
         )
-    await service.start_moved(uow, actor, row, planning.start)
+    await service.start_moved(uow, actor, row, start)
     service.wake_scheduler_after(uow)
-    if m.EventStatus.ACTIVE in (row.status, status):
-        await service.snapshots.mark_changed(uow, [Environment(row.environment)])

@@ -7,8 +7,9 @@ the snapshot's event entry hashes `playerId` with that seed too, so the players 
 are the ones the plan counts, and a later deployment of the event starts from the same players.
 An event that is still Scheduled is rolled out from its start: the first step waits for it (a
 person's promote starts it earlier), so the canary watches players who can see the event. An
-Active event stays as its players see it until the first step (while the deployment waits for
-an approval, say): the deployment takes over its exposure from then on."""
+event that has gone live (Active, or Paused and resumed) stays as its players see it until the
+first step (while the deployment waits for an approval, say): the deployment takes over its
+exposure from then on."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 # The statuses in which a live event may be rolled out (an ended or cancelled one may not).
 DEPLOYABLE_EVENTS = frozenset({EventStatus.SCHEDULED, EventStatus.ACTIVE, EventStatus.PAUSED})
+# An event that has gone live is served as before until the deployment's first step (a Paused
+# one, once resumed); a Scheduled one is seen by nobody until then.
+KEEPS = frozenset({EventStatus.ACTIVE, EventStatus.PAUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,7 @@ async def _draft_event(
         new_id("dep"),
         env,
         plan,
-        codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if event.status is EventStatus.ACTIVE else {}),
+        codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if event.status in KEEPS else {}),
         subject_kind=SubjectKind.EVENT,
         subject=event.id,
         profile_id=None,
@@ -155,7 +159,9 @@ async def _require_event(uow: UnitOfWork, events: EventService | None, event_id:
     if events is None:  # the composition root did not hand the events slice over
         raise unknown
     try:
-        return await events.get(uow, event_id)
+        # Locked: an edit or an activation at once either commits first (and is read here) or
+        # waits, and then finds this deployment to move (`event_rollouts.follow_start`).
+        return await events.get(uow, event_id, lock=True)
     except NotFound as exc:
         raise unknown from exc
 

@@ -23,8 +23,8 @@ EXPOSING = ("Running", "Paused")  # a paused deployment keeps what it has expose
 OPEN = ("PendingApproval", "Running", "Paused")
 WITHDRAWN = ("RolledBack", "Failed", "Cancelled")
 NOBODY: list[dict[str, Any]] = []
-# In the spec of a deployment made for an Active event: until its first step, the event is served
-# as it was before the deployment.
+# In the spec of a deployment made for an Active or Paused event: until its first step, the event
+# is served as it was before the deployment.
 KEEPS_EXPOSURE = "keepsExposure"
 
 
@@ -79,8 +79,9 @@ async def load_event_exposures(
 
     - open, before its first step (waiting for approval or for the event's start): `[]`, nobody
       yet: the deployment owns the event's exposure from its creation, so nobody sees it early;
-      but one made for an Active event (`KEEPS_EXPOSURE`) leaves it as it was (everyone, or
-      what the deployment before it left), so an approval wait does not take it off the air;
+      but one made for an event that had gone live (`KEEPS_EXPOSURE`) leaves it as it was
+      (everyone, or what the deployment before it left), so an approval wait does not take it
+      off the air;
     - Running or Paused at a step: that step's grants (as a config rollout's `exposure`);
     - Succeeded: None (everyone) once it reached everyone, else its last grants (`holds_exposure`);
     - rolled back, failed or cancelled: as if it had never been; the event is as the deployment

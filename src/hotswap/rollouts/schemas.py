@@ -83,7 +83,7 @@ class DeploymentCreate(InputModel):
         default=None, description='Step indexes that wait to be promoted, or "all".'
     )
     environment: str | None = Field(default=None, description="For an event; a config deploys in its own environment.")
-    hash_seed: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] | None = Field(
+    hash_seed: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")] | None = Field(
         default=None,
         description="A config's units are hashed with this seed (default: the new deployment's id). Give the "
         "seed of an earlier deployment to expose the same servers or players at the same percentage again. "
@@ -159,6 +159,7 @@ class DeploymentRead(CamelModel):
     event_version: int | None = Field(default=None, description="The event's version when it was deployed.")
     strategy: str
     unit_kind: str
+    hash_seed: str = Field(description="What its units are hashed with (`hashSeed`; an event's id for an event).")
     status: str
     step: int
     steps: list[StepRead]

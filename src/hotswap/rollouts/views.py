@@ -73,6 +73,7 @@ async def deployment_view(
         event_version=int(row.version) if row.subject_kind == "event" and row.version else None,
         strategy=row.strategy,
         unit_kind=row.unit_kind,
+        hash_seed=row.seed,
         status=row.status,
         step=row.step,
         steps=steps,

@@ -184,7 +184,7 @@ class Simulation:
         # The units are hashed with a seed of the run's own, not the new deployment's random id:
         # the same seed puts the same servers and players in the canary, so a run is repeatable.
         body = (
-            {"hashSeed": f"sim-{self.seed}"}
+            {"hashSeed": f"sim-{self.seed}"[:80]}
             | dict(self.scenario.deployment)
             | {
                 "configName": self.config,

@@ -19,22 +19,15 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._store import percentile, scratch_tokens
+from bench._store import in_process, percentile
 
-from hotswap.api import create_app
-from hotswap.container import build_container
-from hotswap.settings import Settings
-from hotswap.storage import migrate
 from hotswap.targeting.snapshot import CompiledSnapshot
 
 LEAD = 3.0  # seconds between the last create and the first start
@@ -50,15 +43,7 @@ def _figures(lags: list[float]) -> str:
 
 
 async def main(events: int, spread: float, database_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        await asyncio.to_thread(migrate.upgrade, url)
-        settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=True)
-        container = build_container(settings)
-        admin, _ = await scratch_tokens(container)
-        await container.start()
-        app = create_app(settings, container=container)
-        h = {"Authorization": f"Bearer {admin}"}
+    async with in_process(database_url) as (url, container, client, h):
         held_at: dict[str, float] = {}  # event id -> wall time its first serving revision was held
         committed: dict[str, datetime] = {}
         all_live = asyncio.Event()
@@ -77,29 +62,27 @@ async def main(events: int, spread: float, database_url: str | None) -> None:
         container.snapshots.on_new(swapped_in)
         starts: dict[str, datetime] = {}
         create_times: list[float] = []
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-            budget = 0.05 * events + 2.0  # generous time to create them all
-            first = datetime.now(UTC) + timedelta(seconds=budget + LEAD)
-            for i in range(events):
-                start = first + timedelta(seconds=spread * i / max(1, events - 1))
-                body = {
-                    "eventId": f"bench-{i:04d}",
-                    "displayName": f"Bench {i}",
-                    "eventClass": "mini",
-                    "startTime": start.isoformat(),
-                    "endTime": (start + timedelta(hours=1)).isoformat(),
-                    "configuration": {"i": i},
-                }
-                began = time.perf_counter()
-                (await client.post("/api/v1/events", headers=h, json=body)).raise_for_status()
-                create_times.append(time.perf_counter() - began)
-                starts[body["eventId"]] = start
-            if datetime.now(UTC) >= first:
-                raise SystemExit("creating the events took longer than planned; the lags would be meaningless")
-            wait = (first - datetime.now(UTC)).total_seconds() + spread + 10
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_live.wait(), timeout=wait)
-        await container.aclose()
+        budget = 0.05 * events + 2.0  # generous time to create them all
+        first = datetime.now(UTC) + timedelta(seconds=budget + LEAD)
+        for i in range(events):
+            start = first + timedelta(seconds=spread * i / max(1, events - 1))
+            body = {
+                "eventId": f"bench-{i:04d}",
+                "displayName": f"Bench {i}",
+                "eventClass": "mini",
+                "startTime": start.isoformat(),
+                "endTime": (start + timedelta(hours=1)).isoformat(),
+                "configuration": {"i": i},
+            }
+            began = time.perf_counter()
+            (await client.post("/api/v1/events", headers=h, json=body)).raise_for_status()
+            create_times.append(time.perf_counter() - began)
+            starts[body["eventId"]] = start
+        if datetime.now(UTC) >= first:
+            raise SystemExit("creating the events took longer than planned; the lags would be meaningless")
+        wait = (first - datetime.now(UTC)).total_seconds() + spread + 10
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_live.wait(), timeout=wait)
     missing = sorted(starts.keys() - held_at.keys())
     held = [held_at[e] - starts[e].timestamp() for e in starts if e in held_at]
     commits = [(committed[e] - starts[e]).total_seconds() for e in starts if e in committed]

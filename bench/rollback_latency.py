@@ -18,22 +18,15 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._store import percentile, scratch_tokens
+from bench._store import in_process, percentile
 
-from hotswap.api import create_app
-from hotswap.container import build_container
-from hotswap.settings import Settings
-from hotswap.storage import migrate
 from hotswap.targeting.snapshot import CompiledSnapshot
 
 ONLY_CRASH = {"metrics": [{"metric": m, "enabled": False} for m in ("churn", "complaint", "engagement")]}
@@ -50,15 +43,7 @@ def _sessions(deployment_id: str, arm: str, started: int, crashed: int) -> list[
 
 
 async def main(rollouts: int, database_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        await asyncio.to_thread(migrate.upgrade, url)
-        settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=True)
-        container = build_container(settings)
-        admin, _ = await scratch_tokens(container)
-        await container.start()
-        app = create_app(settings, container=container)
-        h = {"Authorization": f"Bearer {admin}"}
+    async with in_process(database_url) as (url, container, client, h):
         went_live: dict[int, float] = {}
 
         def swapped_in(snapshot: CompiledSnapshot) -> None:
@@ -67,53 +52,49 @@ async def main(rollouts: int, database_url: str | None) -> None:
         container.snapshots.on_new(swapped_in)
         live: list[float] = []
         requests: list[float] = []
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-            server = {"id": "gs-0", "game": "arena", "region": "NA-WEST", "build": "1.0"}
-            (await client.post("/api/v1/servers", headers=h, json=server)).raise_for_status()
-            for i in range(rollouts):
-                name = f"config-{i:02d}"
-                (
-                    await client.post("/api/v1/configs", headers=h, json={"name": name, "environment": "Staging"})
-                ).raise_for_status()
-                for version in ("1.0.0", "2.0.0"):
-                    version_body = {"configData": {"hp": 100, "i": i}, "version": version}
-                    (
-                        await client.post(f"/api/v1/configs/{name}/versions", headers=h, json=version_body)
-                    ).raise_for_status()
-                (
-                    await client.post(f"/api/v1/configs/{name}/releases", headers=h, json={"version": "1.0.0"})
-                ).raise_for_status()
-                body: dict[str, Any] = {
-                    "configName": name,
-                    "strategy": "Canary",
-                    "unitKind": "players",
-                    "analysis": ONLY_CRASH,
-                }
-                created = await client.post("/api/v1/deployments", headers=h, json=body)
-                created.raise_for_status()
-                dep = created.json()["id"]
-                healthy = _sessions(dep, "canary", 2000, 40) + _sessions(dep, "baseline", 2000, 40)
-                (await client.post("/api/v1/metrics", headers=h, json={"samples": healthy})).raise_for_status()
-                await asyncio.sleep(1.2)  # the worker judges it (continue) and looks again in a minute
-                status = (await client.get(f"/api/v1/deployments/{dep}", headers=h)).json()["status"]
-                if status != "Running":
-                    raise SystemExit(f"the healthy batch left the deployment {status}")
-                tipping = _sessions(dep, "canary", 2000, 200)
-                start = time.perf_counter()
-                r = await client.post("/api/v1/metrics", headers=h, json={"samples": tipping})
-                requests.append(time.perf_counter() - start)
-                r.raise_for_status()
-                deadline = start + 10
-                while time.perf_counter() < deadline:
-                    done = (await client.get(f"/api/v1/deployments/{dep}", headers=h)).json()
-                    revision = done["log"][-1]["snapshotRevision"]
-                    if done["status"] == "RolledBack" and revision in went_live:
-                        live.append(went_live[revision] - start)
-                        break
-                    await asyncio.sleep(0.005)
-                else:
-                    raise SystemExit(f"deployment {dep} was not rolled back within 10 s")
-        await container.aclose()
+        server = {"id": "gs-0", "game": "arena", "region": "NA-WEST", "build": "1.0"}
+        (await client.post("/api/v1/servers", headers=h, json=server)).raise_for_status()
+        for i in range(rollouts):
+            name = f"config-{i:02d}"
+            (
+                await client.post("/api/v1/configs", headers=h, json={"name": name, "environment": "Staging"})
+            ).raise_for_status()
+            for version in ("1.0.0", "2.0.0"):
+                version_body = {"configData": {"hp": 100, "i": i}, "version": version}
+                (await client.post(f"/api/v1/configs/{name}/versions", headers=h, json=version_body)).raise_for_status()
+            (
+                await client.post(f"/api/v1/configs/{name}/releases", headers=h, json={"version": "1.0.0"})
+            ).raise_for_status()
+            body: dict[str, Any] = {
+                "configName": name,
+                "strategy": "Canary",
+                "unitKind": "players",
+                "analysis": ONLY_CRASH,
+            }
+            created = await client.post("/api/v1/deployments", headers=h, json=body)
+            created.raise_for_status()
+            dep = created.json()["id"]
+            healthy = _sessions(dep, "canary", 2000, 40) + _sessions(dep, "baseline", 2000, 40)
+            (await client.post("/api/v1/metrics", headers=h, json={"samples": healthy})).raise_for_status()
+            await asyncio.sleep(1.2)  # the worker judges it (continue) and looks again in a minute
+            status = (await client.get(f"/api/v1/deployments/{dep}", headers=h)).json()["status"]
+            if status != "Running":
+                raise SystemExit(f"the healthy batch left the deployment {status}")
+            tipping = _sessions(dep, "canary", 2000, 200)
+            start = time.perf_counter()
+            r = await client.post("/api/v1/metrics", headers=h, json={"samples": tipping})
+            requests.append(time.perf_counter() - start)
+            r.raise_for_status()
+            deadline = start + 10
+            while time.perf_counter() < deadline:
+                done = (await client.get(f"/api/v1/deployments/{dep}", headers=h)).json()
+                revision = done["log"][-1]["snapshotRevision"]
+                if done["status"] == "RolledBack" and revision in went_live:
+                    live.append(went_live[revision] - start)
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise SystemExit(f"deployment {dep} was not rolled back within 10 s")
     store = url.split(":", 1)[0]
     print(f"store: {store}; {rollouts} rollouts, in process, the worker running as in `hotswap serve`")
     for label, samples in (("tipping batch request", requests), ("batch -> rollback live", live)):

@@ -47,9 +47,9 @@ import msgspec
 import orjson
 
 from hotswap.auth.model import SYSTEM, Role
-from hotswap.configs.model import Environment
 from hotswap.configs.service import ProfileDraft
 from hotswap.container import build_container
+from hotswap.core.environments import Environment
 from hotswap.events.model import EventAction
 from hotswap.events.schemas import EventCreate
 from hotswap.segments.service import SegmentDraft

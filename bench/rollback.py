@@ -37,9 +37,9 @@ from bench._store import empty_but_seeds, percentile
 
 from hotswap.api import create_app
 from hotswap.auth.model import SYSTEM, Role
-from hotswap.configs.model import Environment
 from hotswap.configs.service import ProfileDraft
 from hotswap.container import build_container
+from hotswap.core.environments import Environment
 from hotswap.fleet.tables import game_servers
 from hotswap.settings import Settings
 from hotswap.storage import migrate

@@ -44,8 +44,8 @@ if __package__ in (None, ""):  # run as a script (`python bench/sdk_eval.py`): m
 
 from bench.player_query import SECRET, contexts, seed
 
-from hotswap.configs.model import Environment
 from hotswap.container import build_container
+from hotswap.core.environments import Environment
 from hotswap.sdk import AsyncClient, Client, Options
 from hotswap.sdk.openfeature import HotSwapProvider
 from hotswap.settings import Settings

@@ -26,10 +26,9 @@ from sqlalchemy.engine import make_url
 
 from hotswap.api import create_app
 from hotswap.auth.model import Principal, Role
-from hotswap.configs.model import Environment
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
-from hotswap.delivery.tables import snapshot_revisions
+from hotswap.core.environments import Environment
 from hotswap.fleet.model import DEFAULT_REGIONS
 from hotswap.fleet.tables import regions
 from hotswap.segments.model import BUILTIN_SEGMENTS
@@ -37,6 +36,7 @@ from hotswap.segments.tables import segments
 from hotswap.settings import Settings
 from hotswap.storage import migrate
 from hotswap.storage.engine import create_engine
+from hotswap.storage.revisions import snapshot_revisions
 from hotswap.tables import metadata
 
 # No timing in the suite: hypothesis' per-example deadline and its "generation is slow" check

@@ -47,3 +47,31 @@ async def test_a_reader_is_not_blocked_by_an_open_writer(tmp_path: Path, clock: 
             await writer.commit()
     finally:
         await engine.dispose()
+
+
+async def test_a_failing_after_commit_hook_is_counted_and_the_later_hooks_still_run(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tx.db'}")
+    failed: list[str] = []
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("the bus is down")
+
+    async def later() -> None:
+        ran.append("later")
+
+    try:
+        async with UnitOfWorkFactory(engine, clock, on_hook_failure=failed.append)() as uow:
+            await uow.conn.execute(text("CREATE TABLE t (n INTEGER)"))
+            uow.after_commit(broken)
+            uow.after_commit(later)
+            await uow.commit()  # does not raise: the write is committed whatever a hook does
+        async with UnitOfWorkFactory(engine, clock)(read_only=True) as reader:
+            assert (await reader.conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+    finally:
+        await engine.dispose()
+    assert ran == ["later"]
+    assert [name.rsplit(".", 1)[-1] for name in failed] == ["broken"]
+    assert "the bus is down" in caplog.text

@@ -20,7 +20,6 @@ from hotswap.configs.service import ConfigService
 from hotswap.configs.targeting import TargetingService
 from hotswap.core.clock import Clock, SystemClock
 from hotswap.delivery.bus import ChangeBus, create_bus
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
 from hotswap.events.metrics import forget_participant
@@ -41,6 +40,7 @@ from hotswap.rollouts.worker import RolloutWorker
 from hotswap.segments.service import SegmentService
 from hotswap.settings import Settings
 from hotswap.storage.engine import create_engine
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWorkFactory
 from hotswap.web.ratelimit import RateLimiter
 
@@ -109,8 +109,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     metrics = Metrics()
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
-    snapshot_changes = SnapshotChanges()
     bus = create_bus(settings.redis_url, settings.database_url)
+    snapshots = SnapshotService(engine, bus, metrics, check_interval=settings.snapshot_check_seconds)
+    snapshot_changes = SnapshotChanges(announce=snapshots.committed)
     authenticator = Authenticator(codec, engine, clock)
     auth = AuthService(
         codec,
@@ -123,7 +124,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     _wire_player_cache(players, bus)
     segments = SegmentService(audit, snapshot_changes, players)
     approvals = ApprovalService(audit, metrics)
-    snapshots = SnapshotService(engine, bus, snapshot_changes, metrics, check_interval=settings.snapshot_check_seconds)
     fleet = FleetService(
         audit, snapshot_changes, heartbeat_timeout=timedelta(seconds=settings.server_heartbeat_timeout_seconds)
     )

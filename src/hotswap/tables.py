@@ -5,12 +5,12 @@ from hotswap.approvals import tables as approvals_tables
 from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
 from hotswap.configs import tables as configs_tables
-from hotswap.delivery import tables as delivery_tables
 from hotswap.events import tables as events_tables
 from hotswap.fleet import tables as fleet_tables
 from hotswap.players import tables as players_tables
 from hotswap.rollouts import tables as rollouts_tables
 from hotswap.segments import tables as segments_tables
+from hotswap.storage import revisions as revisions_tables
 from hotswap.storage.metadata import metadata
 
 __all__ = [
@@ -19,11 +19,11 @@ __all__ = [
     "audit_tables",
     "auth_tables",
     "configs_tables",
-    "delivery_tables",
     "events_tables",
     "fleet_tables",
     "metadata",
     "players_tables",
+    "revisions_tables",
     "rollouts_tables",
     "segments_tables",
 ]

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from hotswap.configs import model as m
 from hotswap.configs import rules
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
-from hotswap.core.jsonutil import canonical_bytes, checksum
+from hotswap.core.jsonutil import canonical_bytes, checksum, json_depth
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -41,7 +42,7 @@ def make_profile(**changes: Any) -> m.Profile:
     base = m.Profile(
         id="cfg_1",
         name="payment-service.production",
-        environment=m.Environment.PRODUCTION,
+        environment=Environment.PRODUCTION,
         service_type="Microservice",
         schema_version="1.0",
         json_schema=None,
@@ -181,30 +182,8 @@ def test_config_data_as_string_or_object_parses_to_the_same_value(data: dict[str
     assert rules.parse_config_data(data, "f") == data
 
 
-# -- environments ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "env"),
-    [
-        ("Production", m.Environment.PRODUCTION),
-        ("production", m.Environment.PRODUCTION),
-        (" STAGING ", m.Environment.STAGING),
-        ("development", m.Environment.DEVELOPMENT),
-    ],
-)
-def test_environment_parse_is_case_and_space_insensitive(text: str, env: m.Environment) -> None:
-    assert m.Environment.parse(text) is env
-
-
-@pytest.mark.parametrize("text", ["prod", "", "qa"])
-def test_environment_parse_rejects_unknown_names(text: str) -> None:
-    with pytest.raises(ValueError, match="Development, Staging, Production"):
-        m.Environment.parse(text)
-
-
 def test_only_production_needs_approval() -> None:
-    assert {e for e in m.Environment if e.needs_approval} == {m.Environment.PRODUCTION}
+    assert {e for e in Environment if e.needs_approval} == {Environment.PRODUCTION}
 
 
 # -- JSON Schema ----------------------------------------------------------------------------
@@ -388,9 +367,9 @@ def test_config_data_nesting_is_bounded() -> None:
 
 
 def test_json_depth_counts_levels_without_recursing() -> None:
-    assert rules.json_depth(1) == 0
-    assert rules.json_depth({"a": [1, {"b": 2}]}) == 3
-    assert rules.json_depth(_nested(5000)) == 5000  # far past Python's recursion limit
+    assert json_depth(1) == 0
+    assert json_depth({"a": [1, {"b": 2}]}) == 3
+    assert json_depth(_nested(5000)) == 5000  # far past Python's recursion limit
 
 
 def test_deep_merge_merges_nested_objects_key_by_key() -> None:

@@ -180,8 +180,8 @@ async def test_a_second_process_catches_up_from_the_store(
 ) -> None:
     """Another replica holds its own snapshot; a change committed here reaches it (on the bus
     when Redis is configured, else through its periodic check, run by hand here)."""
-    from hotswap.configs.model import Environment
     from hotswap.container import build_container
+    from hotswap.core.environments import Environment
 
     other = build_container(settings, clock=clock)
     try:

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Environment
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from hotswap.core.environments import Environment
 from tests.conftest import START
 from tests.delivery.test_api import evaluate, release
 from tests.helpers import Auth, Headers, fields, problem

@@ -11,17 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 from hotswap.auth.model import SYSTEM
-from hotswap.configs.model import Environment
 from hotswap.configs.service import ProfileDraft
 from hotswap.configs.tables import config_profiles
 from hotswap.container import Container
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Unavailable
 from hotswap.delivery.bus import RESYNC, InProcessBus, RedisBus
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.service import SnapshotService
-from hotswap.delivery.tables import snapshot_revisions
 from hotswap.observability.metrics import Metrics
 from hotswap.settings import Settings
+from hotswap.storage.revisions import snapshot_revisions
 
 STAGING = Environment.STAGING
 
@@ -88,7 +87,7 @@ async def test_stored_rules_that_do_not_compile_never_reach_callers_as_their_fau
     # A process holding a good snapshot keeps serving it...
     assert await container.snapshots.refresh(STAGING) is held
     # ...and one holding none answers 503, not 422.
-    fresh = type(container.snapshots)(container.engine, InProcessBus(), container.snapshot_changes, container.metrics)
+    fresh = type(container.snapshots)(container.engine, InProcessBus(), container.metrics)
     with pytest.raises(Unavailable):
         await fresh.get(STAGING)
 
@@ -105,7 +104,7 @@ async def test_a_missed_message_is_caught_up_by_the_check(container: Container) 
 
 async def test_a_bus_that_subscribed_again_has_the_store_read_at_once(container: Container) -> None:
     bus = InProcessBus()
-    snapshots = SnapshotService(container.engine, bus, SnapshotChanges(), Metrics(), check_interval=0)
+    snapshots = SnapshotService(container.engine, bus, Metrics(), check_interval=0)
     held = await snapshots.get(STAGING)
     async with container.engine.begin() as conn:  # changes announced while the bus was away
         await conn.execute(snapshot_revisions.update().values(revision=snapshot_revisions.c.revision + 2))

@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from hotswap.configs.model import Environment
 from hotswap.container import Container
+from hotswap.core.environments import Environment
 from hotswap.delivery.stream import Publication, delta_frame, snapshot_frame
 from hotswap.targeting.delta import apply_delta
 from hotswap.targeting.snapshot import CompiledSnapshot

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from hotswap.configs.model import Environment
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from hotswap.core.environments import Environment
 from hotswap.core.errors import InvalidInput
 from hotswap.fleet import model as m
 from hotswap.fleet.beats import HeartbeatWriter

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, InvalidInput, PreconditionFailed
 from hotswap.fleet import model as m
 

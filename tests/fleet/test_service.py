@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hotswap.auth.model import Principal, Role
-from hotswap.configs.model import Environment
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
+from hotswap.core.environments import Environment
 from hotswap.fleet import model as m
 from hotswap.fleet import repository
 from hotswap.fleet.service import Registration

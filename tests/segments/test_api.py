@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hotswap.configs.tables import config_profiles
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
-from hotswap.delivery.tables import snapshot_revisions
 from hotswap.segments.model import BUILTIN_SEGMENTS
+from hotswap.storage.revisions import snapshot_revisions
 from tests.helpers import Auth, CountRows, Headers, fields, problem
 
 BUILTIN_IDS = sorted(s["id"] for s in BUILTIN_SEGMENTS)

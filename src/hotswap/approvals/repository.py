@@ -53,7 +53,7 @@ class ApprovalRepository:
         return bool(result.rowcount)
 
     async def list(
-        self, *, status: ApprovalStatus | None, subject_type: str | None, after: tuple[str, str] | None, limit: int
+        self, *, status: ApprovalStatus | None, subject_type: str | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[Approval]:
         query = sa.select(approvals).order_by(approvals.c.requested_at.desc(), approvals.c.id.desc()).limit(limit)
         if status is not None:
@@ -61,8 +61,7 @@ class ApprovalRepository:
         if subject_type is not None:
             query = query.where(approvals.c.subject_type == subject_type)
         if after is not None:
-            at, last_id = after
-            at_value = datetime.fromisoformat(at)
+            at_value, last_id = after
             query = query.where(
                 sa.or_(
                     approvals.c.requested_at < at_value,

@@ -4,7 +4,6 @@ the change when its approval is decided, inside the same transaction as the deci
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Protocol
 
 from hotswap.approvals.model import Approval, ApprovalStatus, Decision
@@ -13,7 +12,7 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
-from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor, invalid_cursor
+from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.uow import UnitOfWork
 
@@ -120,16 +119,7 @@ class ApprovalService:
         limit: int,
     ) -> Page[Approval]:
         check_limit(limit)
-        after = None
-        if cursor is not None:
-            at, approval_id = cursor_str(cursor, "at"), cursor_str(cursor, "id")
-            try:
-                at_value = datetime.fromisoformat(at)
-            except ValueError as exc:
-                raise invalid_cursor() from exc
-            if at_value.tzinfo is None:  # we issue UTC offsets; a naive time cannot be compared
-                raise invalid_cursor()
-            after = (at, approval_id)
+        after = None if cursor is None else (cursor_instant(cursor, "at"), cursor_str(cursor, "id"))
         rows = await ApprovalRepository(uow.conn).list(
             status=status, subject_type=subject_type, after=after, limit=limit + 1
         )

@@ -15,7 +15,6 @@ from hotswap.configs.schemas import (
     ConfigUpdate,
     DiffRead,
     DiffSummary,
-    EnvironmentField,
     GameConfigCreate,
     GameConfigRead,
     ReleaseCreate,
@@ -32,7 +31,7 @@ from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
-from hotswap.web.schemas import PageRead
+from hotswap.web.schemas import EnvironmentField, PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
 

@@ -19,6 +19,7 @@ from typing import Any
 import jsonpatch
 import orjson
 
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, PreconditionFailed
 from hotswap.core.jsonutil import JSONObject
 
@@ -36,23 +37,6 @@ KNOWN_CONFIG_TYPES = (
     "FeatureFlag",
     "Microservice",
 )
-
-
-class Environment(StrEnum):
-    DEVELOPMENT = "Development"
-    STAGING = "Staging"
-    PRODUCTION = "Production"
-
-    @classmethod
-    def parse(cls, value: str) -> Environment:
-        for env in cls:
-            if env.value.lower() == value.strip().lower():
-                return env
-        raise ValueError(f"must be one of {', '.join(e.value for e in cls)}")
-
-    @property
-    def needs_approval(self) -> bool:
-        return self is Environment.PRODUCTION
 
 
 class ReleaseStatus(StrEnum):

@@ -20,8 +20,8 @@ from hotswap.configs.service import ChangeGuard
 from hotswap.core.errors import NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import check_limit
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.observability.metrics import Metrics
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
 RELEASE_SUBJECT = "config_release"

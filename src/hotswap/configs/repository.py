@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Environment, Profile, Release, ReleaseKind, ReleaseStatus, Version
+from hotswap.configs.model import Profile, Release, ReleaseKind, ReleaseStatus, Version
 from hotswap.configs.tables import config_profiles, config_releases, config_versions
+from hotswap.core.environments import Environment
 
 
 def _profile(row: Any) -> Profile:

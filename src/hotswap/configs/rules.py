@@ -19,7 +19,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.jsonutil import JSONObject, canonical_bytes
+from hotswap.core.jsonutil import JSONObject, canonical_bytes, json_depth
 from hotswap.targeting.validation import has_nested_repeat
 
 # Nesting limits: deeper documents are refused (422) before anything recursive touches them.
@@ -60,18 +60,6 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
             errors=[FieldError(field, "numbers must be finite and integers within 64 bits")],
         ) from exc
     return value
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            stack.append((child, depth + 1))
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def _has_nul(value: Any) -> bool:

@@ -3,17 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from hotswap.configs.model import NAME_PATTERN, TYPE_PATTERN, Environment, ReleaseKind, ReleaseStatus
-from hotswap.web.schemas import CamelModel, InputModel
+from hotswap.configs.model import NAME_PATTERN, TYPE_PATTERN, ReleaseKind, ReleaseStatus
+from hotswap.core.environments import Environment
+from hotswap.web.schemas import CamelModel, EnvironmentField, InputModel
 
-
-def _environment(value: Any) -> Any:
-    return Environment.parse(value) if isinstance(value, str) else value
-
-
-EnvironmentField = Annotated[Environment, BeforeValidator(_environment)]
 ConfigName = Annotated[str, StringConstraints(pattern=NAME_PATTERN.pattern, max_length=200)]
 ConfigTypeName = Annotated[str, StringConstraints(pattern=TYPE_PATTERN.pattern, max_length=100)]
 # Semantic Versioning 2.0.0 (semver.org's own expression), so clients and fuzzers see the rule;

@@ -14,19 +14,20 @@ from hotswap.auth.model import Principal
 from hotswap.configs import lookups, rules
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.ids import new_id
 from hotswap.core.jsonutil import JSONObject, checksum
 from hotswap.core.pagination import Page, check_limit, cursor_int, cursor_str, encode_cursor
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.observability.metrics import Metrics
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileDraft:
     name: str
-    environment: m.Environment
+    environment: Environment
     service_type: str | None = None
     schema_version: str | None = None
     json_schema: JSONObject | None = None
@@ -133,7 +134,7 @@ class ConfigService:
         self,
         uow: UnitOfWork,
         *,
-        environment: m.Environment | None = None,
+        environment: Environment | None = None,
         game_id: str | None = None,
         config_type: str | None = None,
         include_archived: bool = False,
@@ -343,7 +344,7 @@ class ConfigService:
         config_type: str,
         configuration: str | JSONObject,
         version: str,
-        environment: m.Environment | None,
+        environment: Environment | None,
         description: str | None,
     ) -> VersionView:
         """A game config is a profile plus its first or next version, in one request."""
@@ -355,7 +356,7 @@ class ConfigService:
             rules.parse_config_data(configuration, "body.configuration")
             draft = ProfileDraft(
                 name=name,
-                environment=environment or m.Environment.PRODUCTION,
+                environment=environment or Environment.PRODUCTION,
                 game_id=game_id,
                 config_type=config_type,
             )

@@ -14,8 +14,8 @@ from hotswap.configs import lookups, rules
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.segments.service import SegmentService
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule, parse_rules
 from hotswap.targeting.snapshot import deep_merge

@@ -7,7 +7,6 @@ for OpenAPI by hand, in `openapi.py`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
@@ -18,10 +17,11 @@ import orjson
 from sqlalchemy.exc import DBAPIError
 
 from hotswap.auth.model import Permission
-from hotswap.configs.model import Environment
+from hotswap.core.environments import parse_environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
 from hotswap.players.model import targeting_attributes
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
+from hotswap.web.decoding import field_error
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 if TYPE_CHECKING:
@@ -29,21 +29,6 @@ if TYPE_CHECKING:
 
 MAX_ATTRIBUTES = 200
 MAX_ID = 200
-
-
-_ENVIRONMENTS = {e.value: e for e in Environment}
-
-
-def parse_environment(raw: str | None, field: str) -> Environment:
-    if raw is None:
-        return Environment.PRODUCTION
-    exact = _ENVIRONMENTS.get(raw)
-    if exact is not None:
-        return exact
-    try:
-        return Environment.parse(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"Unknown environment {raw[:50]!r}.", errors=[FieldError(field, str(exc))]) from exc
 
 
 def parse_at(raw: str | None, now: datetime) -> datetime:
@@ -88,24 +73,14 @@ class _ContextBody(msgspec.Struct, forbid_unknown_fields=True):
 # msgspec, not orjson plus checks in Python: it decodes and validates the context in C, about a
 # seventh of the time (bench/player_query.py prints both).
 _decode_context = msgspec.json.Decoder(_ContextBody).decode
-_AT_PATH = re.compile(r"- at `\$\.?([^`]*)`$")
-_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+_ID_FIELDS = ("body.playerId", "body.serverId", "body.region", "body.platform")
 
 
 def _context_problem(exc: msgspec.MsgspecError) -> InvalidInput:
-    message = str(exc)
-    unknown = _UNKNOWN.search(message)
-    at = _AT_PATH.search(message)
-    if unknown:
-        field, text = f"body.{unknown.group(1)}", "unknown field"
-    elif at and at.group(1):
-        name = at.group(1).split(".")[0].split("[")[0]
-        field, text = f"body.{name}", message[: at.start()].strip()
-    else:
-        field, text = "body", "must be a JSON object" if isinstance(exc, msgspec.DecodeError) else message
-    if field in ("body.playerId", "body.serverId", "body.region", "body.platform"):
-        text = f"must be a string of 1 to {MAX_ID} characters"
-    return InvalidInput("The evaluation context is invalid.", errors=[FieldError(field, text)])
+    error = field_error(exc)
+    top = ".".join(error.field.split(".")[:2])  # the context's own field: `body.attributes`
+    message = f"must be a string of 1 to {MAX_ID} characters" if top in _ID_FIELDS else error.message
+    return InvalidInput("The evaluation context is invalid.", errors=[FieldError(top, message)])
 
 
 def parse_context(body: bytes) -> tuple[Context, str | None]:

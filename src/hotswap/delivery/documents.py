@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotswap.configs.model import Environment
 from hotswap.configs.tables import config_profiles, config_versions
-from hotswap.delivery.tables import snapshot_revisions
+from hotswap.core.environments import Environment
 from hotswap.segments.tables import segments
+from hotswap.storage import revisions
 from hotswap.storage.uow import READ_ONLY
 
 # A later slice adds a part of the document (rollouts in progress, live events): given the
@@ -27,8 +27,7 @@ PartLoader = Callable[[AsyncConnection, Environment], Awaitable[Any]]
 async def current_revisions(engine: AsyncEngine) -> dict[Environment, int]:
     async with engine.connect() as conn:
         await conn.execution_options(**READ_ONLY)
-        rows = (await conn.execute(sa.select(snapshot_revisions.c.environment, snapshot_revisions.c.revision))).all()
-    return {Environment(env): int(revision) for env, revision in rows if env in Environment._value2member_map_}
+        return await revisions.current_revisions(conn)
 
 
 async def load_document(
@@ -44,14 +43,7 @@ async def load_document(
 
 
 async def _read(conn: AsyncConnection, env: Environment, parts: dict[str, PartLoader]) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            sa.select(snapshot_revisions.c.revision, snapshot_revisions.c.changed_at).where(
-                snapshot_revisions.c.environment == env.value
-            )
-        )
-    ).one_or_none()
-    revision, changed_at = (int(row.revision), row.changed_at) if row is not None else (0, None)
+    revision, changed_at = await revisions.revision_at(conn, env)
     p, v = config_profiles.c, config_versions.c
     live = await conn.execute(
         sa.select(p.name, p.config_type, p.game_id, p.targeting, v.id, v.version, v.effective_data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.delivery.api import MAX_ATTRIBUTES, MAX_ID
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}

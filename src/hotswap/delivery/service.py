@@ -1,7 +1,7 @@
 """The snapshots this process holds in memory, kept current.
 
 Three ways a snapshot moves forward, all ending in `refresh`:
-- this process committed a change (`SnapshotChanges` calls back after the commit);
+- this process committed a change (`storage.revisions.SnapshotChanges` calls `committed`);
 - another process announced one on the change bus;
 - the periodic check found the store's revision ahead of ours (a missed bus message).
 `refresh` re-reads the store and swaps in the new compiled snapshot only if its revision is
@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment, stored_environment
 from hotswap.core.errors import Unavailable
 from hotswap.delivery.bus import ChangeBus
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.delivery.documents import PartLoader, current_revisions, load_document
 from hotswap.observability.metrics import Metrics
 from hotswap.targeting.snapshot import CompiledSnapshot, compile_snapshot
@@ -36,7 +35,6 @@ class SnapshotService:
         self,
         engine: AsyncEngine,
         bus: ChangeBus,
-        changes: SnapshotChanges,
         metrics: Metrics,
         *,
         check_interval: float = 5.0,
@@ -52,7 +50,6 @@ class SnapshotService:
         self._task: asyncio.Task[None] | None = None
         self._catching_up: dict[Environment, asyncio.Future[CompiledSnapshot]] = {}
         self._caught_up: dict[Environment, float] = {}
-        changes.on_committed(self._committed)
         bus.subscribe(self._on_message)
 
     # -- extension points -----------------------------------------------------------------
@@ -123,7 +120,7 @@ class SnapshotService:
             pending.add_done_callback(done)
         return await asyncio.shield(pending)
 
-    async def _committed(self, environments: frozenset[Environment]) -> None:
+    async def committed(self, environments: frozenset[Environment]) -> None:
         for env in sorted(environments):
             try:
                 compiled = await self.refresh(env)
@@ -140,10 +137,12 @@ class SnapshotService:
             return
         if message.get("kind") != "snapshot":
             return
+        env = stored_environment(message.get("environment"))
         try:
-            env = Environment(str(message.get("environment")))
             revision = int(message.get("revision", 0))
         except (TypeError, ValueError):
+            env = None
+        if env is None:
             log.warning("change bus: ignored a malformed snapshot message", extra={"bus_message": message})
             return
         held = self._current.get(env)

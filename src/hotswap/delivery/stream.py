@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Send
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.delivery.service import SnapshotService
 from hotswap.observability.metrics import Metrics
 from hotswap.targeting.delta import diff

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import AwareDatetime
 
 from hotswap.auth.model import Permission, Principal
+from hotswap.core.environments import parse_environment
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.events import model as m
@@ -27,7 +28,7 @@ from hotswap.events.schemas import (
     HistoryEntry,
     ValidationRead,
 )
-from hotswap.events.service import conflict_dict, parse_environment
+from hotswap.events.service import conflict_dict
 from hotswap.storage.uow import UnitOfWork
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response

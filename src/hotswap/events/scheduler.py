@@ -23,15 +23,15 @@ from typing import Any
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal, Role
-from hotswap.configs.model import Environment
 from hotswap.core.clock import Clock
+from hotswap.core.dueloop import DueLoop
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.events import model as m
 from hotswap.events.repository import CLOSE, DEAD, DONE, OPEN, PENDING, EventRepository, EventRow, TimerRow, WindowRow
 from hotswap.events.service import EventService, record_history
 from hotswap.observability.metrics import Metrics
-from hotswap.rollouts.dueloop import DueLoop
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

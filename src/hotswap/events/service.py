@@ -17,9 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Permission, Principal
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.events import model as m
 from hotswap.events import planning as p
 from hotswap.events.repository import EventRepository, EventRow
@@ -27,22 +26,11 @@ from hotswap.events.schemas import EVENT_ID_PATTERN, EventCreate, EventUpdate, O
 from hotswap.events.templates import Template, TemplateService
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
 # Told, inside the change's transaction, that an event (as it was) now starts at an instant.
 StartListener = Callable[[UnitOfWork, EventRow, datetime, Principal], Awaitable[None]]
-
-
-def parse_environment(raw: str | None, field: str = "body.environment") -> Environment:
-    if raw is None:
-        return Environment.PRODUCTION
-    for env in Environment:
-        if env.value.lower() == raw.lower():
-            return env
-    raise InvalidInput(
-        f"Unknown environment {raw[:50]!r}.",
-        errors=[FieldError(field, f"one of {', '.join(e.value for e in Environment)}")],
-    )
 
 
 def not_found(event_id: str) -> NotFound:
@@ -103,7 +91,7 @@ class EventService:
     async def validate(self, uow: UnitOfWork, body: EventCreate) -> tuple[p.Planning, list[m.Conflict]]:
         """What creating `body` would plan and which rules it would break; stores nothing
         (a template named is read, not counted as used)."""
-        environment = parse_environment(body.environment)
+        environment = parse_environment(body.environment, "body.environment")
         template = await self._template(uow, body.template_id, count=False)
         planning = await p.plan(uow, self.fleet, p.spec_from_template(body, template, body.id))
         await self._check_segment(uow, planning.spec)
@@ -111,7 +99,7 @@ class EventService:
         return planning, found
 
     async def create(self, uow: UnitOfWork, actor: Principal, body: EventCreate) -> EventRow:
-        environment = parse_environment(body.environment)
+        environment = parse_environment(body.environment, "body.environment")
         repo = EventRepository(uow.conn)
         await self.fleet.hold_regions(uow)  # see `events.targets`
         exists = Conflict(f"A live event {body.id!r} already exists.")

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.events import model as m
 from hotswap.events.planning import iso
 from hotswap.events.repository import EventRepository, EventRow, WindowRow

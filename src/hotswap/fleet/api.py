@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from hotswap.auth.model import Permission, Principal
 from hotswap.fleet.model import GAME, SERVER_ID, GameServer, Region, RegionDraft
 from hotswap.fleet.schemas import (
-    EnvironmentField,
     RegionCreate,
     RegionRead,
     RegionReplace,
@@ -24,7 +23,7 @@ from hotswap.fleet.schemas import (
 from hotswap.fleet.service import FleetService, Registration, ServerFilter
 from hotswap.web.deps import ContainerDep, UowDep, require
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
-from hotswap.web.schemas import PageRead
+from hotswap.web.schemas import EnvironmentField, PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 

@@ -16,11 +16,12 @@ from msgspec import UNSET, UnsetType
 from sqlalchemy.exc import DBAPIError
 
 from hotswap.auth.model import Permission
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
 from hotswap.fleet import model as m
 from hotswap.fleet.beats import HeartbeatWriter, UnknownServer
 from hotswap.fleet.service import no_server
+from hotswap.web.decoding import field_error
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 if TYPE_CHECKING:
@@ -52,22 +53,6 @@ class _HeartbeatBody(msgspec.Struct, forbid_unknown_fields=True):
 # Out-of-range numbers (1e400) are refused by the decoder, and JSON has no NaN: health values
 # are finite without a check in Python.
 _decode = msgspec.json.Decoder(_HeartbeatBody).decode
-_AT = re.compile(r" - at `(?:key` in `)?\$([^`]*)`$")
-_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
-
-
-def _problem(exc: msgspec.MsgspecError) -> InvalidInput:
-    message = str(exc)
-    unknown = _UNKNOWN.search(message)
-    at = _AT.search(message)
-    if unknown:
-        field, text = f"body.{unknown.group(1)[:100]}", "unknown field"
-    elif at:
-        path = re.sub(r"\[(\d+)\]", r".\1", at.group(1).replace("[...]", ""))
-        field, text = f"body{path}", message[: at.start()]
-    else:
-        field, text = "body", "must be a JSON object" if isinstance(exc, msgspec.DecodeError) else message
-    return InvalidInput("The heartbeat is invalid.", errors=[FieldError(field, text)])
 
 
 def _kept(value: Any) -> Any:
@@ -81,15 +66,10 @@ def parse_heartbeat(body: bytes) -> m.Heartbeat:
     try:
         data = _decode(body)
     except msgspec.MsgspecError as exc:
-        raise _problem(exc) from exc
+        raise InvalidInput("The heartbeat is invalid.", errors=[field_error(exc)]) from exc
     environment: Environment | m.Unchanged | None = m.UNCHANGED
     if isinstance(data.environment, str):
-        try:
-            environment = Environment.parse(data.environment)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"Unknown environment {data.environment!r}.", errors=[FieldError("body.environment", str(exc))]
-            ) from exc
+        environment = parse_environment(data.environment, "body.environment")
     elif data.environment is None:
         environment = None
     return m.Heartbeat(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, PreconditionFailed
 
 REGION_ID = re.compile(r"^[A-Za-z0-9-]{1,40}$")  # ids and aliases alike

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.fleet import model as m
 from hotswap.fleet.hot import HEARTBEAT_PATH
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment, stored_environment
 from hotswap.fleet.model import GameServer, Region
 from hotswap.fleet.tables import game_servers, regions
 
@@ -28,7 +28,7 @@ def _region(row: Any) -> Region:
 def _server(row: Any) -> GameServer:
     d = dict(row._mapping)
     env = d["environment"]
-    d["environment"] = Environment(env) if env in Environment._value2member_map_ else None
+    d["environment"] = stored_environment(env)
     for key in ("labels", "health", "config_versions"):
         d[key] = d[key] if isinstance(d[key], dict) else {}
     return GameServer(**d)

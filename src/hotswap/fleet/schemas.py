@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.fleet import model as m
 from hotswap.web.schemas import CamelModel, InputModel
 
-
-def _environment(value: Any) -> Any:
-    return Environment.parse(value) if isinstance(value, str) else value
-
-
-EnvironmentField = Annotated[Environment, BeforeValidator(_environment)]
 RegionId = Annotated[str, StringConstraints(pattern=m.REGION_ID.pattern, max_length=40)]
 RegionRef = Annotated[
     str, StringConstraints(min_length=1, max_length=100), Field(description="A region's id or alias, in any case.")

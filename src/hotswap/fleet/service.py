@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.fleet import model as m
 from hotswap.fleet.repository import RegionRepository, ServerQuery, ServerRepository
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
 _ATTEMPTS = 3  # a concurrent first registration can win the insert; the loser then updates

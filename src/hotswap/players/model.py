@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from hotswap.configs.rules import json_depth
 from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.core.jsonutil import json_depth
 
 PLAYER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")

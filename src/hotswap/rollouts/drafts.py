@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from hotswap.auth.model import Principal
 from hotswap.configs import lookups
-from hotswap.configs.model import Environment
 from hotswap.configs.repository import ConfigRepository
+from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.ids import new_id
 from hotswap.events.model import EventStatus
-from hotswap.events.service import EventService, parse_environment
+from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.exposure import KEEPS_EXPOSURE
@@ -126,7 +126,7 @@ async def _draft_event(
             extra={"eventStatus": event.status.value},
         )
     env = Environment(event.environment)
-    if body.environment is not None and parse_environment(body.environment) is not env:
+    if body.environment is not None and parse_environment(body.environment, "body.environment") is not env:
         raise InvalidInput(
             f"Live event {event.id!r} is in {env.value}.",
             errors=[FieldError("body.environment", f"the event is in {env.value}")],

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Environment
 from hotswap.configs.tables import config_profiles, config_versions
+from hotswap.core.environments import Environment
 from hotswap.rollouts.tables import deployments
 
 EXPOSING = ("Running", "Paused")  # a paused deployment keeps what it has exposed

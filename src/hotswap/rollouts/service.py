@@ -19,18 +19,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hotswap.approvals.model import Approval, ApprovalStatus
 from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal, Role
-from hotswap.configs.model import Environment
 from hotswap.configs.releases import ReleaseService
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
-from hotswap.delivery.changes import SnapshotChanges
-from hotswap.delivery.tables import snapshot_revisions
 from hotswap.events.repository import EventRow
 from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
@@ -58,6 +55,7 @@ from hotswap.rollouts.lifecycle import (
 from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
 from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
 from hotswap.rollouts.schemas import DeploymentCreate
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
 SUBJECT = "deployment"  # approvals' subject type
@@ -364,9 +362,7 @@ class DeploymentService:
         if exposing(before) != exposing(after) or after.status is Status.SUCCEEDED:
             env = Environment(row.environment)
             await self.snapshots.mark_changed(uow, [env])
-            snapshot_revision = await uow.conn.scalar(
-                sa.select(snapshot_revisions.c.revision).where(snapshot_revisions.c.environment == env.value)
-            )
+            snapshot_revision = await self.snapshots.revision(uow, env)
         await repo.log(
             row.id,
             LogEntry(

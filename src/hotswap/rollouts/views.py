@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hotswap.configs.model import Environment
+from hotswap.core.environments import Environment
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.lifecycle import Progress, projected_starts

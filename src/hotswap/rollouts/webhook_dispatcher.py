@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap import __version__
 from hotswap.core.clock import Clock
-from hotswap.rollouts.dueloop import DueLoop
+from hotswap.core.dueloop import DueLoop
 from hotswap.rollouts.tables import webhook_deliveries, webhooks
 from hotswap.rollouts.webhooks import (
     DELIVERED,

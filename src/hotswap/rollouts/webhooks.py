@@ -47,7 +47,7 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
-from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor, invalid_cursor
+from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.rollouts.model import Action
 from hotswap.rollouts.tables import webhook_deliveries, webhooks
 from hotswap.storage.uow import UnitOfWork
@@ -198,12 +198,7 @@ def _delivery(row: Any) -> Delivery:
 
 
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        return datetime.fromisoformat(cursor_str(cursor, "at")), cursor_str(cursor, "id")
-    except ValueError as exc:
-        raise invalid_cursor() from exc
+    return None if cursor is None else (cursor_instant(cursor, "at"), cursor_str(cursor, "id"))
 
 
 def _page(items: list[Any], limit: int) -> Page[Any]:

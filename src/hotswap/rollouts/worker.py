@@ -14,8 +14,8 @@ import logging
 from datetime import datetime, timedelta
 
 from hotswap.core.clock import Clock
+from hotswap.core.dueloop import DueLoop
 from hotswap.core.errors import Conflict
-from hotswap.rollouts.dueloop import DueLoop
 from hotswap.rollouts.leases import Leases, StaleLease
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWorkFactory

@@ -15,11 +15,11 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
-from hotswap.delivery.changes import SnapshotChanges
 from hotswap.players.model import targeting_attributes
 from hotswap.players.service import PlayerService
 from hotswap.segments import model as m
 from hotswap.segments.repository import SegmentRepository
+from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.conditions import Predicate, compile_condition
 from hotswap.targeting.validation import check_condition

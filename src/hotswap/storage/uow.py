@@ -2,11 +2,14 @@
 
 Services receive the unit of work, run their statements on `uow.conn` and never commit.
 Work that must only happen after a successful commit (publishing to the bus, metrics)
-is registered with `after_commit`.
+is registered with `after_commit`. Once the commit has happened the request has succeeded: each
+such hook runs on its own, and one that raises is logged and counted (`on_hook_failure`), never
+turned into an error of the committed request nor allowed to keep the later hooks from running.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeAlias
@@ -15,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hotswap.core.clock import Clock
 
+log = logging.getLogger(__name__)
 AfterCommit: TypeAlias = Callable[[], Awaitable[None] | None]
+HookFailed: TypeAlias = Callable[[str], None]  # told the name of an after-commit hook that raised
 # Execution option for transactions that only read: on SQLite they begin DEFERRED rather than
 # IMMEDIATE, so readers never queue behind the single writer (WAL lets them read alongside).
 READ_ONLY = {"hotswap_read_only": True}
@@ -23,9 +28,16 @@ READ_ONLY = {"hotswap_read_only": True}
 
 class UnitOfWork:
     def __init__(
-        self, engine: AsyncEngine, clock: Clock, request_id: str | None = None, *, read_only: bool = False
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        request_id: str | None = None,
+        *,
+        read_only: bool = False,
+        on_hook_failure: HookFailed | None = None,
     ) -> None:
         self._engine = engine
+        self._on_hook_failure = on_hook_failure
         self.read_only = read_only
         self.clock = clock
         self.request_id = request_id
@@ -58,9 +70,15 @@ class UnitOfWork:
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
-            result = hook()
-            if result is not None:
-                await result
+            try:
+                result = hook()
+                if result is not None:
+                    await result
+            except Exception:
+                name = getattr(hook, "__qualname__", repr(hook))
+                log.exception("after-commit hook %s failed", name)
+                if self._on_hook_failure is not None:
+                    self._on_hook_failure(name)
 
     async def rollback(self) -> None:
         if self._tx is not None and self._tx.is_active:
@@ -82,9 +100,12 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock, *, on_hook_failure: HookFailed | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        self.on_hook_failure = on_hook_failure
 
     def __call__(self, request_id: str | None = None, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.clock, request_id, read_only=read_only)
+        return UnitOfWork(
+            self.engine, self.clock, request_id, read_only=read_only, on_hook_failure=self.on_hook_failure
+        )

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
+
+from hotswap.core.environments import Environment
+
+
+def _environment(value: Any) -> Any:
+    return Environment.parse(value) if isinstance(value, str) else value
+
+
+# A request field naming an environment, in any case (`Environment.parse`).
+EnvironmentField = Annotated[Environment, BeforeValidator(_environment)]
 
 
 class CamelModel(BaseModel):

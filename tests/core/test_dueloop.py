@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
+from hotswap.core import dueloop
 from hotswap.core.clock import ManualClock
-from hotswap.rollouts import dueloop
-from hotswap.rollouts.dueloop import DueLoop
+from hotswap.core.dueloop import DueLoop
 from tests.conftest import START
 
 

@@ -1,50 +1,370 @@
-"""The layout rules of DESIGN.md, checked on the import graph so they stay true as slices grow."""
+"""The layout rules of docs/architecture.md, checked on the import graph so they stay true as
+slices grow. Each rule fails on any new violation and names it; `EXCEPTIONS` lists the imports
+kept against a rule, each with its reason (it is empty: keep it so).
+
+The layers, each importing only from itself and the layers below it:
+
+1. kernel: `core` (pure: ids, clock, errors, environments, signals, cursors, the due-time loop)
+   and `targeting` (the pure evaluation engine, shared with the SDK);
+2. infrastructure: `storage` (engine, unit of work, column types, snapshot revisions) and
+   `observability` (Prometheus, logging);
+3. the slices, in the order of `SLICES`: a slice uses the slices before it (their services,
+   models and signals), never one after it, and never another slice's `tables` or `repository`;
+4. the HTTP adapters: `web` (the kit: dependencies, problems, the hot path) and each slice's
+   routes and request/response schemas (`api`, `*_api`, `schemas`, `*_schemas`, `hot`,
+   `openapi`), which may use their own slice and the slices before it;
+5. the composition root: `container`, `api` (the app factory), `cli`, `settings`, `tables`
+   (every table, for migrations), `storage.migrations` and the simulator, which drives the app.
+
+The SDK (`hotswap.sdk`) stands apart: it runs inside game servers and imports the kernel only.
+"""
 
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hotswap"
+
+KERNEL = ("core", "targeting")
+INFRASTRUCTURE = ("storage", "observability")
+# Lowest first. A slice may use those before it; the ones after it reach it through its signals
+# (it never imports them) or implement the ports it declares (the root wires them).
+SLICES = (
+    "auth",
+    "audit",
+    "approvals",
+    "players",
+    "segments",
+    "fleet",
+    "rollouts",
+    "configs",
+    "analysis",
+    "event_templates",
+    "events",
+    "delivery",
+    "webhooks",
+)
+ROOT_MODULES = {"hotswap", "hotswap.api", "hotswap.container", "hotswap.cli", "hotswap.settings", "hotswap.tables"}
+ROOT_PACKAGES = ("hotswap.simulator", "hotswap.storage.migrations")
+ADAPTER_NAMES = {"api", "schemas", "hot", "openapi"}
+PRIVATE_TO_SLICE = {"tables", "repository"}
+
+# Imports kept against a rule, each with its reason: (importer, imported) -> why.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
+
 # Pure modules: no I/O, no framework. They are tested without a database or an app.
 PURE = sorted(
-    [*SRC.glob("*/model.py"), *SRC.glob("*/rules.py"), *(SRC / "core").glob("*.py"), *(SRC / "targeting").glob("*.py")]
+    {
+        *SRC.glob("*/model.py"),
+        *(SRC / "core").glob("*.py"),
+        *(SRC / "targeting").glob("*.py"),
+        *(SRC / "analysis" / name for name in ("verdicts.py", "policy.py", "stats.py", "sketch.py")),
+        *(SRC / "rollouts" / name for name in ("lifecycle.py", "strategies.py", "codec.py")),
+    }
 )
 FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "httpx", "redis", "asyncpg", "aiosqlite", "pydantic_settings")
 # Settings are read at the composition root only; everything else is handed what it needs.
 COMPOSITION_ROOT = {"container.py", "api.py", "cli.py", "settings.py"}
 
 
-def _parse_imports(path: Path) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.importer}:{self.line} imports {self.imported}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _raw_imports(path: Path, module: str) -> Iterator[tuple[str, int]]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    names: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            yield source, node.lineno
+            for alias in node.names:  # `from hotswap.events import model` imports a module
+                yield f"{source}.{alias.name}", node.lineno
 
 
 # Parsed while the module is collected, before any test runs: CPython 3.11's parser can fail
 # with "AST constructor recursion depth mismatch" once some test has raised a RecursionError
 # (deep JSON and condition documents do, on purpose) in the same thread.
-_IMPORTS = {path: _parse_imports(path) for path in SRC.rglob("*.py")}
+FILES = {_module_name(path): path for path in SRC.rglob("*.py")}
+_RAW = {module: list(_raw_imports(path, module)) for module, path in FILES.items()}
+TREES = {module: ast.parse(path.read_text(), filename=str(path)) for module, path in FILES.items()}
 
 
-def _imports(path: Path) -> set[str]:
-    return _IMPORTS[path] if path in _IMPORTS else _parse_imports(path)
+def _resolve(name: str) -> str | None:
+    """The module of ours an imported name belongs to (`hotswap.a.b.Thing` -> `hotswap.a.b`)."""
+    while name and name not in FILES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports() -> list[Import]:
+    found: set[Import] = set()
+    for module, raw in _RAW.items():
+        for name, line in raw:
+            if name == "hotswap" or name.startswith("hotswap."):
+                target = _resolve(name)
+                if target is not None and target != module:
+                    found.add(Import(module, target, line))
+    return sorted(found, key=lambda i: (i.importer, i.imported, i.line))
+
+
+IMPORTS = _imports()
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+def _is_root(module: str) -> bool:
+    return module in ROOT_MODULES or module.startswith(ROOT_PACKAGES)
+
+
+def _is_adapter(module: str) -> bool:
+    last = module.rpartition(".")[2]
+    return _top(module) in SLICES and (last in ADAPTER_NAMES or last.endswith(("_api", "_schemas")))
+
+
+def _problem(edge: Import) -> str | None:
+    """Why an import breaks the layering, or None when it is allowed."""
+    a, b = edge.importer, edge.imported
+    top_a, top_b = _top(a), _top(b)
+    if _is_root(a):
+        return None
+    if b == "hotswap":  # the package itself: its version
+        return None
+    if _is_root(b):
+        return "only the composition root imports the composition root"
+    if top_a != top_b and b.rpartition(".")[2] in PRIVATE_TO_SLICE:
+        return f"{b} is private to its slice: use its service"
+    if top_a == "sdk":
+        return None if top_b in ("sdk", *KERNEL) else "the SDK imports the kernel only"
+    if top_a == "core":
+        return None if top_b == "core" else "core imports nothing outside core"
+    if top_a in KERNEL:
+        return None if top_b in KERNEL else "the kernel imports only the kernel"
+    if top_a in INFRASTRUCTURE:
+        return None if top_b in (*KERNEL, *INFRASTRUCTURE) else "infrastructure imports only the kernel and itself"
+    if top_b in (*KERNEL, *INFRASTRUCTURE):
+        return None
+    if top_a == "web":
+        return None if top_b == "web" or (top_b in SLICES and not _is_adapter(b)) else "web is the HTTP kit"
+    if top_a not in SLICES:
+        return f"{top_a} has no place in the layers: add it to test_architecture.py"
+    if top_b not in SLICES:
+        return None if top_b == "web" and _is_adapter(a) else f"a slice does not import {top_b}"
+    if top_a == top_b:
+        return None if _is_adapter(a) or not _is_adapter(b) else "a slice's own code does not import its HTTP adapter"
+    if SLICES.index(top_b) > SLICES.index(top_a):
+        return f"{top_a} comes before {top_b}: it hears of it through signals, or declares a port"
+    if _is_adapter(b) and not _is_adapter(a):
+        return f"{b} is an HTTP adapter"
+    return None
+
+
+def test_every_package_has_a_place_in_the_layers() -> None:
+    packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    placed = {*KERNEL, *INFRASTRUCTURE, *SLICES, "web", "sdk", "simulator"}
+    assert packages == placed
+
+
+def test_imports_follow_the_layers() -> None:
+    broken = [
+        f"{edge}: {why}"
+        for edge in IMPORTS
+        if (why := _problem(edge)) is not None and (edge.importer, edge.imported) not in EXCEPTIONS
+    ]
+    assert broken == []
+
+
+def test_every_exception_is_still_needed() -> None:
+    current = {(edge.importer, edge.imported) for edge in IMPORTS if _problem(edge) is not None}
+    assert set(EXCEPTIONS) <= current, "an exception no longer happens: delete it"
+
+
+def _cycles(edges: list[tuple[str, str]]) -> list[list[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for a, b in edges:
+        graph[a].add(b)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    # Tarjan's strongly connected components, iteratively (the graph is a few hundred nodes deep).
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def test_no_module_import_cycles() -> None:
+    assert _cycles([(e.importer, e.imported) for e in IMPORTS]) == []
+
+
+def _part(module: str) -> str:
+    """A module's node in the slice graph: its slice, or the slice's HTTP adapter apart from it."""
+    return f"{_top(module)} (http)" if _is_adapter(module) else _top(module)
+
+
+def test_no_slice_import_cycles() -> None:
+    edges = [(_part(e.importer), _part(e.imported)) for e in IMPORTS if not _is_root(e.importer)]
+    assert _cycles([(a, b) for a, b in edges if a and b and a != b]) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycles([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+def _calls(tree: ast.AST, attribute: str) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute:
+            yield node
+
+
+def test_signals_are_declared_in_their_publishers_signals_module() -> None:
+    misplaced = []
+    for module, tree in TREES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]
+                is_signal = any(isinstance(b, ast.Name) and b.id == "Signal" for b in bases)
+                if is_signal and (module.rpartition(".")[2] != "signals" or _top(module) not in SLICES):
+                    misplaced.append(f"{module}.{node.name}")
+    assert misplaced == []
+
+
+def test_subscribers_are_connected_in_the_composition_root_only() -> None:
+    connecting = sorted(
+        f"{module}:{call.lineno}"
+        for module, tree in TREES.items()
+        for call in _calls(tree, "connect")
+        if any(k.arg == "phase" for k in call.keywords) and module not in ("hotswap.container", "hotswap.core.signals")
+    )
+    assert connecting == []
+
+
+def test_a_slice_sends_only_its_own_signals() -> None:
+    foreign = []
+    for module, tree in TREES.items():
+        imported_from: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith(".signals"):
+                for alias in node.names:
+                    imported_from[alias.asname or alias.name] = node.module
+        for call in _calls(tree, "send"):
+            if len(call.args) == 2 and isinstance(call.args[1], ast.Call) and isinstance(call.args[1].func, ast.Name):
+                source = imported_from.get(call.args[1].func.id)
+                if source is not None and _top(source) != _top(module):
+                    foreign.append(f"{module}:{call.lineno} sends {source}.{call.args[1].func.id}")
+    assert foreign == []
+
+
+def test_there_are_signals_to_check() -> None:
+    assert any(module.endswith(".signals") for module in FILES)
+
+
+# -- SQL, purity, settings, size ----------------------------------------------------------
+
+
+def _sql_modules() -> list[str]:
+    found = []
+    for module, raw in _RAW.items():
+        last = module.rpartition(".")[2]
+        if _is_root(module) or _top(module) == "storage" or last in PRIVATE_TO_SLICE:
+            continue
+        if any(
+            (name == "sqlalchemy" or name.startswith(("sqlalchemy.dialects", "sqlalchemy.sql")))
+            and not name.startswith(("sqlalchemy.exc", "sqlalchemy.ext"))
+            for name, _ in raw
+        ):
+            found.append(module)
+    return sorted(found)
+
+
+def test_sql_lives_in_repositories() -> None:
+    assert _sql_modules() == []
+
+
+def test_routes_call_services_not_repositories() -> None:
+    direct = sorted(
+        str(edge)
+        for edge in IMPORTS
+        if _is_adapter(edge.importer) and edge.imported.rpartition(".")[2] in PRIVATE_TO_SLICE
+    )
+    assert direct == []
 
 
 def test_there_are_pure_modules_to_check() -> None:
     assert {p.parent.name for p in SRC.glob("*/model.py")} >= {"auth", "approvals", "audit", "configs"}
+    assert SRC / "rollouts" / "lifecycle.py" in PURE
+
+
+def _top_level_names(path: Path) -> set[str]:
+    return {name.split(".")[0] for name, _ in _RAW[_module_name(path)]}
 
 
 @pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(SRC)))
 def test_pure_modules_import_no_framework(path: Path) -> None:
-    bad = {name for name in _imports(path) if name.split(".")[0] in FRAMEWORKS}
+    bad = {name for name in _top_level_names(path) if name in FRAMEWORKS}
     assert not bad, f"{path.relative_to(SRC)} imports {sorted(bad)}"
 
 
@@ -54,7 +374,7 @@ def test_pure_modules_import_no_framework(path: Path) -> None:
     ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_only_the_composition_root_reads_settings(path: Path) -> None:
-    assert "hotswap.settings" not in _imports(path)
+    assert not any(name == "hotswap.settings" for name, _ in _RAW[_module_name(path)])
 
 
 @pytest.mark.parametrize(
@@ -63,5 +383,5 @@ def test_only_the_composition_root_reads_settings(path: Path) -> None:
     ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_modules_stay_small(path: Path) -> None:
-    # DESIGN.md: a module past ~400 lines is asking to be split (migrations are exempt).
+    # A module past ~400 lines is asking to be split (migrations are exempt).
     assert len(path.read_text().splitlines()) <= 450

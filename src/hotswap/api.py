@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,7 +39,7 @@ from hotswap.rollouts.webhooks_api import router as webhooks_router
 from hotswap.segments.api import router as segments_router
 from hotswap.settings import Settings
 from hotswap.storage.migrate import current_revision, head_revision
-from hotswap.web.deps import ContainerDep, require
+from hotswap.web.deps import require
 from hotswap.web.fastpath import HotPathApp
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -94,6 +95,7 @@ def create_app(
         responses=COMMON_RESPONSES,
     )
     app.state.container = container
+    app.state.services = container.services()
     install_problem_handlers(app)
     app.add_middleware(
         EdgeMiddleware,
@@ -106,7 +108,15 @@ def create_app(
     )
     # In front of everything: the hot routes never reach the edge middleware or FastAPI.
     app.install_hot_path(
-        routes=[*hot_routes(container), *fleet_hot_routes(container)],
+        routes=[
+            *hot_routes(
+                container.snapshots,
+                container.streams,
+                container.clock,
+                functools.partial(container.players.cached_profile, container.uow),
+            ),
+            *fleet_hot_routes(container.fleet, container.uow),
+        ],
         authenticator=container.authenticator,
         metrics=container.metrics,
         max_body_bytes=settings.max_body_bytes,
@@ -127,7 +137,7 @@ def create_app(
         event_metrics_router,
     ):
         app.include_router(router)
-    _mount_operational_routes(app)
+    _mount_operational_routes(app, container)
     _declare_problem_schema(app)
     return app
 
@@ -145,7 +155,7 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(description="`ok`, or what is wrong: database, migrations")
 
 
-def _mount_operational_routes(app: FastAPI) -> None:
+def _mount_operational_routes(app: FastAPI, c: Container) -> None:
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
         """The process is up."""
@@ -157,7 +167,7 @@ def _mount_operational_routes(app: FastAPI) -> None:
         response_model=Readiness,
         responses={503: {"description": "Not ready; `checks` says why", "model": Readiness}},
     )
-    async def ready(c: ContainerDep) -> Response:
+    async def ready() -> Response:
         """The database answers and its schema is at the newest migration."""
         checks: dict[str, str] = {}
         try:
@@ -174,7 +184,7 @@ def _mount_operational_routes(app: FastAPI) -> None:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics(_: Annotated[Principal, Depends(require(Permission.METRICS_READ))], c: ContainerDep) -> Response:
+    async def metrics(_: Annotated[Principal, Depends(require(Permission.METRICS_READ))]) -> Response:
         """Prometheus text format."""
         return Response(c.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,11 +15,13 @@ from hotswap.analysis.service import AnalysisService, check_analysis
 from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.service import Authenticator, AuthService
+from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import TokenCodec
 from hotswap.configs.releases import ReleaseService
 from hotswap.configs.service import ConfigService
 from hotswap.configs.targeting import TargetingService
 from hotswap.core.clock import Clock, SystemClock
+from hotswap.core.signals import AFTER_COMMIT, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
@@ -41,7 +44,7 @@ from hotswap.segments.service import SegmentService
 from hotswap.settings import Settings
 from hotswap.storage.engine import create_engine
 from hotswap.storage.revisions import SnapshotChanges
-from hotswap.storage.uow import UnitOfWorkFactory
+from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 from hotswap.web.ratelimit import RateLimiter
 
 
@@ -52,6 +55,7 @@ class Container:
     engine: AsyncEngine
     uow: UnitOfWorkFactory
     metrics: Metrics
+    signals: Signals[UnitOfWork]
     codec: TokenCodec
     authenticator: Authenticator
     audit: AuditLog
@@ -76,6 +80,15 @@ class Container:
     events: EventService
     event_scheduler: EventScheduler
     rate_limiter: RateLimiter | None = None
+
+    def services(self) -> dict[type, object]:
+        """Everything the container built, by type: what routes ask for (`web.deps.service`)."""
+        found: dict[type, object] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is not None and type(value) not in found:
+                found[type(value)] = value
+        return found
 
     async def start(self) -> None:
         """Background work of a serving process: the change bus, the snapshots' periodic check,
@@ -109,6 +122,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     metrics = Metrics()
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
+    signals: Signals[UnitOfWork] = Signals(
+        on_failure=lambda signal, handler: metrics.after_commit_failures.labels(f"{signal}:{handler}").inc()
+    )
     bus = create_bus(settings.redis_url, settings.database_url)
     snapshots = SnapshotService(engine, bus, metrics, check_interval=settings.snapshot_check_seconds)
     snapshot_changes = SnapshotChanges(announce=snapshots.committed)
@@ -116,10 +132,11 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     auth = AuthService(
         codec,
         audit,
+        signals,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         server_token_ttl=timedelta(seconds=settings.server_token_ttl_seconds),
     )
-    _wire_revocations(auth, authenticator, bus)
+    _wire_revocations(signals, authenticator, bus)
     players = PlayerService(audit)
     _wire_player_cache(players, bus)
     segments = SegmentService(audit, snapshot_changes, players)
@@ -139,7 +156,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     configs = ConfigService(audit, metrics, snapshot_changes)
     configs.guards.append(deployments.guard_config)
     releases.guards.append(deployments.guard_config)
-    uow = UnitOfWorkFactory(engine, clock)
+    uow = UnitOfWorkFactory(
+        engine, clock, on_hook_failure=lambda hook: metrics.after_commit_failures.labels(hook).inc()
+    )
     worker = RolloutWorker(
         deployments, uow, _leases(settings, engine), clock, poll_seconds=settings.worker_poll_seconds
     )
@@ -182,6 +201,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         engine=engine,
         uow=uow,
         metrics=metrics,
+        signals=signals,
         codec=codec,
         authenticator=authenticator,
         audit=audit,
@@ -223,10 +243,10 @@ def _leases(settings: Settings, engine: AsyncEngine) -> Leases:
     return LocalLeases()
 
 
-def _wire_revocations(auth: AuthService, authenticator: Authenticator, bus: ChangeBus) -> None:
+def _wire_revocations(signals: Signals[UnitOfWork], authenticator: Authenticator, bus: ChangeBus) -> None:
     """A revocation empties the valid-token cache here at once, and in every other process by bus."""
 
-    async def revoked() -> None:
+    async def revoked(_: TokensRevoked) -> None:
         authenticator.forget_all()
         await bus.publish({"kind": "auth"})
 
@@ -234,7 +254,7 @@ def _wire_revocations(auth: AuthService, authenticator: Authenticator, bus: Chan
         if message.get("kind") == "auth":
             authenticator.forget_all()
 
-    auth.on_revoked(revoked)
+    signals.connect(TokensRevoked, revoked, phase=AFTER_COMMIT)
     bus.subscribe(on_message)
 
 

@@ -9,24 +9,28 @@ from fastapi import APIRouter, Depends, Query
 from hotswap.analysis.policy import policy_to_json
 from hotswap.analysis.repository import MetricsRepository
 from hotswap.analysis.schemas import IngestRead, MetricBatch, MetricsRead, VerdictRead
-from hotswap.analysis.service import analysis_options
+from hotswap.analysis.service import AnalysisService, analysis_options
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import InvalidInput
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.rollouts.service import DeploymentService
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
+
+Analysis = Annotated[AnalysisService, Depends(service(AnalysisService))]
+Deployments = Annotated[DeploymentService, Depends(service(DeploymentService))]
 
 Reporter = Annotated[Principal, Depends(require(Permission.FLEET_REPORT))]
 Reader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
 
 
 @router.post("/metrics", response_model=IngestRead)
-async def ingest_metrics(body: MetricBatch, _: Reporter, uow: UowDep, c: ContainerDep) -> IngestRead:
+async def ingest_metrics(body: MetricBatch, _: Reporter, uow: UowDep, analysis: Analysis) -> IngestRead:
     """Store a batch of samples from game servers. Each sample is checked on its own: when some
     are bad, the answer is a 422 problem listing each (`body.samples[3].value`), and its
     `acceptedIndexes` are the samples that were stored (do not send those again)."""
-    result = await c.analysis.ingest(uow, body.samples)
+    result = await analysis.ingest(uow, body.samples)
     await uow.commit()
     if result.errors:
         raise InvalidInput(
@@ -39,11 +43,13 @@ async def ingest_metrics(body: MetricBatch, _: Reporter, uow: UowDep, c: Contain
 
 
 @router.get("/deployments/{deployment_id}/metrics", response_model=MetricsRead)
-async def deployment_metrics(deployment_id: str, _: Reader, uow: UowDep, c: ContainerDep) -> MetricsRead:
+async def deployment_metrics(
+    deployment_id: str, _: Reader, uow: UowDep, deployments: Deployments, analysis: Analysis
+) -> MetricsRead:
     """Each arm's metrics so far, canary minus baseline per metric with its interval, and the
     judge's verdict as of now."""
-    row = await c.deployments.get(uow, deployment_id)
-    look = await c.analysis.look(uow, row)
+    row = await deployments.get(uow, deployment_id)
+    look = await analysis.look(uow, row)
     policy, require_metrics = analysis_options(row.spec)
     verdict = look.verdict
     return MetricsRead(
@@ -65,11 +71,11 @@ async def deployment_verdicts(
     deployment_id: str,
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    deployments: Deployments,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PageRead[VerdictRead]:
     """The judge's stored verdicts, newest first, each with the numbers behind it."""
-    row = await c.deployments.get(uow, deployment_id)
+    row = await deployments.get(uow, deployment_id)
     found = await MetricsRepository(uow.conn).verdicts(row.id, limit)
     return PageRead(
         items=[

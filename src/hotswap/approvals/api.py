@@ -7,11 +7,15 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StringConstraints
 
 from hotswap.approvals.model import Approval, ApprovalStatus, Decision
+from hotswap.approvals.service import ApprovalService
 from hotswap.auth.model import Permission, Principal
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.storage.uow import UnitOfWork
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import CamelModel, InputModel, PageRead
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+
+Approvals = Annotated[ApprovalService, Depends(service(ApprovalService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.APPROVAL_READ))]
 Decider = Annotated[Principal, Depends(require(Permission.APPROVAL_DECIDE))]
@@ -57,38 +61,43 @@ def _read(a: Approval) -> ApprovalRead:
 async def list_approvals(
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    approvals: Approvals,
     status: ApprovalStatus | None = None,
     subject_type: Annotated[str | None, Query(alias="subjectType", max_length=50)] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PageRead[ApprovalRead]:
-    page = await c.approvals.list(uow, status=status, subject_type=subject_type, cursor=cursor, limit=limit)
+    page = await approvals.list(uow, status=status, subject_type=subject_type, cursor=cursor, limit=limit)
     return PageRead(items=[_read(a) for a in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{approval_id}", response_model=ApprovalRead)
-async def get_approval(approval_id: str, _: Reader, uow: UowDep, c: ContainerDep) -> ApprovalRead:
-    return _read(await c.approvals.get(uow, approval_id))
+async def get_approval(approval_id: str, _: Reader, uow: UowDep, approvals: Approvals) -> ApprovalRead:
+    return _read(await approvals.get(uow, approval_id))
 
 
 async def _decide(
-    approval_id: str, decision: Decision, body: DecisionBody | None, actor: Principal, uow: UowDep, c: ContainerDep
+    approval_id: str,
+    decision: Decision,
+    body: DecisionBody | None,
+    actor: Principal,
+    uow: UnitOfWork,
+    approvals: ApprovalService,
 ) -> ApprovalRead:
-    approval = await c.approvals.decide(uow, actor, approval_id, decision, body.comment if body else None)
+    approval = await approvals.decide(uow, actor, approval_id, decision, body.comment if body else None)
     await uow.commit()
     return _read(approval)
 
 
 @router.post("/{approval_id}/approve", response_model=ApprovalRead)
 async def approve(
-    approval_id: str, actor: Decider, uow: UowDep, c: ContainerDep, body: DecisionBody | None = None
+    approval_id: str, actor: Decider, uow: UowDep, approvals: Approvals, body: DecisionBody | None = None
 ) -> ApprovalRead:
-    return await _decide(approval_id, Decision.APPROVE, body, actor, uow, c)
+    return await _decide(approval_id, Decision.APPROVE, body, actor, uow, approvals)
 
 
 @router.post("/{approval_id}/reject", response_model=ApprovalRead)
 async def reject(
-    approval_id: str, actor: Decider, uow: UowDep, c: ContainerDep, body: DecisionBody | None = None
+    approval_id: str, actor: Decider, uow: UowDep, approvals: Approvals, body: DecisionBody | None = None
 ) -> ApprovalRead:
-    return await _decide(approval_id, Decision.REJECT, body, actor, uow, c)
+    return await _decide(approval_id, Decision.REJECT, body, actor, uow, approvals)

@@ -7,11 +7,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from hotswap.audit.model import AuditFilter
+from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Permission, Principal
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import CamelModel, PageRead
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+Audit = Annotated[AuditLog, Depends(service(AuditLog))]
 
 
 class AuditRecordRead(CamelModel):
@@ -33,7 +36,7 @@ class AuditRecordRead(CamelModel):
 async def list_audit_records(
     _: Annotated[Principal, Depends(require(Permission.AUDIT_READ))],
     uow: UowDep,
-    c: ContainerDep,
+    audit: Audit,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     target_type: Annotated[str | None, Query(alias="targetType", max_length=50)] = None,
@@ -47,7 +50,7 @@ async def list_audit_records(
     flt = AuditFilter(
         actor=actor, action=action, target_type=target_type, target_id=target_id, since=since, until=until
     )
-    page = await c.audit.search(uow, flt, cursor=cursor, limit=limit)
+    page = await audit.search(uow, flt, cursor=cursor, limit=limit)
     return PageRead(
         items=[AuditRecordRead.model_validate(r, from_attributes=True) for r in page.items],
         next_cursor=page.next_cursor,

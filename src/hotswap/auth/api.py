@@ -10,11 +10,14 @@ from pydantic import Field, StringConstraints
 
 from hotswap.auth.model import Permission, Principal, Role
 from hotswap.auth.repository import AuthRepository
+from hotswap.auth.service import AuthService
 from hotswap.auth.tokens import IssuedToken
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import CamelModel, InputModel
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+Auth = Annotated[AuthService, Depends(service(AuthService))]
 TokenAdmin = Annotated[Principal, Depends(require(Permission.TOKEN_ADMIN))]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 TtlSeconds = Annotated[int, Field(gt=0, le=10 * 365 * 24 * 3600)]
@@ -71,16 +74,16 @@ def _ttl(seconds: int | None) -> timedelta | None:
 
 
 @router.post("/auth/token", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
-async def exchange_api_key(body: TokenExchange, uow: UowDep, c: ContainerDep) -> TokenIssued:
+async def exchange_api_key(body: TokenExchange, uow: UowDep, auth: Auth) -> TokenIssued:
     """Exchange an API key (`hsk_...`) for a bearer token. The only route that takes no token."""
-    issued = await c.auth.exchange_api_key(uow, body.api_key, _ttl(body.ttl_seconds))
+    issued = await auth.exchange_api_key(uow, body.api_key, _ttl(body.ttl_seconds))
     await uow.commit()
     return _issued(issued)
 
 
 @router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
-async def create_token(body: TokenCreate, actor: TokenAdmin, uow: UowDep, c: ContainerDep) -> TokenIssued:
-    issued = await c.auth.issue_token(uow, actor, subject=body.subject, role=body.role, ttl=_ttl(body.ttl_seconds))
+async def create_token(body: TokenCreate, actor: TokenAdmin, uow: UowDep, auth: Auth) -> TokenIssued:
+    issued = await auth.issue_token(uow, actor, subject=body.subject, role=body.role, ttl=_ttl(body.ttl_seconds))
     await uow.commit()
     return _issued(issued)
 
@@ -109,21 +112,19 @@ async def list_tokens(
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(token_id: str, actor: TokenAdmin, uow: UowDep, c: ContainerDep) -> None:
-    await c.auth.revoke_token(uow, actor, token_id)
+async def revoke_token(token_id: str, actor: TokenAdmin, uow: UowDep, auth: Auth) -> None:
+    await auth.revoke_token(uow, actor, token_id)
     await uow.commit()
 
 
 @router.post("/credentials", response_model=CredentialCreated, status_code=status.HTTP_201_CREATED)
-async def create_credential(
-    body: CredentialCreate, actor: TokenAdmin, uow: UowDep, c: ContainerDep
-) -> CredentialCreated:
-    created = await c.auth.create_credential(uow, actor, name=body.name, role=body.role)
+async def create_credential(body: CredentialCreate, actor: TokenAdmin, uow: UowDep, auth: Auth) -> CredentialCreated:
+    created = await auth.create_credential(uow, actor, name=body.name, role=body.role)
     await uow.commit()
     return CredentialCreated(id=created.id, name=created.name, role=created.role, api_key=created.api_key)
 
 
 @router.delete("/credentials/{credential_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_credential(credential_id: str, actor: TokenAdmin, uow: UowDep, c: ContainerDep) -> None:
-    await c.auth.revoke_credential(uow, actor, credential_id)
+async def revoke_credential(credential_id: str, actor: TokenAdmin, uow: UowDep, auth: Auth) -> None:
+    await auth.revoke_credential(uow, actor, credential_id)
     await uow.commit()

@@ -7,19 +7,20 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal, Role
 from hotswap.auth.repository import AuthRepository
+from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import IssuedToken, TokenCodec
 from hotswap.core.clock import Clock
 from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from hotswap.core.ids import new_id
+from hotswap.core.signals import Signals
 from hotswap.storage.uow import READ_ONLY, UnitOfWork
 
 API_KEY_PREFIX = "hsk_"
@@ -37,31 +38,31 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class AuditTrail(Protocol):
+    """Where the auth slice records who issued and revoked what: the audit slice's log, wired by
+    the composition root. (Every other slice imports the audit log; auth comes before it, since
+    the audit log records auth's principals.)"""
+
+    async def record(
+        self, uow: UnitOfWork, actor: Principal, action: str, *, target_type: str, target_id: str, summary: str
+    ) -> None: ...
+
+
 class AuthService:
     def __init__(
         self,
         codec: TokenCodec,
-        audit: AuditLog,
+        audit: AuditTrail,
+        signals: Signals[UnitOfWork],
         *,
         token_ttl: timedelta,
         server_token_ttl: timedelta,
     ) -> None:
         self.codec = codec
         self.audit = audit
+        self.signals = signals
         self.token_ttl = token_ttl
         self.server_token_ttl = server_token_ttl
-        self._on_revoked: list[Callable[[], Awaitable[None]]] = []
-
-    def on_revoked(self, listener: Callable[[], Awaitable[None]]) -> None:
-        """Called after the commit of any revocation (caches of valid tokens must forget)."""
-        self._on_revoked.append(listener)
-
-    def _revoked(self, uow: UnitOfWork) -> None:
-        async def notify() -> None:
-            for listener in self._on_revoked:
-                await listener()
-
-        uow.after_commit(notify)
 
     def default_ttl(self, role: Role) -> timedelta:
         return self.server_token_ttl if role is Role.SERVER else self.token_ttl
@@ -114,7 +115,7 @@ class AuthService:
             await self.audit.record(
                 uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
             )
-            self._revoked(uow)
+            await self.signals.send(uow, TokensRevoked())
 
     async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
         credential_id = new_id("key")
@@ -155,7 +156,7 @@ class AuthService:
                 target_id=credential_id,
                 summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
             )
-            self._revoked(uow)
+            await self.signals.send(uow, TokensRevoked())
 
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
         """Client-credentials exchange: an API key for a short-lived bearer token."""

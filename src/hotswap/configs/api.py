@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.configs import model as m
-from hotswap.configs.releases import ReleaseView
+from hotswap.configs.releases import ReleaseService, ReleaseView
 from hotswap.configs.schemas import (
     ConfigCreate,
     ConfigRead,
@@ -27,13 +27,18 @@ from hotswap.configs.schemas import (
     VersionSummary,
 )
 from hotswap.configs.service import ConfigService, ProfileDraft, VersionView
+from hotswap.configs.targeting import TargetingService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import EnvironmentField, PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
+
+Configs = Annotated[ConfigService, Depends(service(ConfigService))]
+Releases = Annotated[ReleaseService, Depends(service(ReleaseService))]
+Targeting = Annotated[TargetingService, Depends(service(TargetingService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
@@ -115,11 +120,11 @@ def _release_read(view: ReleaseView) -> ReleaseRead:
 
 @router.post("/configs", status_code=status.HTTP_201_CREATED, response_model=ConfigRead)
 async def create_config(
-    body: ConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+    body: ConfigCreate, actor: Writer, uow: UowDep, configs: Configs, response: Response
 ) -> ConfigRead:
     draft = ProfileDraft(**body.model_dump(by_alias=False))
-    profile = await c.configs.create_profile(uow, actor, draft)
-    result = await _config_read(c.configs, uow, profile)
+    profile = await configs.create_profile(uow, actor, draft)
+    result = await _config_read(configs, uow, profile)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/configs/{profile.name}"
     response.headers["ETag"] = etag(profile.revision)
@@ -130,7 +135,7 @@ async def create_config(
 async def list_configs(
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    configs: Configs,
     environment: EnvironmentField | None = None,
     game_id: Annotated[str | None, Query(alias="gameId")] = None,
     config_type: Annotated[str | None, Query(alias="configType")] = None,
@@ -138,7 +143,7 @@ async def list_configs(
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> PageRead[ConfigRead]:
-    page = await c.configs.list_profiles(
+    page = await configs.list_profiles(
         uow,
         environment=environment,
         game_id=game_id,
@@ -147,14 +152,14 @@ async def list_configs(
         cursor=cursor,
         limit=limit,
     )
-    return PageRead(items=[await _config_read(c.configs, uow, p) for p in page.items], next_cursor=page.next_cursor)
+    return PageRead(items=[await _config_read(configs, uow, p) for p in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/configs/{name}", response_model=ConfigRead)
-async def get_config(name: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> ConfigRead:
-    profile = await c.configs.get_profile(uow, name)
+async def get_config(name: str, _: Reader, uow: UowDep, configs: Configs, response: Response) -> ConfigRead:
+    profile = await configs.get_profile(uow, name)
     response.headers["ETag"] = etag(profile.revision)
-    return await _config_read(c.configs, uow, profile)
+    return await _config_read(configs, uow, profile)
 
 
 @router.patch("/configs/{name}", response_model=ConfigRead, responses=_STALE)
@@ -163,13 +168,13 @@ async def update_config(
     body: ConfigUpdate,
     actor: Writer,
     uow: UowDep,
-    c: ContainerDep,
+    configs: Configs,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConfigRead:
     changes = {field: getattr(body, field) for field in body.model_fields_set}
-    profile = await c.configs.update_profile(uow, actor, name, changes, expected_revision=expected_revision(if_match))
-    result = await _config_read(c.configs, uow, profile)
+    profile = await configs.update_profile(uow, actor, name, changes, expected_revision=expected_revision(if_match))
+    result = await _config_read(configs, uow, profile)
     await uow.commit()
     response.headers["ETag"] = etag(profile.revision)
     return result
@@ -177,10 +182,10 @@ async def update_config(
 
 @router.post("/configs/{name}/archive", response_model=ConfigRead, responses=_STALE)
 async def archive_config(
-    name: str, actor: Writer, uow: UowDep, c: ContainerDep, response: Response, if_match: IfMatch = None
+    name: str, actor: Writer, uow: UowDep, configs: Configs, response: Response, if_match: IfMatch = None
 ) -> ConfigRead:
-    profile = await c.configs.archive_profile(uow, actor, name, expected_revision=expected_revision(if_match))
-    result = await _config_read(c.configs, uow, profile)
+    profile = await configs.archive_profile(uow, actor, name, expected_revision=expected_revision(if_match))
+    result = await _config_read(configs, uow, profile)
     await uow.commit()
     response.headers["ETag"] = etag(profile.revision)
     return result
@@ -199,9 +204,9 @@ def _targeting_read(profile: m.Profile, rules: list[Rule]) -> TargetingRead:
 
 
 @router.get("/configs/{name}/targeting", response_model=TargetingRead)
-async def get_targeting(name: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> TargetingRead:
+async def get_targeting(name: str, _: Reader, uow: UowDep, targeting: Targeting, response: Response) -> TargetingRead:
     """The config's targeting rules. The ETag is the config's revision (as for the config itself)."""
-    profile, rules = await c.targeting.get_rules(uow, name)
+    profile, rules = await targeting.get_rules(uow, name)
     response.headers["ETag"] = etag(profile.revision)
     return _targeting_read(profile, rules)
 
@@ -212,12 +217,12 @@ async def put_targeting(
     body: TargetingWrite,
     actor: Writer,
     uow: UowDep,
-    c: ContainerDep,
+    targeting: Targeting,
     response: Response,
     if_match: IfMatch = None,
 ) -> TargetingRead:
     """Replace the targeting rules. Live for players at the environment's next snapshot revision."""
-    profile, rules = await c.targeting.set_rules(
+    profile, rules = await targeting.set_rules(
         uow, actor, name, body.rules, expected_revision=expected_revision(if_match)
     )
     await uow.commit()
@@ -230,9 +235,9 @@ async def put_targeting(
 
 @router.post("/configs/{name}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionRead)
 async def create_version(
-    name: str, body: VersionCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+    name: str, body: VersionCreate, actor: Writer, uow: UowDep, configs: Configs, response: Response
 ) -> VersionRead:
-    view = await c.configs.create_version(
+    view = await configs.create_version(
         uow, actor, name, data=body.config_data, version=body.version, description=body.description
     )
     await uow.commit()
@@ -242,16 +247,16 @@ async def create_version(
 
 @router.get("/configs/{name}/versions", response_model=PageRead[VersionSummary])
 async def list_versions(
-    name: str, _: Reader, uow: UowDep, c: ContainerDep, cursor: str | None = None, limit: Limit = 100
+    name: str, _: Reader, uow: UowDep, configs: Configs, cursor: str | None = None, limit: Limit = 100
 ) -> PageRead[VersionSummary]:
-    profile = await c.configs.get_profile(uow, name)
-    page = await c.configs.list_versions(uow, name, cursor=cursor, limit=limit)
+    profile = await configs.get_profile(uow, name)
+    page = await configs.list_versions(uow, name, cursor=cursor, limit=limit)
     return PageRead(items=[_summary(profile, v) for v in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/configs/{name}/versions/{version}", response_model=VersionRead)
-async def get_version(name: str, version: str, _: Reader, uow: UowDep, c: ContainerDep) -> VersionRead:
-    return _version_read(await c.configs.get_version(uow, name, version))
+async def get_version(name: str, version: str, _: Reader, uow: UowDep, configs: Configs) -> VersionRead:
+    return _version_read(await configs.get_version(uow, name, version))
 
 
 @router.get("/configs/{name}/diff", response_model=DiffRead)
@@ -259,11 +264,11 @@ async def diff_versions(
     name: str,
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    configs: Configs,
     from_version: Annotated[str, Query(alias="from", min_length=1, max_length=100)],
     to_version: Annotated[str, Query(alias="to", min_length=1, max_length=100)],
 ) -> DiffRead:
-    result, old, new = await c.configs.diff(uow, name, from_version, to_version)
+    result, old, new = await configs.diff(uow, name, from_version, to_version)
     return DiffRead(
         config_name=name,
         from_version=old.version,
@@ -279,27 +284,29 @@ async def diff_versions(
 
 
 @router.post("/configs/{name}/releases", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
-async def request_release(name: str, body: ReleaseCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.releases.request_release(uow, actor, name, version=body.version, comment=body.comment)
+async def request_release(
+    name: str, body: ReleaseCreate, actor: Releaser, uow: UowDep, releases: Releases
+) -> ReleaseRead:
+    view = await releases.request_release(uow, actor, name, version=body.version, comment=body.comment)
     await uow.commit()
     return _release_read(view)
 
 
 @router.post("/configs/{name}/revert", status_code=status.HTTP_201_CREATED, response_model=ReleaseRead)
-async def revert_config(name: str, body: RevertCreate, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.releases.revert(uow, actor, name, to_version=body.to_version, comment=body.comment)
+async def revert_config(name: str, body: RevertCreate, actor: Releaser, uow: UowDep, releases: Releases) -> ReleaseRead:
+    view = await releases.revert(uow, actor, name, to_version=body.to_version, comment=body.comment)
     await uow.commit()
     return _release_read(view)
 
 
 @router.get("/configs/{name}/releases", response_model=list[ReleaseRead])
-async def list_releases(name: str, _: Reader, uow: UowDep, c: ContainerDep, limit: Limit = 100) -> list[ReleaseRead]:
-    return [_release_read(v) for v in await c.releases.list_releases(uow, name, limit=limit)]
+async def list_releases(name: str, _: Reader, uow: UowDep, releases: Releases, limit: Limit = 100) -> list[ReleaseRead]:
+    return [_release_read(v) for v in await releases.list_releases(uow, name, limit=limit)]
 
 
 @router.post("/configs/{name}/releases/{release_id}/cancel", response_model=ReleaseRead)
-async def cancel_release(name: str, release_id: str, actor: Releaser, uow: UowDep, c: ContainerDep) -> ReleaseRead:
-    view = await c.releases.cancel_release(uow, actor, name, release_id)
+async def cancel_release(name: str, release_id: str, actor: Releaser, uow: UowDep, releases: Releases) -> ReleaseRead:
+    view = await releases.cancel_release(uow, actor, name, release_id)
     await uow.commit()
     return _release_read(view)
 
@@ -327,9 +334,9 @@ def _game_config_read(profile: m.Profile, version: m.Version, live: str | None) 
 
 @router.post("/game-configs", status_code=status.HTTP_201_CREATED, response_model=GameConfigRead, tags=["game-configs"])
 async def create_game_config(
-    body: GameConfigCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+    body: GameConfigCreate, actor: Writer, uow: UowDep, configs: Configs, response: Response
 ) -> GameConfigRead:
-    view = await c.configs.put_game_config(
+    view = await configs.put_game_config(
         uow,
         actor,
         name=body.name,
@@ -341,7 +348,7 @@ async def create_game_config(
         environment=body.environment if "environment" in body.model_fields_set else None,
         description=body.description,
     )
-    live = await c.configs.live_version_label(uow, view.profile)
+    live = await configs.live_version_label(uow, view.profile)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/configs/{body.name}/versions/{body.version}"
     return _game_config_read(view.profile, view.version, live)
@@ -351,11 +358,11 @@ async def create_game_config(
 async def list_game_configs(
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    configs: Configs,
     game_id: Annotated[str | None, Query(alias="gameId")] = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> PageRead[GameConfigRead]:
-    page = await c.configs.list_game_configs(uow, game_id=game_id, cursor=cursor, limit=limit)
-    items = [_game_config_read(p, v, await c.configs.live_version_label(uow, p)) for p, v in page.items]
+    page = await configs.list_game_configs(uow, game_id=game_id, cursor=cursor, limit=limit)
+    items = [_game_config_read(p, v, await configs.live_version_label(uow, p)) for p, v in page.items]
     return PageRead(items=items, next_cursor=page.next_cursor)

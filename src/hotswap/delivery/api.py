@@ -7,25 +7,25 @@ for OpenAPI by hand, in `openapi.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
 from sqlalchemy.exc import DBAPIError
 
 from hotswap.auth.model import Permission
+from hotswap.core.clock import Clock
 from hotswap.core.environments import parse_environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
-from hotswap.players.model import targeting_attributes
+from hotswap.delivery.service import SnapshotService
+from hotswap.delivery.stream import StreamHub
+from hotswap.players.model import PlayerProfile, targeting_attributes
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
 from hotswap.web.decoding import field_error
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
-
-if TYPE_CHECKING:
-    from hotswap.container import Container
 
 MAX_ATTRIBUTES = 200
 MAX_ID = 200
@@ -163,12 +163,11 @@ def last_event_id(raw: bytes | None) -> int | None:
     return int(raw)
 
 
-def hot_routes(container: Container) -> list[HotRoute]:
-    snapshots = container.snapshots
-    streams = container.streams
-    clock = container.clock
-    players = container.players
+# A stored player's profile by id (None for one never reported), from the players slice's cache.
+ProfileLookup = Callable[[str], Awaitable[PlayerProfile | None]]
 
+
+def hot_routes(snapshots: SnapshotService, streams: StreamHub, clock: Clock, profile: ProfileLookup) -> list[HotRoute]:
     async def snapshot(request: HotRequest) -> HotResponse:
         env = parse_environment(request.query.get("environment"), "query.environment")
         current = await snapshots.get(env)
@@ -217,14 +216,14 @@ def hot_routes(container: Container) -> list[HotRoute]:
         env = parse_environment(query.get("environment"), "query.environment")
         at = parse_at(query.get("at"), clock.now())
         try:
-            profile = await players.cached_profile(container.uow, player_id)
+            stored_profile = await profile(player_id)
         except (DBAPIError, OSError, TimeoutError) as exc:  # a cache miss reads the store
             raise Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}) from exc
         # An unknown player (not reported yet) is served on what the query tells, not refused:
         # a game asks for a new player's configs before it ever writes the profile.
-        stored = targeting_attributes(profile, at) if profile is not None else {}
+        stored = targeting_attributes(stored_profile, at) if stored_profile is not None else {}
         context = query_context(player_id, query, stored)
-        return player_id, context, at, await snapshots.get(env), profile is not None
+        return player_id, context, at, await snapshots.get(env), stored_profile is not None
 
     def player_headers(current: CompiledSnapshot, known: bool) -> list[tuple[bytes, bytes]]:
         return [

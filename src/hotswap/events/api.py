@@ -16,6 +16,7 @@ from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, enc
 from hotswap.events import model as m
 from hotswap.events import views
 from hotswap.events.repository import EventRepository, EventRow, TimerRow, WindowRow
+from hotswap.events.scheduler import EventScheduler
 from hotswap.events.schemas import (
     MAX_YEAR,
     MIN_YEAR,
@@ -28,13 +29,18 @@ from hotswap.events.schemas import (
     HistoryEntry,
     ValidationRead,
 )
-from hotswap.events.service import conflict_dict
+from hotswap.events.service import EventService, conflict_dict
+from hotswap.fleet.service import FleetService
 from hotswap.storage.uow import UnitOfWork
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
+
+Events = Annotated[EventService, Depends(service(EventService))]
+Fleet = Annotated[FleetService, Depends(service(FleetService))]
+Scheduler = Annotated[EventScheduler, Depends(service(EventScheduler))]
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.EVENT_WRITE))]
@@ -52,17 +58,17 @@ async def _render(uow: UnitOfWork, row: EventRow, response: Response | None = No
 
 
 @router.post("/events", status_code=status.HTTP_201_CREATED, response_model=EventRead)
-async def create_event(body: EventCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response) -> EventRead:
-    row = await c.events.create(uow, actor, body)
+async def create_event(body: EventCreate, actor: Writer, uow: UowDep, events: Events, response: Response) -> EventRead:
+    row = await events.create(uow, actor, body)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/events/{row.id}"
     return await _render(uow, row, response)
 
 
 @router.post("/events/validate", response_model=ValidationRead)
-async def validate_event(body: EventCreate, _: Writer, uow: UowDep, c: ContainerDep) -> ValidationRead:
+async def validate_event(body: EventCreate, _: Writer, uow: UowDep, events: Events) -> ValidationRead:
     """Check a draft against the rules without saving it: 200 with the conflicts (if any)."""
-    planning, found = await c.events.validate(uow, body)
+    planning, found = await events.validate(uow, body)
     zones = planning.zones
     return ValidationRead(
         valid=not found,
@@ -104,7 +110,7 @@ async def list_events(
 async def event_calendar(
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    fleet: Fleet,
     start: Annotated[AwareDatetime, Query(alias="from")],
     end: Annotated[AwareDatetime, Query(alias="to")],
     region: Annotated[str | None, Query(max_length=40)] = None,
@@ -129,7 +135,7 @@ async def event_calendar(
         )
     zone, region_id = "UTC", None
     if region is not None:
-        found = await c.fleet.region(uow, region)
+        found = await fleet.region(uow, region)
         if found is None:
             raise InvalidInput(f"No region {region!r}.", errors=[FieldError("query.region", "no such region")])
         zone, region_id = found.time_zone, found.id
@@ -143,8 +149,8 @@ async def event_calendar(
 
 
 @router.get("/events/{event_id}", response_model=EventRead)
-async def get_event(event_id: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> EventRead:
-    return await _render(uow, await c.events.get(uow, event_id), response)
+async def get_event(event_id: str, _: Reader, uow: UowDep, events: Events, response: Response) -> EventRead:
+    return await _render(uow, await events.get(uow, event_id), response)
 
 
 @router.put("/events/{event_id}", response_model=EventRead, responses=_STALE)
@@ -153,20 +159,20 @@ async def update_event(
     body: EventUpdate,
     actor: Writer,
     uow: UowDep,
-    c: ContainerDep,
+    events: Events,
     response: Response,
     if_match: IfMatch = None,
 ) -> EventRead:
     """Change any of the fields sent. An Active event's new version is live for players at the
     next snapshot revision (a hot swap); new times reschedule it, judged by the rules again."""
-    row = await c.events.update(uow, actor, event_id, body, expected_revision=expected_revision(if_match))
+    row = await events.update(uow, actor, event_id, body, expected_revision=expected_revision(if_match))
     await uow.commit()
     return await _render(uow, row, response)
 
 
 def _lifecycle(action: m.EventAction) -> None:
-    async def act(event_id: str, actor: Writer, uow: UowDep, c: ContainerDep, response: Response) -> EventRead:
-        row = await c.events.act(uow, actor, event_id, action)
+    async def act(event_id: str, actor: Writer, uow: UowDep, events: Events, response: Response) -> EventRead:
+        row = await events.act(uow, actor, event_id, action)
         await uow.commit()
         return await _render(uow, row, response)
 
@@ -195,12 +201,12 @@ async def event_history(
     event_id: str,
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    events: Events,
     after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     limit: Limit = 500,
 ) -> list[HistoryEntry]:
     """Every transition, version (with its full content) and override, oldest first."""
-    await c.events.get(uow, event_id)
+    await events.get(uow, event_id)
     return await views.history(uow.conn, event_id, after=after, limit=limit)
 
 
@@ -245,9 +251,9 @@ async def dead_letters(
 
 @router.post("/admin/dead-letters/{letter_id}/replay", response_model=DeadLetterRead)
 async def replay_dead_letter(
-    letter_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: Admin, uow: UowDep, c: ContainerDep
+    letter_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: Admin, uow: UowDep, event_scheduler: Scheduler
 ) -> DeadLetterRead:
     """Put a dead letter back on the schedule, due now (fix its cause first)."""
-    timer = await c.event_scheduler.replay(uow, actor, letter_id)
+    timer = await event_scheduler.replay(uow, actor, letter_id)
     await uow.commit()
     return _dead(timer)

@@ -9,24 +9,19 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from hotswap.auth.model import Permission, Principal
 from hotswap.events.template_schemas import EventType, TemplateCreate, TemplateRead, TemplateReplace
 from hotswap.events.templates import Template, TemplateService
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
+
+Templates = Annotated[TemplateService, Depends(service(TemplateService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.EVENT_WRITE))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 IfMatch = Annotated[str | None, if_match_header("event template")]
 _STALE = stale_response("event template")
-
-
-def _service(c: ContainerDep) -> TemplateService:
-    return c.templates
-
-
-Templates = Annotated[TemplateService, Depends(_service)]
 
 
 def _read(t: Template) -> TemplateRead:

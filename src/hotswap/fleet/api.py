@@ -21,11 +21,13 @@ from hotswap.fleet.schemas import (
     ServerRegister,
 )
 from hotswap.fleet.service import FleetService, Registration, ServerFilter
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import EnvironmentField, PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
+
+Fleet = Annotated[FleetService, Depends(service(FleetService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
 RegionWriter = Annotated[Principal, Depends(require(Permission.REGION_WRITE))]
@@ -83,25 +85,25 @@ def _server(fleet: FleetService, server: GameServer, now: datetime) -> ServerRea
 
 
 @router.get("/regions", response_model=PageRead[RegionRead])
-async def list_regions(_: Reader, uow: UowDep, c: ContainerDep) -> PageRead[RegionRead]:
+async def list_regions(_: Reader, uow: UowDep, fleet: Fleet) -> PageRead[RegionRead]:
     """Every region, in rollout order (then by id). Never more than one page."""
-    return PageRead(items=[_region(r) for r in await c.fleet.regions(uow)])
+    return PageRead(items=[_region(r) for r in await fleet.regions(uow)])
 
 
 @router.get("/regions/{regionId}", response_model=RegionRead)
-async def get_region(region_id: RegionPath, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> RegionRead:
+async def get_region(region_id: RegionPath, _: Reader, uow: UowDep, fleet: Fleet, response: Response) -> RegionRead:
     """By id or alias, in any case (`na-west`, `US-WEST`)."""
-    region = await c.fleet.get_region(uow, region_id)
+    region = await fleet.get_region(uow, region_id)
     response.headers["ETag"] = etag(region.revision)
     return _region(region)
 
 
 @router.post("/regions", status_code=status.HTTP_201_CREATED, response_model=RegionRead)
 async def create_region(
-    body: RegionCreate, actor: RegionWriter, uow: UowDep, c: ContainerDep, response: Response
+    body: RegionCreate, actor: RegionWriter, uow: UowDep, fleet: Fleet, response: Response
 ) -> RegionRead:
     draft = RegionDraft(body.display_name, body.time_zone, body.rollout_order, body.aliases)
-    region = await c.fleet.create_region(uow, actor, body.id, draft)
+    region = await fleet.create_region(uow, actor, body.id, draft)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/regions/{region.id}"
     response.headers["ETag"] = etag(region.revision)
@@ -114,13 +116,13 @@ async def replace_region(
     body: RegionReplace,
     actor: RegionWriter,
     uow: UowDep,
-    c: ContainerDep,
+    fleet: Fleet,
     response: Response,
     if_match: IfMatch = None,
 ) -> RegionRead:
     """Replace display name, time zone, rollout order and aliases (the id stays)."""
     draft = RegionDraft(body.display_name, body.time_zone, body.rollout_order, body.aliases)
-    region = await c.fleet.replace_region(uow, actor, region_id, draft, expected_revision=expected_revision(if_match))
+    region = await fleet.replace_region(uow, actor, region_id, draft, expected_revision=expected_revision(if_match))
     await uow.commit()
     response.headers["ETag"] = etag(region.revision)
     return _region(region)
@@ -128,10 +130,10 @@ async def replace_region(
 
 @router.delete("/regions/{regionId}", status_code=status.HTTP_204_NO_CONTENT, responses=_STALE)
 async def delete_region(
-    region_id: RegionPath, actor: RegionWriter, uow: UowDep, c: ContainerDep, if_match: IfMatch = None
+    region_id: RegionPath, actor: RegionWriter, uow: UowDep, fleet: Fleet, if_match: IfMatch = None
 ) -> Response:
     """Refused (409, naming some of them) while game servers are registered in the region."""
-    await c.fleet.delete_region(uow, actor, region_id, expected_revision=expected_revision(if_match))
+    await fleet.delete_region(uow, actor, region_id, expected_revision=expected_revision(if_match))
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -141,27 +143,27 @@ async def delete_region(
 
 @router.post("/servers", response_model=ServerRead, responses=_REGISTERED)
 async def register_server(
-    body: ServerRegister, actor: Reporter, uow: UowDep, c: ContainerDep, response: Response
+    body: ServerRegister, actor: Reporter, uow: UowDep, fleet: Fleet, response: Response
 ) -> ServerRead:
     """Register a game server (201), or update what it declares (200). Either counts as a
     heartbeat; then `PUT /api/v1/servers/{serverId}/heartbeat` every few seconds."""
     registration = Registration(
         id=body.id, game=body.game, region=body.region, build=body.build, capacity=body.capacity, labels=body.labels
     )
-    registered = await c.fleet.register(uow, actor, registration)
+    registered = await fleet.register(uow, actor, registration)
     await uow.commit()
     if registered.created:
         response.status_code = status.HTTP_201_CREATED
         # Percent-encoded: a header is Latin-1, and server ids need not be.
         response.headers["Location"] = f"/api/v1/servers/{quote(registered.server.id, safe='', errors='replace')}"
-    return _server(c.fleet, registered.server, uow.clock.now())
+    return _server(fleet, registered.server, uow.clock.now())
 
 
 @router.get("/servers", response_model=PageRead[ServerRead])
 async def list_servers(
     _: Reader,
     uow: UowDep,
-    c: ContainerDep,
+    fleet: Fleet,
     region: Annotated[str | None, Query(max_length=100, description="A region's id or alias, any case.")] = None,
     healthy: bool | None = None,
     game: Annotated[str | None, Query(max_length=200, pattern=GAME.pattern)] = None,
@@ -171,19 +173,19 @@ async def list_servers(
 ) -> PageRead[ServerRead]:
     """In id order; follow `nextCursor` for more. `healthy` is judged now, against the heartbeat timeout."""
     flt = ServerFilter(region=region, game=game, environment=environment, healthy=healthy)
-    page = await c.fleet.list_servers(uow, flt, cursor=cursor, limit=limit)
+    page = await fleet.list_servers(uow, flt, cursor=cursor, limit=limit)
     now = uow.clock.now()
-    return PageRead(items=[_server(c.fleet, s, now) for s in page.items], next_cursor=page.next_cursor)
+    return PageRead(items=[_server(fleet, s, now) for s in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/servers/{serverId}", response_model=ServerRead)
-async def get_server(server_id: ServerPath, _: Reader, uow: UowDep, c: ContainerDep) -> ServerRead:
-    return _server(c.fleet, await c.fleet.server(uow, server_id), uow.clock.now())
+async def get_server(server_id: ServerPath, _: Reader, uow: UowDep, fleet: Fleet) -> ServerRead:
+    return _server(fleet, await fleet.server(uow, server_id), uow.clock.now())
 
 
 @router.delete("/servers/{serverId}", status_code=status.HTTP_204_NO_CONTENT)
-async def deregister_server(server_id: ServerPath, actor: Reporter, uow: UowDep, c: ContainerDep) -> Response:
+async def deregister_server(server_id: ServerPath, actor: Reporter, uow: UowDep, fleet: Fleet) -> Response:
     """Forget the server (it may register again). Its next heartbeat is a 404."""
-    await c.fleet.deregister(uow, actor, server_id)
+    await fleet.deregister(uow, actor, server_id)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ record. Not being a FastAPI route, it is described for OpenAPI by hand, in `flee
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -20,12 +20,10 @@ from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
 from hotswap.fleet import model as m
 from hotswap.fleet.beats import HeartbeatWriter, UnknownServer
-from hotswap.fleet.service import no_server
+from hotswap.fleet.service import FleetService, no_server
+from hotswap.storage.uow import UnitOfWorkFactory
 from hotswap.web.decoding import field_error
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
-
-if TYPE_CHECKING:
-    from hotswap.container import Container
 
 HEARTBEAT_PATH = "/api/v1/servers/{serverId}/heartbeat"
 
@@ -81,9 +79,8 @@ def parse_heartbeat(body: bytes) -> m.Heartbeat:
     )
 
 
-def hot_routes(container: Container) -> list[HotRoute]:
-    fleet = container.fleet
-    writer = HeartbeatWriter(container.uow)  # heartbeats arriving together share one transaction
+def hot_routes(fleet: FleetService, transactions: UnitOfWorkFactory) -> list[HotRoute]:
+    writer = HeartbeatWriter(transactions)  # heartbeats arriving together share one transaction
     timeout_seconds = fleet.heartbeat_timeout.total_seconds()
 
     async def heartbeat(request: HotRequest) -> HotResponse:

@@ -88,5 +88,12 @@ class Metrics:
             "hotswap_event_dead_letters", "Scheduled event transitions that failed every retry", registry=r
         )
 
+        self.after_commit_failures = Counter(
+            "hotswap_after_commit_failures",
+            "Work after a commit that failed (logged; the committed request stood), by hook or signal handler",
+            ["hook"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from hotswap.auth.model import Permission, Principal
 from hotswap.players.model import PLAYER_ID, PlayerProfile, days_since
 from hotswap.players.schemas import PlayerPatch, PlayerProperties, PlayerPut, PlayerRead
-from hotswap.players.service import Activity, Written
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.players.service import Activity, PlayerService, Written
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag
 
 router = APIRouter(prefix="/api/v1", tags=["players"])
+
+Players = Annotated[PlayerService, Depends(service(PlayerService))]
 
 Writer = Annotated[Principal, Depends(require(Permission.PLAYER_WRITE))]
 Reader = Annotated[Principal, Depends(require(Permission.PLAYER_READ))]
@@ -60,36 +62,36 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 
 @router.put("/players/{playerId}", response_model=PlayerRead, responses=_CREATED)
 async def put_player(
-    player_id: PlayerId, body: PlayerPut, _: Writer, uow: UowDep, c: ContainerDep, response: Response
+    player_id: PlayerId, body: PlayerPut, _: Writer, uow: UowDep, players: Players, response: Response
 ) -> PlayerRead:
     """Create the player with these attributes (201), or replace its attributes (200)."""
-    written = await c.players.put(uow, player_id, body.attributes)
+    written = await players.put(uow, player_id, body.attributes)
     await uow.commit()
     return _written(written, uow.clock.now(), response)
 
 
 @router.patch("/players/{playerId}", response_model=PlayerRead, responses=_CREATED)
 async def patch_player(
-    player_id: PlayerId, body: PlayerPatch, _: Writer, uow: UowDep, c: ContainerDep, response: Response
+    player_id: PlayerId, body: PlayerPatch, _: Writer, uow: UowDep, players: Players, response: Response
 ) -> PlayerRead:
     """Merge attributes and record a session or a purchase; a new player is created (201)."""
     activity = Activity(attributes=body.attributes, session=bool(body.session), purchase=body.purchase)
-    written = await c.players.record(uow, player_id, activity)
+    written = await players.record(uow, player_id, activity)
     await uow.commit()
     return _written(written, uow.clock.now(), response)
 
 
 @router.get("/players/{playerId}", response_model=PlayerRead)
-async def get_player(player_id: PlayerId, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> PlayerRead:
+async def get_player(player_id: PlayerId, _: Reader, uow: UowDep, players: Players, response: Response) -> PlayerRead:
     """Everything stored about the player, with the properties as they are now."""
-    profile = await c.players.get(uow, player_id)
+    profile = await players.get(uow, player_id)
     response.headers["ETag"] = etag(profile.revision)
     return _read(profile, uow.clock.now())
 
 
 @router.delete("/players/{playerId}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_player(player_id: PlayerId, actor: Eraser, uow: UowDep, c: ContainerDep) -> Response:
+async def delete_player(player_id: PlayerId, actor: Eraser, uow: UowDep, players: Players) -> Response:
     """Erase everything stored about the player."""
-    await c.players.delete(uow, actor, player_id)
+    await players.delete(uow, actor, player_id)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

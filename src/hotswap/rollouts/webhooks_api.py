@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AfterValidator, Field, StringConstraints
 
 from hotswap.auth.model import Permission, Principal
-from hotswap.rollouts.webhooks import MAX_EVENTS, MAX_URL, Delivery, Webhook, check_event, check_url
-from hotswap.web.deps import ContainerDep, UowDep, require
+from hotswap.rollouts.webhooks import MAX_EVENTS, MAX_URL, Delivery, Webhook, WebhookService, check_event, check_url
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import CamelModel, InputModel, PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+
+Webhooks = Annotated[WebhookService, Depends(service(WebhookService))]
 
 Admin = Annotated[Principal, Depends(require(Permission.WEBHOOK_ADMIN))]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -106,10 +108,10 @@ def _delivery(d: Delivery) -> DeliveryRead:
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 async def create_webhook(
-    body: WebhookCreate, actor: Admin, uow: UowDep, c: ContainerDep, response: Response
+    body: WebhookCreate, actor: Admin, uow: UowDep, webhooks: Webhooks, response: Response
 ) -> WebhookCreated:
     """Subscribe a URL to deployment events. The response carries the signing secret, once."""
-    hook, secret = await c.webhooks.create(uow, actor, url=body.url, events=body.events, secret=body.secret)
+    hook, secret = await webhooks.create(uow, actor, url=body.url, events=body.events, secret=body.secret)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/webhooks/{hook.id}"
     return WebhookCreated(**_fields(hook), secret=secret)
@@ -119,26 +121,26 @@ async def create_webhook(
 async def list_webhooks(
     _: Admin,
     uow: UowDep,
-    c: ContainerDep,
+    webhooks: Webhooks,
     include_disabled: Annotated[bool, Query(alias="includeDisabled")] = False,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> PageRead[WebhookRead]:
     """Oldest first; deleted ones only with `includeDisabled=true`."""
-    page = await c.webhooks.page(uow, include_disabled=include_disabled, cursor=cursor, limit=limit)
+    page = await webhooks.page(uow, include_disabled=include_disabled, cursor=cursor, limit=limit)
     return PageRead(items=[_read(h) for h in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookRead)
-async def get_webhook(webhook_id: str, _: Admin, uow: UowDep, c: ContainerDep) -> WebhookRead:
-    return _read(await c.webhooks.get(uow, webhook_id))
+async def get_webhook(webhook_id: str, _: Admin, uow: UowDep, webhooks: Webhooks) -> WebhookRead:
+    return _read(await webhooks.get(uow, webhook_id))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_webhook(webhook_id: str, actor: Admin, uow: UowDep, c: ContainerDep) -> Response:
+async def delete_webhook(webhook_id: str, actor: Admin, uow: UowDep, webhooks: Webhooks) -> Response:
     """Stop sending: nothing more is queued and pending deliveries fail. The delivery log stays
     readable. Deleting again is a 204 that changes nothing."""
-    await c.webhooks.disable(uow, actor, webhook_id)
+    await webhooks.disable(uow, actor, webhook_id)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -148,19 +150,19 @@ async def list_deliveries(
     webhook_id: str,
     _: Admin,
     uow: UowDep,
-    c: ContainerDep,
+    webhooks: Webhooks,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> PageRead[DeliveryRead]:
     """The delivery log, newest first."""
-    page = await c.webhooks.deliveries(uow, webhook_id, status=status_, cursor=cursor, limit=limit)
+    page = await webhooks.deliveries(uow, webhook_id, status=status_, cursor=cursor, limit=limit)
     return PageRead(items=[_delivery(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/webhooks/{webhook_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryRead)
-async def ping_webhook(webhook_id: str, actor: Admin, uow: UowDep, c: ContainerDep) -> DeliveryRead:
+async def ping_webhook(webhook_id: str, actor: Admin, uow: UowDep, webhooks: Webhooks) -> DeliveryRead:
     """Queue a `webhook.ping` to this subscription; follow it in the delivery log."""
-    delivery = await c.webhooks.ping(uow, actor, webhook_id)
+    delivery = await webhooks.ping(uow, actor, webhook_id)
     await uow.commit()
     return _delivery(delivery)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import Forbidden
-from hotswap.observability.logging import request_id_var
 from hotswap.segments.model import Segment
 from hotswap.segments.schemas import (
     ContextPreviewRead,
@@ -24,26 +22,19 @@ from hotswap.segments.schemas import (
 from hotswap.segments.service import SegmentDraft, SegmentService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.conditions import Predicate
-from hotswap.web.deps import ContainerDep, UowDep, get_container, require
+from hotswap.web.deps import ReadOnlyUowDep, UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead
 
 router = APIRouter(prefix="/api/v1", tags=["segments"])
+
+Segments = Annotated[SegmentService, Depends(service(SegmentService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.CONFIG_WRITE))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 IfMatch = Annotated[str | None, if_match_header("segment")]
 _STALE = stale_response("segment")
-
-
-async def _read_only_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    """Previews are POSTs that only read: no write lock (on SQLite, no queueing behind writers)."""
-    async with get_container(request).uow(request_id_var.get(), read_only=True) as uow:
-        yield uow
-
-
-ReadUowDep = Annotated[UnitOfWork, Depends(_read_only_uow)]
 
 
 def _read(segment: Segment) -> SegmentRead:
@@ -63,10 +54,10 @@ def _read(segment: Segment) -> SegmentRead:
 
 @router.post("/segments", status_code=status.HTTP_201_CREATED, response_model=SegmentRead)
 async def create_segment(
-    body: SegmentCreate, actor: Writer, uow: UowDep, c: ContainerDep, response: Response
+    body: SegmentCreate, actor: Writer, uow: UowDep, segments: Segments, response: Response
 ) -> SegmentRead:
     draft = SegmentDraft(name=body.name, description=body.description, condition=body.condition)
-    segment = await c.segments.create(uow, actor, body.id, draft)
+    segment = await segments.create(uow, actor, body.id, draft)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/segments/{segment.id}"
     response.headers["ETag"] = etag(segment.revision)
@@ -75,15 +66,15 @@ async def create_segment(
 
 @router.get("/segments", response_model=PageRead[SegmentRead])
 async def list_segments(
-    _: Reader, uow: UowDep, c: ContainerDep, cursor: str | None = None, limit: Limit = 100
+    _: Reader, uow: UowDep, segments: Segments, cursor: str | None = None, limit: Limit = 100
 ) -> PageRead[SegmentRead]:
-    page = await c.segments.list_segments(uow, cursor=cursor, limit=limit)
+    page = await segments.list_segments(uow, cursor=cursor, limit=limit)
     return PageRead(items=[_read(s) for s in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/segments/{segment_id}", response_model=SegmentRead)
-async def get_segment(segment_id: str, _: Reader, uow: UowDep, c: ContainerDep, response: Response) -> SegmentRead:
-    segment = await c.segments.get(uow, segment_id)
+async def get_segment(segment_id: str, _: Reader, uow: UowDep, segments: Segments, response: Response) -> SegmentRead:
+    segment = await segments.get(uow, segment_id)
     response.headers["ETag"] = etag(segment.revision)
     return _read(segment)
 
@@ -94,12 +85,12 @@ async def replace_segment(
     body: SegmentReplace,
     actor: Writer,
     uow: UowDep,
-    c: ContainerDep,
+    segments: Segments,
     response: Response,
     if_match: IfMatch = None,
 ) -> SegmentRead:
     draft = SegmentDraft(name=body.name, description=body.description, condition=body.condition)
-    segment = await c.segments.replace(uow, actor, segment_id, draft, expected_revision=expected_revision(if_match))
+    segment = await segments.replace(uow, actor, segment_id, draft, expected_revision=expected_revision(if_match))
     await uow.commit()
     response.headers["ETag"] = etag(segment.revision)
     return _read(segment)
@@ -107,9 +98,9 @@ async def replace_segment(
 
 @router.delete("/segments/{segment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_STALE)
 async def delete_segment(
-    segment_id: str, actor: Writer, uow: UowDep, c: ContainerDep, if_match: IfMatch = None
+    segment_id: str, actor: Writer, uow: UowDep, segments: Segments, if_match: IfMatch = None
 ) -> Response:
-    await c.segments.delete(uow, actor, segment_id, expected_revision=expected_revision(if_match))
+    await segments.delete(uow, actor, segment_id, expected_revision=expected_revision(if_match))
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -150,18 +141,20 @@ async def _preview(
 
 
 @router.post("/segments/preview", response_model=PreviewRead)
-async def preview_draft(body: DraftPreviewCreate, actor: Reader, uow: ReadUowDep, c: ContainerDep) -> PreviewRead:
+async def preview_draft(
+    body: DraftPreviewCreate, actor: Reader, uow: ReadOnlyUowDep, segments: Segments
+) -> PreviewRead:
     """Which contexts or stored players a condition would match, before it is saved."""
     _check_source(actor, body)
-    predicate = c.segments.draft_predicate(body.condition)
-    return await _preview(c.segments, uow, actor, body, predicate, None)
+    predicate = segments.draft_predicate(body.condition)
+    return await _preview(segments, uow, actor, body, predicate, None)
 
 
 @router.post("/segments/{segment_id}/preview", response_model=PreviewRead)
 async def preview_segment(
-    segment_id: str, body: PreviewCreate, actor: Reader, uow: ReadUowDep, c: ContainerDep
+    segment_id: str, body: PreviewCreate, actor: Reader, uow: ReadOnlyUowDep, segments: Segments
 ) -> PreviewRead:
     """Which contexts or stored players the segment matches."""
     _check_source(actor, body)
-    predicate = await c.segments.predicate(uow, segment_id)
-    return await _preview(c.segments, uow, actor, body, predicate, segment_id)
+    predicate = await segments.predicate(uow, segment_id)
+    return await _preview(segments, uow, actor, body, predicate, segment_id)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.errors import Forbidden, Unauthorized
 from hotswap.observability.logging import request_id_var
-from hotswap.storage.uow import UnitOfWork
+from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
-if TYPE_CHECKING:
-    from hotswap.container import Container
-
-
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+T = TypeVar("T")
 
 
-ContainerDep = Annotated["Container", Depends(get_container)]
+def service(kind: type[T]) -> Callable[[Request], T]:
+    """A dependency that hands a route the application's one `kind` (a slice's service, the
+    unit-of-work factory): the composition root registers each by its type on `app.state.services`.
+    Routes name the services they use (`configs: Configs`), not the whole container."""
+
+    def provide(request: Request) -> T:
+        return cast(T, request.app.state.services[kind])
+
+    provide.__name__ = f"provide_{kind.__name__}"
+    return provide
 
 
 def current_principal(request: Request) -> Principal:
@@ -43,11 +46,20 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, P
 
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    container = get_container(request)
+    transactions = service(UnitOfWorkFactory)(request)
     # Safe methods only read: their transactions need no write lock (see storage.uow.READ_ONLY).
     read_only = request.method in ("GET", "HEAD")
-    async with container.uow(request_id_var.get(), read_only=read_only) as uow:
+    async with transactions(request_id_var.get(), read_only=read_only) as uow:
         yield uow
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+async def get_read_only_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """For a POST that only reads (a preview): no write lock, so on SQLite no queue behind writers."""
+    async with service(UnitOfWorkFactory)(request)(request_id_var.get(), read_only=True) as uow:
+        yield uow
+
+
+ReadOnlyUowDep = Annotated[UnitOfWork, Depends(get_read_only_uow)]

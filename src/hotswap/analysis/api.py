@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from hotswap.analysis.policy import policy_to_json
-from hotswap.analysis.repository import MetricsRepository
 from hotswap.analysis.schemas import IngestRead, MetricBatch, MetricsRead, VerdictRead
 from hotswap.analysis.service import AnalysisService, analysis_options
 from hotswap.auth.model import Permission, Principal
@@ -72,11 +71,12 @@ async def deployment_verdicts(
     _: Reader,
     uow: UowDep,
     deployments: Deployments,
+    analysis: Analysis,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PageRead[VerdictRead]:
     """The judge's stored verdicts, newest first, each with the numbers behind it."""
     row = await deployments.get(uow, deployment_id)
-    found = await MetricsRepository(uow.conn).verdicts(row.id, limit)
+    found = await analysis.verdicts(uow, row.id, limit)
     return PageRead(
         items=[
             VerdictRead(id=v.id, step=v.step, at=v.at, outcome=v.outcome, explanation=v.explanation, detail=v.detail)

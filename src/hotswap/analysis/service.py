@@ -178,6 +178,10 @@ class AnalysisService:
         the players `also` selects (ids) among them, each once."""
         return await MetricsRepository(uow.conn).active_players(start, end, also)
 
+    async def verdicts(self, uow: UnitOfWork, deployment_id: str, limit: int) -> list[Any]:
+        """The judge's stored verdicts on a deployment, newest first."""
+        return await MetricsRepository(uow.conn).verdicts(deployment_id, limit)
+
     # -- looking ----------------------------------------------------------------------------
 
     async def look(self, uow: UnitOfWork, row: Row) -> Look:

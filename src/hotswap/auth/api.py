@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import Field, StringConstraints
 
 from hotswap.auth.model import Permission, Principal, Role
-from hotswap.auth.repository import AuthRepository
 from hotswap.auth.service import AuthService
 from hotswap.auth.tokens import IssuedToken
 from hotswap.web.deps import UowDep, require, service
@@ -92,11 +91,12 @@ async def create_token(body: TokenCreate, actor: TokenAdmin, uow: UowDep, auth: 
 async def list_tokens(
     _: TokenAdmin,
     uow: UowDep,
+    auth: Auth,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     include_revoked: Annotated[bool, Query(alias="includeRevoked")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TokenRead]:
-    rows = await AuthRepository(uow.conn).list_tokens(subject=subject, include_revoked=include_revoked, limit=limit)
+    rows = await auth.list_tokens(uow, subject=subject, include_revoked=include_revoked, limit=limit)
     return [
         TokenRead(
             token_id=r.jti,

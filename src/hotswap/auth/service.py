@@ -9,7 +9,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -116,6 +116,12 @@ class AuthService:
                 uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
             )
             await self.signals.send(uow, TokensRevoked())
+
+    async def list_tokens(
+        self, uow: UnitOfWork, *, subject: str | None, include_revoked: bool, limit: int
+    ) -> list[Any]:
+        """Issued tokens, newest first."""
+        return await AuthRepository(uow.conn).list_tokens(subject=subject, include_revoked=include_revoked, limit=limit)
 
     async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
         credential_id = new_id("key")

@@ -15,7 +15,7 @@ from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.events import model as m
 from hotswap.events import views
-from hotswap.events.repository import EventRepository, EventRow, TimerRow, WindowRow
+from hotswap.events.model import EventRow, TimerRow, WindowRow
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.schemas import (
     MAX_YEAR,
@@ -87,17 +87,16 @@ def _draft_window(window: m.Window) -> WindowRow:
 async def list_events(
     _: Reader,
     uow: UowDep,
+    events: Events,
     environment: str | None = None,
     status_: Annotated[m.EventStatus | None, Query(alias="status")] = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> PageRead[EventRead]:
     check_limit(limit)
-    env = parse_environment(environment, "query.environment").value if environment is not None else None
+    env = parse_environment(environment, "query.environment") if environment is not None else None
     after = None if cursor is None else cursor_str(cursor, "id")
-    rows = await EventRepository(uow.conn).rows(
-        after_id=after, limit=limit + 1, environment=env, status=status_.value if status_ else None
-    )
+    rows = await events.page(uow, after_id=after, limit=limit + 1, environment=env, status=status_)
     more = len(rows) > limit
     rows = rows[:limit]
     return PageRead(
@@ -236,11 +235,11 @@ def _letter_cursor(cursor: str) -> int:
 
 @router.get("/admin/dead-letters", response_model=PageRead[DeadLetterRead])
 async def dead_letters(
-    _: Admin, uow: UowDep, cursor: str | None = None, limit: Limit = 100
+    _: Admin, uow: UowDep, event_scheduler: Scheduler, cursor: str | None = None, limit: Limit = 100
 ) -> PageRead[DeadLetterRead]:
     """Scheduled event transitions that failed every retry, oldest first."""
     after = None if cursor is None else _letter_cursor(cursor)
-    timers = await EventRepository(uow.conn).dead_timers(after_id=after, limit=limit + 1)
+    timers = await event_scheduler.dead_letters(uow, after_id=after, limit=limit + 1)
     more = len(timers) > limit
     timers = timers[:limit]
     return PageRead(

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hotswap.analysis.ingest import Participation
-from hotswap.events.repository import EventRow
+from hotswap.events.model import EventRow
 from hotswap.events.tables import event_participants, live_events
 from hotswap.storage.uow import UnitOfWork
 

@@ -21,6 +21,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 MAX_CONCURRENT = 4
@@ -249,3 +250,54 @@ def local_to_utc(wall: datetime, zone: str) -> datetime:
 def utc_to_local(instant: datetime, zone: str) -> datetime:
     """The wall-clock time (no tzinfo) in `zone` at a UTC instant."""
     return instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+# -- the stored event, as the services read it ---------------------------------------------
+
+# A timer's states, and what it does to its window when due.
+PENDING, DONE, DEAD, SUPERSEDED = "pending", "done", "dead", "superseded"
+OPEN, CLOSE = "open", "close"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: str
+    environment: str
+    status: EventStatus
+    event_type: str
+    event_class: EventClass
+    template_id: str | None
+    spec: dict[str, Any]
+    version: int
+    start_at: datetime
+    end_at: datetime
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRow:
+    event_id: str
+    region: str
+    start_at: datetime
+    end_at: datetime
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    id: int
+    event_id: str
+    region: str
+    action: str
+    due_at: datetime
+    next_at: datetime
+    state: str
+    attempts: int
+    last_error: str | None
+    done_at: datetime | None
+    created_at: datetime

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.events import model as m
-from hotswap.events.repository import CLOSE, OPEN, PENDING, EventRepository, WindowRow
+from hotswap.events.model import CLOSE, OPEN, PENDING, WindowRow
+from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import _Content
 from hotswap.events.templates import Template, check_content, check_json
 from hotswap.fleet.service import FleetService

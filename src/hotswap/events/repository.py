@@ -4,62 +4,25 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.events.model import PLANNED, EventClass, EventStatus
+from hotswap.events.model import (
+    DEAD,
+    OPEN,
+    PENDING,
+    PLANNED,
+    SUPERSEDED,
+    EventClass,
+    EventRow,
+    EventStatus,
+    TimerRow,
+    WindowRow,
+)
 from hotswap.events.tables import event_timers, live_event_history, live_event_versions, live_event_windows, live_events
-
-PENDING, DONE, DEAD, SUPERSEDED = "pending", "done", "dead", "superseded"
-OPEN, CLOSE = "open", "close"
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    id: str
-    environment: str
-    status: EventStatus
-    event_type: str
-    event_class: EventClass
-    template_id: str | None
-    spec: dict[str, Any]
-    version: int
-    start_at: datetime
-    end_at: datetime
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class WindowRow:
-    event_id: str
-    region: str
-    start_at: datetime
-    end_at: datetime
-    opened_at: datetime | None
-    closed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerRow:
-    id: int
-    event_id: str
-    region: str
-    action: str
-    due_at: datetime
-    next_at: datetime
-    state: str
-    attempts: int
-    last_error: str | None
-    done_at: datetime | None
-    created_at: datetime
 
 
 def _event(row: Any) -> EventRow:

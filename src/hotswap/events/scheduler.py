@@ -28,7 +28,8 @@ from hotswap.core.dueloop import DueLoop
 from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.events import model as m
-from hotswap.events.repository import CLOSE, DEAD, DONE, OPEN, PENDING, EventRepository, EventRow, TimerRow, WindowRow
+from hotswap.events.model import CLOSE, DEAD, DONE, OPEN, PENDING, EventRow, TimerRow, WindowRow
+from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
 from hotswap.observability.metrics import Metrics
 from hotswap.storage.revisions import SnapshotChanges
@@ -228,6 +229,10 @@ class EventScheduler(DueLoop):
             log.exception("live event %s: its failure could not be recorded", event_id)
 
     # -- dead letters -----------------------------------------------------------------------
+
+    async def dead_letters(self, uow: UnitOfWork, *, after_id: int | None, limit: int) -> list[TimerRow]:
+        """Scheduled transitions that failed every retry, oldest first."""
+        return await EventRepository(uow.conn).dead_timers(after_id=after_id, limit=limit)
 
     async def replay(self, uow: UnitOfWork, actor: Principal, timer_id: int) -> TimerRow:
         """Put a dead letter back on the schedule, due now."""

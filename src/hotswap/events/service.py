@@ -21,7 +21,8 @@ from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from hotswap.events import model as m
 from hotswap.events import planning as p
-from hotswap.events.repository import EventRepository, EventRow
+from hotswap.events.model import EventRow
+from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import EVENT_ID_PATTERN, EventCreate, EventUpdate, Override
 from hotswap.events.templates import Template, TemplateService
 from hotswap.fleet.service import FleetService
@@ -85,6 +86,23 @@ class EventService:
         if row is None:
             raise not_found(event_id)
         return row
+
+    async def page(
+        self,
+        uow: UnitOfWork,
+        *,
+        after_id: str | None,
+        limit: int,
+        environment: Environment | None,
+        status: m.EventStatus | None,
+    ) -> list[EventRow]:
+        """Events in id order after `after_id`, of an environment and a status when given."""
+        return await EventRepository(uow.conn).rows(
+            after_id=after_id,
+            limit=limit,
+            environment=environment.value if environment else None,
+            status=status.value if status else None,
+        )
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, InvalidInput
 from hotswap.events import model as m
 from hotswap.events import planning as p
-from hotswap.events.model import PLANNED, TimeMode
-from hotswap.events.repository import EventRepository, EventRow
+from hotswap.events.model import PLANNED, EventRow, TimeMode
+from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
 from hotswap.events.tables import live_events
 from hotswap.fleet.model import Region

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.core.environments import Environment
 from hotswap.events import model as m
+from hotswap.events.model import EventRow, WindowRow
 from hotswap.events.planning import iso
-from hotswap.events.repository import EventRepository, EventRow, WindowRow
+from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import CalendarEntry, EventRead, HistoryEntry, WindowRead
 from hotswap.events.tables import live_event_windows, live_events
 from hotswap.fleet.tables import regions

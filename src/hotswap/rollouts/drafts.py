@@ -37,7 +37,7 @@ from hotswap.rollouts.strategies import plan as make_plan
 from hotswap.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from hotswap.events.repository import EventRow
+    from hotswap.events.model import EventRow
 
 # The statuses in which a live event may be rolled out (an ended or cancelled one may not).
 DEPLOYABLE_EVENTS = frozenset({EventStatus.SCHEDULED, EventStatus.ACTIVE, EventStatus.PAUSED})

@@ -12,8 +12,7 @@ from typing import Any
 
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
-from hotswap.events.model import EventAction, EventStatus
-from hotswap.events.repository import EventRow
+from hotswap.events.model import EventAction, EventRow, EventStatus
 from hotswap.events.service import EventService
 from hotswap.rollouts import codec
 from hotswap.rollouts.model import Status, SubjectKind

@@ -28,7 +28,7 @@ from hotswap.auth.model import Principal, Role
 from hotswap.configs.releases import ReleaseService
 from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
-from hotswap.events.repository import EventRow
+from hotswap.events.model import EventRow
 from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics

@@ -21,7 +21,7 @@ from hotswap.configs.releases import ReleaseService
 from hotswap.configs.service import ConfigService
 from hotswap.configs.targeting import TargetingService
 from hotswap.core.clock import Clock, SystemClock
-from hotswap.core.signals import AFTER_COMMIT, Signals
+from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
@@ -34,6 +34,7 @@ from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
+from hotswap.players.signals import PlayerErased, PlayerWritten
 from hotswap.rollouts.exposure import load_rollouts
 from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
 from hotswap.rollouts.service import DeploymentService
@@ -41,6 +42,7 @@ from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
 from hotswap.rollouts.webhooks import WebhookService
 from hotswap.rollouts.worker import RolloutWorker
 from hotswap.segments.service import SegmentService
+from hotswap.segments.signals import SegmentDeleting
 from hotswap.settings import Settings
 from hotswap.storage.engine import create_engine
 from hotswap.storage.revisions import SnapshotChanges
@@ -137,9 +139,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         server_token_ttl=timedelta(seconds=settings.server_token_ttl_seconds),
     )
     _wire_revocations(signals, authenticator, bus)
-    players = PlayerService(audit)
-    _wire_player_cache(players, bus)
-    segments = SegmentService(audit, snapshot_changes, players)
+    players = PlayerService(audit, signals)
+    _wire_player_cache(signals, players, bus)
+    segments = SegmentService(audit, snapshot_changes, signals, players)
     approvals = ApprovalService(audit, metrics)
     fleet = FleetService(
         audit, snapshot_changes, heartbeat_timeout=timedelta(seconds=settings.server_heartbeat_timeout_seconds)
@@ -154,6 +156,10 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     )
     deployments.request_checks.append(lambda body: check_analysis(body.analysis))
     configs = ConfigService(audit, metrics, snapshot_changes)
+    targeting = TargetingService(audit, snapshot_changes, segments)
+    # A segment that a config's rules or a planned live event target is not deleted.
+    signals.connect(SegmentDeleting, targeting.segment_deleting, phase=IN_TRANSACTION)
+    signals.connect(SegmentDeleting, segment_deleting, phase=IN_TRANSACTION)
     configs.guards.append(deployments.guard_config)
     releases.guards.append(deployments.guard_config)
     uow = UnitOfWorkFactory(
@@ -172,10 +178,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     deployments.serve_events(events)  # seed 000's event deployments roll events out to players
     # A player's erasure reaches every slice that keeps its id, in the order metric ingestion
     # writes them (activity and units, then event participation): no deadlock with a batch.
-    players.on_erase(analysis.forget_player)
-    players.on_erase(forget_participant)
+    signals.connect(PlayerErased, analysis.forget_player, phase=IN_TRANSACTION)
+    signals.connect(PlayerErased, forget_participant, phase=IN_TRANSACTION)
     fleet.on_region_changed(functools.partial(region_changed, events))  # a region's events follow it
-    segments.on_delete(segment_deleting)  # a segment a planned event targets stays
     snapshots.add_part("events", snapshot_events)
     event_scheduler = EventScheduler(
         events,
@@ -209,7 +214,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         approvals=approvals,
         configs=configs,
         releases=releases,
-        targeting=TargetingService(audit, snapshot_changes, segments),
+        targeting=targeting,
         snapshot_changes=snapshot_changes,
         bus=bus,
         snapshots=snapshots,
@@ -273,15 +278,15 @@ def _wire_event_timers(events: EventService, scheduler: EventScheduler, bus: Cha
     bus.subscribe(on_message)
 
 
-def _wire_player_cache(players: PlayerService, bus: ChangeBus) -> None:
+def _wire_player_cache(signals: Signals[UnitOfWork], players: PlayerService, bus: ChangeBus) -> None:
     """A player write drops the cached profile here (the service does that) and, by bus, elsewhere."""
 
-    async def written(player_id: str) -> None:
-        await bus.publish({"kind": "player", "id": player_id})
+    async def written(signal: PlayerWritten) -> None:
+        await bus.publish({"kind": "player", "id": signal.player_id})
 
     async def on_message(message: dict[str, Any]) -> None:
         if message.get("kind") == "player" and isinstance(message.get("id"), str):
             players.invalidate(message["id"])
 
-    players.on_written(written)
+    signals.connect(PlayerWritten, written, phase=AFTER_COMMIT)
     bus.subscribe(on_message)

@@ -711,3 +711,20 @@ def test_name_pattern_rejects_other_names(name: str) -> None:
 @pytest.mark.parametrize(("value", "ok"), [("GameBalance", True), ("a", True), ("9lives", False), ("", False)])
 def test_type_pattern(value: str, ok: bool) -> None:
     assert bool(m.TYPE_PATTERN.match(value)) is ok
+
+
+@pytest.mark.parametrize(
+    ("targeting", "named"),
+    [
+        (None, False),
+        ([], False),
+        ({"segment": "vip"}, False),  # not a list of rules
+        ([{"id": "r1", "segment": "vip"}], True),
+        ([{"id": "r1", "segment": "vip-2"}, {"id": "r2"}], False),
+        ([{"id": "r1"}, {"id": "r2", "segment": "vip", "enabled": False}], True),  # disabled still refers
+        ([{"id": "r1", "condition": {"segment": "vip"}}], False),  # an attribute called segment
+        (["vip", 3, None], False),
+    ],
+)
+def test_rules_name_segment(targeting: Any, named: bool) -> None:
+    assert m.rules_name_segment(targeting, "vip") is named

@@ -11,7 +11,9 @@ import pytest
 
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from hotswap.core.signals import AFTER_COMMIT
 from hotswap.players import model as m
+from hotswap.players.signals import PlayerWritten
 from tests.helpers import Auth, CountRows, Headers, fields, problem
 
 URL = "/api/v1/players/p-1"
@@ -276,7 +278,7 @@ async def test_cache_sees_every_write_after_its_commit(
 ) -> None:
     service = container.players
     announced: list[str] = []
-    service.on_written(announced.append)
+    container.signals.connect(PlayerWritten, lambda s: announced.append(s.player_id), phase=AFTER_COMMIT)
     assert await service.cached_profile(container.uow, "p-1") is None  # absence is cached...
     await client.put(URL, headers=server, json={"attributes": {"level": 1}})
     cached = await service.cached_profile(container.uow, "p-1")  # ...and forgotten on create
@@ -296,10 +298,10 @@ async def test_a_refused_write_announces_nothing(
 ) -> None:
     announced: list[str] = []
 
-    async def on_written(player_id: str) -> None:
-        announced.append(player_id)
+    async def on_written(signal: PlayerWritten) -> None:
+        announced.append(signal.player_id)
 
-    container.players.on_written(on_written)
+    container.signals.connect(PlayerWritten, on_written, phase=AFTER_COMMIT)
     await client.put(URL, headers=server, json={"attributes": {"level": 1}})
     cached = await container.players.cached_profile(container.uow, "p-1")
     problem(await client.put(URL, headers=server, json={"attributes": {"sessions": 9}}), 422)
@@ -322,13 +324,15 @@ async def test_a_failing_listener_does_not_fail_the_write(
 ) -> None:
     heard: list[str] = []
 
-    async def broken(player_id: str) -> None:
+    async def broken(signal: PlayerWritten) -> None:
         raise ConnectionError("bus down")
 
-    container.players.on_written(broken)
-    container.players.on_written(heard.append)
+    container.signals.connect(PlayerWritten, broken, phase=AFTER_COMMIT)
+    container.signals.connect(PlayerWritten, lambda s: heard.append(s.player_id), phase=AFTER_COMMIT)
     r = await client.put(URL, headers=server, json={"attributes": {"a": 1}})
-    assert r.status_code == 201, r.text
-    assert heard == ["p-1"]
-    assert "player-written listener failed" in caplog.text
+    assert r.status_code == 201, r.text  # committed: a listener's failure is not the writer's
+    assert heard == ["p-1"]  # and the listeners after it still hear
+    assert "bus down" in caplog.text
+    failures = container.metrics.after_commit_failures.labels(f"PlayerWritten:{broken.__qualname__}")
+    assert failures._value.get() == 1
     assert (await export(client, op))["attributes"] == {"a": 1}

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.core.errors import Conflict
+from hotswap.core.signals import IN_TRANSACTION
+from hotswap.players.signals import PlayerErased
 from hotswap.storage.metadata import metadata
 from tests.events.test_event_metrics import create_event
 from tests.events.test_event_metrics import metrics as event_metrics
@@ -144,6 +146,7 @@ async def test_an_erasure_that_fails_part_way_erases_nothing(
     async def fails(*_: Any) -> int:
         raise Conflict("the last step failed")
 
-    container.players.on_erase(fails)  # the last eraser: after the profile, activity, units and participation
+    # The last subscriber: after the profile, activity, units and participation are deleted.
+    container.signals.connect(PlayerErased, fails, phase=IN_TRANSACTION)
     problem(await client.delete("/api/v1/players/p-1", headers=await auth("admin")), 409)
     assert await rows_naming(container, "p-1") == before

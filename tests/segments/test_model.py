@@ -16,7 +16,6 @@ from hotswap.segments.model import (
     check_revision,
     context_problem,
     match_contexts,
-    rules_name_segment,
 )
 from hotswap.targeting.conditions import compile_condition
 
@@ -40,23 +39,6 @@ def player(**changes: Any) -> PlayerProfile:
         "revision": 1,
     }
     return PlayerProfile(**{**values, **changes})
-
-
-@pytest.mark.parametrize(
-    ("targeting", "named"),
-    [
-        (None, False),
-        ([], False),
-        ({"segment": "vip"}, False),  # not a list of rules
-        ([{"id": "r1", "segment": "vip"}], True),
-        ([{"id": "r1", "segment": "vip-2"}, {"id": "r2"}], False),
-        ([{"id": "r1"}, {"id": "r2", "segment": "vip", "enabled": False}], True),  # disabled still refers
-        ([{"id": "r1", "condition": {"segment": "vip"}}], False),  # an attribute called segment
-        (["vip", 3, None], False),
-    ],
-)
-def test_rules_name_segment(targeting: Any, named: bool) -> None:
-    assert rules_name_segment(targeting, "vip") is named
 
 
 def test_check_revision() -> None:

@@ -41,6 +41,7 @@ from hotswap.events.metrics import known_events, record_participation
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.tables import game_servers
 from hotswap.observability.metrics import Metrics
+from hotswap.players.signals import PlayerErased
 from hotswap.rollouts import codec
 from hotswap.rollouts.model import Plan, UnitKind, covers_everyone
 from hotswap.rollouts.repository import Row
@@ -108,9 +109,9 @@ class AnalysisService:
         """`waker` is called after a commit that made deployments due (the in-process worker)."""
         self._wakers.append(waker)
 
-    async def forget_player(self, uow: UnitOfWork, player_id: str) -> int:
+    async def forget_player(self, uow: UnitOfWork, signal: PlayerErased) -> int:
         """A player's erasure, here: its activity and its units (see `MetricsRepository`)."""
-        return await MetricsRepository(uow.conn).forget_player(player_id)
+        return await MetricsRepository(uow.conn).forget_player(signal.player_id)
 
     # -- ingestion --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -264,3 +264,10 @@ def cancel_release(release: Release, *, at: datetime) -> Release:
 
 def _replace_release(release: Release, **changes: Any) -> Release:
     return dataclasses.replace(release, **changes)
+
+
+def rules_name_segment(targeting: Any, segment_id: str) -> bool:
+    """Whether a config's targeting rules (a JSON list of rule objects) refer to the segment."""
+    if not isinstance(targeting, list):
+        return False
+    return any(isinstance(rule, Mapping) and rule.get("segment") == segment_id for rule in targeting)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.model import Profile, Release, ReleaseKind, ReleaseStatus, Version
+from hotswap.configs.model import Profile, Release, ReleaseKind, ReleaseStatus, Version, rules_name_segment
 from hotswap.configs.tables import config_profiles, config_releases, config_versions
 from hotswap.core.environments import Environment
 
@@ -179,6 +180,20 @@ class ConfigRepository:
             .limit(limit)
         )
         return [_release(r) for r in (await self.conn.execute(query)).all()]
+
+    async def configs_naming(self, segment_id: str) -> list[str]:
+        """Names of the active configs whose targeting rules name the segment. PostgreSQL narrows
+        the rows with jsonb containment; the rules are checked here either way."""
+        t = config_profiles
+        query = (
+            sa.select(t.c.name, t.c.targeting)
+            .where(t.c.archived_at.is_(None), t.c.targeting.is_not(None))
+            .order_by(t.c.name)
+        )
+        if self.conn.dialect.name == "postgresql":
+            query = query.where(sa.type_coerce(t.c.targeting, JSONB).contains([{"segment": segment_id}]))
+        rows = (await self.conn.execute(query)).all()
+        return [row.name for row in rows if rules_name_segment(row.targeting, segment_id)]
 
 
 def _release_values(r: Release) -> dict[str, Any]:

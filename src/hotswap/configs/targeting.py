@@ -13,8 +13,9 @@ from hotswap.auth.model import Principal
 from hotswap.configs import lookups, rules
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
-from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.segments.service import SegmentService
+from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule, parse_rules
@@ -63,6 +64,16 @@ class TargetingService:
         updated = await repo.get_profile(name)
         assert updated is not None
         return updated, parsed
+
+    async def segment_deleting(self, uow: UnitOfWork, signal: SegmentDeleting) -> None:
+        """A segment the targeting rules of an active config name stays: 409 naming the configs."""
+        users = await ConfigRepository(uow.conn).configs_naming(signal.segment_id)
+        if users:
+            raise Conflict(
+                f"Segment {signal.segment_id!r} is used by the targeting rules of {', '.join(map(repr, users))}; "
+                "remove it from those rules first.",
+                extra={"configs": users},
+            )
 
     async def _check_segments(self, uow: UnitOfWork, parsed: list[Rule]) -> None:
         named = {rule.segment for rule in parsed if rule.segment is not None}

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hotswap.analysis.ingest import Participation
 from hotswap.events.model import EventRow
 from hotswap.events.tables import event_participants, live_events
+from hotswap.players.signals import PlayerErased
 from hotswap.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:  # the analysis slice imports this module to record participation
@@ -45,10 +46,10 @@ async def known_events(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
     return frozenset(r.id for r in rows)
 
 
-async def forget_participant(uow: UnitOfWork, player_id: str) -> int:
+async def forget_participant(uow: UnitOfWork, signal: PlayerErased) -> int:
     """A player's erasure, here: what it did in each live event. Returns the rows deleted."""
     p = event_participants.c
-    result = await uow.conn.execute(event_participants.delete().where(p.player_id == player_id))
+    result = await uow.conn.execute(event_participants.delete().where(p.player_id == signal.player_id))
     return int(result.rowcount)
 
 

@@ -31,6 +31,7 @@ from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
 from hotswap.events.tables import live_events
 from hotswap.fleet.model import Region
+from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -55,7 +56,8 @@ async def region_changed(
             await replan(service, uow, actor, event, why)
 
 
-async def segment_deleting(uow: UnitOfWork, segment_id: str) -> None:
+async def segment_deleting(uow: UnitOfWork, signal: SegmentDeleting) -> None:
+    segment_id = signal.segment_id
     e = live_events.c
     query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
     if uow.conn.dialect.name == "postgresql":

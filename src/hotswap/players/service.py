@@ -3,14 +3,13 @@
 Writes from game servers (attributes, sessions, purchases) are not audited: they arrive at the
 rate players play, would bury the trail of human changes, and carry no operator decision. Only
 an erasure is audited (who erased which player, never what was stored); it erases the rows other
-slices keep under the player's id too, through their erasers (`on_erase`, wired by the
-composition root). Each use case runs in the caller's unit of work and never commits.
+slices keep under the player's id too: they hear `PlayerErased` in its transaction. Each use case
+runs in the caller's unit of work and never commits.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
+from hotswap.core.signals import Signals
 from hotswap.players import model as m
 from hotswap.players.cache import LoadingCache
 from hotswap.players.repository import PlayerRepository
+from hotswap.players.signals import PlayerErased, PlayerWritten
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
-log = logging.getLogger(__name__)
-OnWritten = Callable[[str], Awaitable[None] | None]
-# Deletes one slice's rows under a player's id in the erasure's transaction; returns how many.
-Eraser = Callable[[UnitOfWork, str], Awaitable[int]]
 DEFAULT_CACHE_ENTRIES = 50_000
 _ATTEMPTS = 3  # a concurrent first report can win the insert; the loser then updates, once
 
@@ -48,16 +45,12 @@ class Written:
 
 
 class PlayerService:
-    def __init__(self, audit: AuditLog, *, cache_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
+    def __init__(
+        self, audit: AuditLog, signals: Signals[UnitOfWork], *, cache_entries: int = DEFAULT_CACHE_ENTRIES
+    ) -> None:
         self.audit = audit
+        self.signals = signals
         self._cache: LoadingCache[m.PlayerProfile] = LoadingCache(cache_entries)
-        self._on_written: list[OnWritten] = []
-        self._erasers: list[Eraser] = []
-
-    def on_erase(self, eraser: Eraser) -> None:
-        """`eraser(uow, player_id)` deletes what its slice keeps under a player's id, inside the
-        erasure's transaction, and returns the rows deleted. Called in the order registered."""
-        self._erasers.append(eraser)
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -75,24 +68,9 @@ class PlayerService:
         """Forget a player's cached profile (e.g. when another replica announces a write)."""
         self._cache.invalidate(player_id)
 
-    def on_written(self, callback: OnWritten) -> None:
-        """Call `callback(player_id)` after each commit that wrote or erased a player."""
-        self._on_written.append(callback)
-
-    def _after_write(self, uow: UnitOfWork, player_id: str) -> None:
-        async def announce() -> None:
-            self._cache.invalidate(player_id)
-            for callback in self._on_written:
-                # The write has committed: a failing listener (a bus that is down) is logged,
-                # and neither fails the request nor keeps the other listeners from hearing it.
-                try:
-                    result = callback(player_id)
-                    if result is not None:
-                        await result
-                except Exception:
-                    log.exception("a player-written listener failed for %r", player_id)
-
-        uow.after_commit(announce)
+    async def _after_write(self, uow: UnitOfWork, player_id: str) -> None:
+        uow.after_commit(lambda: self._cache.invalidate(player_id))
+        await self.signals.send(uow, PlayerWritten(player_id))
 
     # -- use cases --------------------------------------------------------------------------
 
@@ -151,19 +129,17 @@ class PlayerService:
 
     async def delete(self, uow: UnitOfWork, actor: Principal, player_id: str) -> None:
         """Erase everything stored about the player: its profile and what other slices keep
-        under its id (`on_erase`), in the caller's unit of work, so all of it or none. A player
+        under its id (`PlayerErased`), in the caller's unit of work, so all of it or none. A player
         only seen through metrics has no profile, and is erased all the same; NotFound when
         nothing at all is stored. The audit names the player, not its data."""
         profile = await PlayerRepository(uow.conn).delete(player_id)
-        elsewhere = 0
-        for eraser in self._erasers:
-            elsewhere += await eraser(uow, player_id)
+        elsewhere = sum(await self.signals.send(uow, PlayerErased(player_id)))
         if not profile and not elsewhere:
             raise NotFound(f"No player {player_id!r}.")
         await self.audit.record(
             uow, actor, "player.delete", target_type="player", target_id=player_id, summary="erased the player's data"
         )
-        self._after_write(uow, player_id)
+        await self._after_write(uow, player_id)
 
     async def scan(self, uow: UnitOfWork, *, limit: int, batch: int = 500) -> AsyncIterator[list[m.PlayerProfile]]:
         """Up to `limit` stored players in id order, a batch at a time (for segment previews)."""
@@ -200,7 +176,7 @@ class PlayerService:
         return True
 
     async def _written(self, uow: UnitOfWork, repo: PlayerRepository, player_id: str, *, created: bool) -> Written:
-        self._after_write(uow, player_id)
+        await self._after_write(uow, player_id)
         profile = await repo.get(player_id)
         assert profile is not None
         return Written(profile, created)

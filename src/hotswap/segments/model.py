@@ -64,13 +64,6 @@ def check_revision(segment: Segment, expected: int | None) -> None:
         )
 
 
-def rules_name_segment(targeting: Any, segment_id: str) -> bool:
-    """Whether a config's targeting rules (a JSON list of rule objects) refer to the segment."""
-    if not isinstance(targeting, list):
-        return False
-    return any(isinstance(rule, Mapping) and rule.get("segment") == segment_id for rule in targeting)
-
-
 def match_contexts(predicate: Callable[[Mapping[str, Any]], bool], contexts: Iterable[Any]) -> list[bool]:
     """One verdict per context, in order. A context that is not an attribute map matches nothing."""
     return [isinstance(context, dict) and predicate(context) for context in contexts]

@@ -1,4 +1,4 @@
-"""Queries for segments, and the one question segments ask of configs: who refers to me?"""
+"""Queries for segments."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.configs.tables import config_profiles
-from hotswap.segments.model import Segment, rules_name_segment
+from hotswap.segments.model import Segment
 from hotswap.segments.tables import segments
 
 
@@ -58,21 +56,3 @@ class SegmentRepository:
         if self.conn.dialect.name == "postgresql":
             query = query.with_for_update(read=True)
         return set((await self.conn.execute(query)).scalars().all())
-
-    async def configs_naming(self, segment_id: str) -> list[str]:
-        """Names of the active configs whose targeting rules name the segment.
-
-        This reads the configs slice's table, which slices otherwise leave alone: the configs
-        service has no query for it yet, and the check must run in the deleting transaction.
-        PostgreSQL narrows the rows with jsonb containment; the rules are checked here either way.
-        """
-        t = config_profiles
-        query = (
-            sa.select(t.c.name, t.c.targeting)
-            .where(t.c.archived_at.is_(None), t.c.targeting.is_not(None))
-            .order_by(t.c.name)
-        )
-        if self.conn.dialect.name == "postgresql":
-            query = query.where(sa.type_coerce(t.c.targeting, JSONB).contains([{"segment": segment_id}]))
-        rows = (await self.conn.execute(query)).all()
-        return [row.name for row in rows if rules_name_segment(row.targeting, segment_id)]

@@ -4,7 +4,7 @@ write marks all snapshots changed in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,16 +15,16 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
+from hotswap.core.signals import Signals
 from hotswap.players.model import targeting_attributes
 from hotswap.players.service import PlayerService
 from hotswap.segments import model as m
 from hotswap.segments.repository import SegmentRepository
+from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.conditions import Predicate, compile_condition
 from hotswap.targeting.validation import check_condition
-
-DeleteGuard = Callable[[UnitOfWork, str], Awaitable[None]]
 
 SAMPLE_IDS = 100  # matching player ids a preview lists
 
@@ -52,16 +52,13 @@ class PlayerPreview:
 
 
 class SegmentService:
-    def __init__(self, audit: AuditLog, snapshots: SnapshotChanges, players: PlayerService) -> None:
+    def __init__(
+        self, audit: AuditLog, snapshots: SnapshotChanges, signals: Signals[UnitOfWork], players: PlayerService
+    ) -> None:
         self.audit = audit
         self.snapshots = snapshots
+        self.signals = signals
         self.players = players
-        self._delete_guards: list[DeleteGuard] = []
-
-    def on_delete(self, guard: DeleteGuard) -> None:
-        """`guard(uow, segment_id)` raises Conflict when another slice still targets the segment
-        (a planned live event); called with the segment's row locked, before anything is written."""
-        self._delete_guards.append(guard)
 
     async def create(self, uow: UnitOfWork, actor: Principal, segment_id: str, draft: SegmentDraft) -> m.Segment:
         check_condition(draft.condition, "body.condition")
@@ -177,15 +174,7 @@ class SegmentService:
         # below) or waits on the lock and then finds the segment gone (see lock_existing).
         segment = await self._require(repo, segment_id, for_update=True)
         m.check_revision(segment, expected_revision)
-        users = await repo.configs_naming(segment_id)
-        if users:
-            raise Conflict(
-                f"Segment {segment_id!r} is used by the targeting rules of {', '.join(map(repr, users))}; "
-                "remove it from those rules first.",
-                extra={"configs": users},
-            )
-        for guard in self._delete_guards:
-            await guard(uow, segment_id)
+        await self.signals.send(uow, SegmentDeleting(segment_id))  # a slice still targeting it refuses
         await repo.delete(segment_id)
         await self.audit.record(
             uow,

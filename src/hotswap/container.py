@@ -28,10 +28,11 @@ from hotswap.delivery.stream import StreamHub
 from hotswap.events.metrics import forget_participant
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
-from hotswap.events.targets import region_changed, segment_deleting
+from hotswap.events.targets import region_changed, region_deleting, segment_deleting
 from hotswap.events.templates import TemplateService
 from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
+from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
 from hotswap.players.signals import PlayerErased, PlayerWritten
@@ -144,7 +145,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     segments = SegmentService(audit, snapshot_changes, signals, players)
     approvals = ApprovalService(audit, metrics)
     fleet = FleetService(
-        audit, snapshot_changes, heartbeat_timeout=timedelta(seconds=settings.server_heartbeat_timeout_seconds)
+        audit, snapshot_changes, signals, heartbeat_timeout=timedelta(seconds=settings.server_heartbeat_timeout_seconds)
     )
     # Every snapshot carries the region alias map, so a rollout's region grants match any alias.
     snapshots.add_part("regions", fleet.snapshot_regions)
@@ -180,7 +181,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # writes them (activity and units, then event participation): no deadlock with a batch.
     signals.connect(PlayerErased, analysis.forget_player, phase=IN_TRANSACTION)
     signals.connect(PlayerErased, forget_participant, phase=IN_TRANSACTION)
-    fleet.on_region_changed(functools.partial(region_changed, events))  # a region's events follow it
+    # A region's planned events follow its clock, and keep it from being deleted.
+    signals.connect(RegionChanged, functools.partial(region_changed, events), phase=IN_TRANSACTION)
+    signals.connect(RegionDeleting, region_deleting, phase=IN_TRANSACTION)
     snapshots.add_part("events", snapshot_events)
     event_scheduler = EventScheduler(
         events,

@@ -30,30 +30,31 @@ from hotswap.events.model import PLANNED, EventRow, TimeMode
 from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
 from hotswap.events.tables import live_events
-from hotswap.fleet.model import Region
+from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.uow import UnitOfWork
 
 
-async def region_changed(
-    service: EventService, uow: UnitOfWork, actor: Principal, before: Region, after: Region | None
-) -> None:
-    if after is not None and after.time_zone == before.time_zone:
-        return
-    events = await planned_in(uow, before.id)
-    if after is None:
-        if events:
-            ids = [e.id for e in events]
-            raise Conflict(
-                f"Region {before.id!r} is a target of the live events {', '.join(map(repr, ids))}; "
-                "change their regions (or let them end) first.",
-                extra={"events": ids},
-            )
+async def region_deleting(uow: UnitOfWork, signal: RegionDeleting) -> None:
+    region = signal.region
+    events = await planned_in(uow, region.id)
+    if events:
+        ids = [e.id for e in events]
+        raise Conflict(
+            f"Region {region.id!r} is a target of the live events {', '.join(map(repr, ids))}; "
+            "change their regions (or let them end) first.",
+            extra={"events": ids},
+        )
+
+
+async def region_changed(service: EventService, uow: UnitOfWork, signal: RegionChanged) -> None:
+    before, after = signal.before, signal.after
+    if after.time_zone == before.time_zone:
         return
     why = f"region {before.id} changed its time zone from {before.time_zone} to {after.time_zone}"
-    for event in events:
+    for event in await planned_in(uow, before.id):
         if event.spec.get("timeMode") == TimeMode.REGION_LOCAL.value:
-            await replan(service, uow, actor, event, why)
+            await replan(service, uow, signal.actor, event, why)
 
 
 async def segment_deleting(uow: UnitOfWork, signal: SegmentDeleting) -> None:

@@ -9,7 +9,7 @@ seconds from every server and carry no operator decision), and a heartbeat is on
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -21,8 +21,10 @@ from hotswap.auth.model import Principal
 from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
+from hotswap.core.signals import Signals
 from hotswap.fleet import model as m
 from hotswap.fleet.repository import RegionRepository, ServerQuery, ServerRepository
+from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
@@ -56,20 +58,19 @@ class ServerFilter:
     healthy: bool | None = None
 
 
-# Told, inside the transaction, of a region about to be deleted (`after` None) or changed; it may
-# refuse with a Conflict, before anything is written. (The events slice: see `events.targets`.)
-RegionListener = Callable[[UnitOfWork, Principal, m.Region, m.Region | None], Awaitable[None]]
-
-
 class FleetService:
-    def __init__(self, audit: AuditLog, snapshots: SnapshotChanges, *, heartbeat_timeout: timedelta) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        snapshots: SnapshotChanges,
+        signals: Signals[UnitOfWork],
+        *,
+        heartbeat_timeout: timedelta,
+    ) -> None:
         self.audit = audit
         self.snapshots = snapshots
+        self.signals = signals
         self.heartbeat_timeout = heartbeat_timeout
-        self._region_listeners: list[RegionListener] = []
-
-    def on_region_changed(self, listener: RegionListener) -> None:
-        self._region_listeners.append(listener)
 
     async def hold_regions(self, uow: UnitOfWork) -> None:
         """Keep the regions as they are until the transaction ends: a write that plans on their
@@ -198,8 +199,7 @@ class FleetService:
             before_ref=f"revision:{region.revision}",
             after_ref=f"revision:{region.revision + 1}",
         )
-        for listener in self._region_listeners:
-            await listener(uow, actor, region, after)
+        await self.signals.send(uow, RegionChanged(actor, region, after))
         await self.snapshots.mark_changed(uow)
         return await self.get_region(uow, region.id)
 
@@ -217,8 +217,7 @@ class FleetService:
         )
         if count:
             raise in_use
-        for listener in self._region_listeners:
-            await listener(uow, actor, region, None)
+        await self.signals.send(uow, RegionDeleting(actor, region))
         try:
             await repo.delete(region.id)
         except IntegrityError as exc:  # a server registered in it meanwhile (the foreign key)

@@ -11,13 +11,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotswap.analysis.judge import MetricsJudge
-from hotswap.analysis.service import AnalysisService, check_analysis
+from hotswap.analysis.service import AnalysisService
+from hotswap.analysis.signals import SamplesIngested
 from hotswap.approvals.service import ApprovalService
 from hotswap.audit.service import AuditLog
 from hotswap.auth.service import Authenticator, AuthService
 from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import TokenCodec
 from hotswap.configs.releases import ReleaseService
+from hotswap.configs.rollouts import ConfigRollouts
 from hotswap.configs.service import ConfigService
 from hotswap.configs.targeting import TargetingService
 from hotswap.core.clock import Clock, SystemClock
@@ -25,9 +27,12 @@ from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
-from hotswap.events.metrics import forget_participant
+from hotswap.events.metrics import forget_participant, known_events, record_participation
+from hotswap.events.model import KIND as EVENT
+from hotswap.events.rollouts import EventRollouts
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
+from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.events.targets import region_changed, region_deleting, segment_deleting
 from hotswap.events.templates import TemplateService
 from hotswap.events.views import snapshot_events
@@ -36,9 +41,9 @@ from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.observability.metrics import Metrics
 from hotswap.players.service import PlayerService
 from hotswap.players.signals import PlayerErased, PlayerWritten
-from hotswap.rollouts.exposure import load_rollouts
 from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
 from hotswap.rollouts.service import DeploymentService
+from hotswap.rollouts.signals import DeploymentChanged, DeploymentsDue
 from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
 from hotswap.rollouts.webhooks import WebhookService
 from hotswap.rollouts.worker import RolloutWorker
@@ -149,34 +154,42 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     )
     # Every snapshot carries the region alias map, so a rollout's region grants match any alias.
     snapshots.add_part("regions", fleet.snapshot_regions)
-    snapshots.add_part("rollouts", load_rollouts)
-    releases = ReleaseService(audit, approvals, metrics, snapshot_changes)
-    analysis = AnalysisService(fleet, metrics, churn_horizon=timedelta(seconds=settings.churn_horizon_seconds))
-    deployments = DeploymentService(
-        audit, approvals, releases, snapshot_changes, fleet, metrics, MetricsJudge(analysis)
-    )
-    deployments.request_checks.append(lambda body: check_analysis(body.analysis))
-    configs = ConfigService(audit, metrics, snapshot_changes)
+    deployments = DeploymentService(audit, approvals, snapshot_changes, signals, fleet, metrics)
+    releases = ReleaseService(audit, approvals, metrics, snapshot_changes, deployments)
+    config_rollouts = ConfigRollouts(releases, deployments)
+    deployments.register_subject(config_rollouts)  # a deployment rolls out a config version...
+    snapshots.add_part("rollouts", config_rollouts.snapshot_rollouts)
+    configs = ConfigService(audit, metrics, snapshot_changes, deployments)
     targeting = TargetingService(audit, snapshot_changes, segments)
     # A segment that a config's rules or a planned live event target is not deleted.
     signals.connect(SegmentDeleting, targeting.segment_deleting, phase=IN_TRANSACTION)
     signals.connect(SegmentDeleting, segment_deleting, phase=IN_TRANSACTION)
-    configs.guards.append(deployments.guard_config)
-    releases.guards.append(deployments.guard_config)
+    analysis = AnalysisService(
+        fleet,
+        deployments,
+        signals,
+        metrics,
+        churn_horizon=timedelta(seconds=settings.churn_horizon_seconds),
+        known_events=known_events,
+    )
+    deployments.use_judge(MetricsJudge(analysis))  # each step judged on its metrics
     uow = UnitOfWorkFactory(
         engine, clock, on_hook_failure=lambda hook: metrics.after_commit_failures.labels(hook).inc()
     )
     worker = RolloutWorker(
         deployments, uow, _leases(settings, engine), clock, poll_seconds=settings.worker_poll_seconds
     )
-    analysis.on_ingested(worker.wake)  # a batch that makes deployments due: judge them now
+    # A change (a batch of samples, a step, an event's early start) that makes deployments due now.
+    signals.connect(DeploymentsDue, lambda _: worker.wake(), phase=AFTER_COMMIT)
     # Deployment changes queue webhook deliveries in their own transaction (an outbox).
     webhooks = WebhookService(audit)
-    deployments.on_change(webhooks.queue)
+    signals.connect(DeploymentChanged, webhooks.deployment_changed, phase=IN_TRANSACTION)
     dispatcher = WebhookDispatcher(webhooks, uow, clock, poll_seconds=settings.worker_poll_seconds)
     templates = TemplateService(audit)
-    events = EventService(audit, snapshot_changes, fleet, segments, templates)
-    deployments.serve_events(events)  # seed 000's event deployments roll events out to players
+    events = EventService(audit, snapshot_changes, fleet, segments, templates, signals)
+    deployments.register_subject(EventRollouts(events))  # ...or a live event, to players
+    signals.connect(EventStartMoved, functools.partial(_follow_start, deployments), phase=IN_TRANSACTION)
+    signals.connect(SamplesIngested, record_participation, phase=IN_TRANSACTION)
     # A player's erasure reaches every slice that keeps its id, in the order metric ingestion
     # writes them (activity and units, then event participation): no deadlock with a batch.
     signals.connect(PlayerErased, analysis.forget_player, phase=IN_TRANSACTION)
@@ -184,7 +197,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # A region's planned events follow its clock, and keep it from being deleted.
     signals.connect(RegionChanged, functools.partial(region_changed, events), phase=IN_TRANSACTION)
     signals.connect(RegionDeleting, region_deleting, phase=IN_TRANSACTION)
-    snapshots.add_part("events", snapshot_events)
+    snapshots.add_part("events", functools.partial(snapshot_events, deployments))
     event_scheduler = EventScheduler(
         events,
         snapshot_changes,
@@ -195,7 +208,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         poll_seconds=settings.worker_poll_seconds,
         retry_seconds=settings.event_retry_seconds,
     )
-    _wire_event_timers(events, event_scheduler, bus)
+    _wire_event_timers(signals, event_scheduler, bus)
     rate_limiter = (
         RateLimiter.create(
             settings.redis_url, per_token=settings.rate_limit_per_token, per_address=settings.rate_limit_per_address
@@ -266,18 +279,26 @@ def _wire_revocations(signals: Signals[UnitOfWork], authenticator: Authenticator
     bus.subscribe(on_message)
 
 
-def _wire_event_timers(events: EventService, scheduler: EventScheduler, bus: ChangeBus) -> None:
-    """New timers wake the scheduler here (the service does that) and, by bus, in a worker
-    process apart: an event starting in half a second is not left to the next poll."""
+async def _follow_start(deployments: DeploymentService, uow: UnitOfWork, moved: EventStartMoved) -> None:
+    """An event's deployment waiting for its start follows it (rollouts does not know events)."""
+    await deployments.follow_start(
+        uow, EVENT, moved.environment, moved.event_id, moved.old_start, moved.new_start, moved.actor
+    )
 
-    async def scheduled() -> None:
+
+def _wire_event_timers(signals: Signals[UnitOfWork], scheduler: EventScheduler, bus: ChangeBus) -> None:
+    """New timers wake the scheduler here and, by bus, in a worker process apart: an event
+    starting in half a second is not left to the next poll."""
+
+    async def scheduled(_: EventTimersSet) -> None:
+        scheduler.wake()
         await bus.publish({"kind": "event-timers"})
 
     async def on_message(message: dict[str, Any]) -> None:
         if message.get("kind") == "event-timers":
             scheduler.wake()
 
-    events.on_scheduled(scheduled)
+    signals.connect(EventTimersSet, scheduled, phase=AFTER_COMMIT)
     bus.subscribe(on_message)
 
 

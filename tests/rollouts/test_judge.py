@@ -23,15 +23,18 @@ class Scripted:
         self.judgement = CONTINUE
         self.asked: list[tuple[str, int]] = []
 
+    def check(self, analysis: Any) -> None:
+        return None
+
     async def judge(self, uow: Any, deployment: Any, step_index: int) -> Judgement:
         self.asked.append((deployment.id, step_index))
         return self.judgement
 
 
 @pytest.fixture
-def scripted(container: Container, monkeypatch: pytest.MonkeyPatch) -> Scripted:
+def scripted(container: Container) -> Scripted:
     judge = Scripted()
-    monkeypatch.setattr(container.deployments, "judge", judge)
+    container.deployments.use_judge(judge)
     return judge
 
 

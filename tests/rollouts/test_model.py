@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hotswap.rollouts
+from hotswap.configs.rollouts import ConfigRollouts
+from hotswap.events.rollouts import EventRollouts
 from hotswap.rollouts.model import (
     Grant,
     Plan,
@@ -18,7 +20,6 @@ from hotswap.rollouts.model import (
     Status,
     Step,
     Strategy,
-    SubjectKind,
     Unit,
     UnitKind,
     covers_everyone,
@@ -113,7 +114,6 @@ def test_an_unknown_strategy_names_the_choices(text: str) -> None:
 def test_enum_values_are_what_the_api_shows() -> None:
     assert [s.value for s in Strategy] == ["Direct", "Canary", "BlueGreen", "Rolling", "Geographic", "Segmented"]
     assert [k.value for k in UnitKind] == ["servers", "players"]
-    assert [k.value for k in SubjectKind] == ["config", "event"]
     assert UnitKind.parse("Players") is UnitKind.PLAYERS
 
 
@@ -125,8 +125,10 @@ def test_the_last_four_statuses_are_terminal() -> None:
 def test_units_hash_their_own_id_attribute_and_subjects_default_sensibly() -> None:
     assert UnitKind.SERVERS.hash_attribute == "serverId"
     assert UnitKind.PLAYERS.hash_attribute == "playerId"
-    assert SubjectKind.CONFIG.default_unit_kind is UnitKind.SERVERS
-    assert SubjectKind.EVENT.default_unit_kind is UnitKind.PLAYERS
+    # What the subjects deployments roll out register as: a config goes to game servers unless
+    # asked otherwise, a live event only to players.
+    assert (ConfigRollouts.kind, ConfigRollouts.unit_kinds) == ("config", (UnitKind.SERVERS, UnitKind.PLAYERS))
+    assert (EventRollouts.kind, EventRollouts.unit_kinds) == ("event", (UnitKind.PLAYERS,))
 
 
 # -- grants ---------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ Choices where the issue is silent:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from hotswap.analysis.repository import MetricsRepository
-from hotswap.analysis.service import AnalysisService, Look, analysis_options
+from hotswap.analysis.service import AnalysisService, Look, analysis_options, check_analysis
 from hotswap.analysis.verdicts import LookVerdict, Outcome
 from hotswap.rollouts import codec
 from hotswap.rollouts.judge import CONTINUE, Judgement
-from hotswap.rollouts.model import Verdict
-from hotswap.rollouts.repository import DeploymentRepository, Row
+from hotswap.rollouts.model import Row, Verdict
 from hotswap.storage.uow import UnitOfWork
 
 STORE_EVERY = timedelta(minutes=1)
@@ -41,6 +41,9 @@ STORE_EVERY = timedelta(minutes=1)
 class MetricsJudge:
     def __init__(self, analysis: AnalysisService) -> None:
         self.analysis = analysis
+
+    def check(self, analysis: Any) -> None:
+        check_analysis(analysis)
 
     async def judge(self, uow: UnitOfWork, deployment: Row, step_index: int) -> Judgement:
         look = await self.analysis.look(uow, deployment)
@@ -80,7 +83,7 @@ class MetricsJudge:
 
     async def _resumed_by_a_person(self, uow: UnitOfWork, row: Row) -> bool:
         """Whether, in the current step, a person resumed the deployment after the judge paused it."""
-        entries = await DeploymentRepository(uow.conn).entries(row.id)
+        entries = await self.analysis.deployments.decisions(uow, row.id)
         started = row.step_started_at
         return any(
             e.action == "resume" and e.actor != "worker" and (started is None or e.at >= started) for e in entries

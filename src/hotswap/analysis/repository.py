@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,10 @@ from hotswap.analysis.sketch import QuantileSketch
 from hotswap.analysis.tables import analysis_verdicts, deployment_units, metric_aggregates, player_activity
 
 CHUNK = 500  # ids per IN (...) and rows per statement
+
+# A query of player ids another slice keeps (an event's participants), counted with the players
+# seen here in one statement: it is built by that slice's repository and runs in this transaction.
+PlayerIds: TypeAlias = sa.Select[Any]
 
 
 def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
@@ -282,7 +286,7 @@ class MetricsRepository:
         )
         return {arm: (int(churned or 0), int(n)) for arm, churned, n in await self.conn.execute(query)}
 
-    async def active_players(self, start: datetime, end: datetime, also: sa.Select[Any] | None = None) -> int:
+    async def active_players(self, start: datetime, end: datetime, also: PlayerIds | None = None) -> int:
         """Players seen in [start, end): first seen before its end and last seen at or after its
         start (only the first and the last sample are kept: a player seen before and after counts).
         `also`: a query of further player ids to count among them, each once."""

@@ -1,9 +1,11 @@
 """Metric ingestion and the look at a deployment's metrics: from stored sums to `MetricData`.
 
-`ingest` checks a batch item by item against the fleet and the deployments, stores the good
-items' sums in the request's transaction, and makes the deployments it touched due at once, so a
-worker (in any process) judges them within its poll interval rather than at its next scheduled
-look: that is what bounds the time from the batch that tips a verdict to the rollback.
+`ingest` checks a batch item by item against the fleet, the deployments and the live events,
+stores the good items' sums in the request's transaction (what event-tagged samples say of
+participation goes to the events slice, by `SamplesIngested`), and makes the deployments it
+touched due at once, so a worker (in any process) judges them within its poll interval rather
+than at its next scheduled look: that is what bounds the time from the batch that tips a verdict
+to the rollback.
 
 `look` reads a deployment's sums and evaluates its policy (`verdicts.evaluate_look`), with these
 choices where the issue is silent:
@@ -23,29 +25,26 @@ choices where the issue is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from hotswap.analysis import ingest
 from hotswap.analysis.policy import Kind, Policy, policy_from_json
-from hotswap.analysis.repository import MetricsRepository, Sums
+from hotswap.analysis.repository import MetricsRepository, PlayerIds, Sums
+from hotswap.analysis.signals import SamplesIngested
 from hotswap.analysis.sketch import QuantileSketch
 from hotswap.analysis.stats import Moments, Proportion
 from hotswap.analysis.verdicts import Arm, LookVerdict, MetricData, MetricVerdict, UnitCounts, evaluate_look
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.events.metrics import known_events, record_participation
+from hotswap.core.signals import Signals
 from hotswap.fleet.service import FleetService
-from hotswap.fleet.tables import game_servers
 from hotswap.observability.metrics import Metrics
 from hotswap.players.signals import PlayerErased
 from hotswap.rollouts import codec
-from hotswap.rollouts.model import Plan, UnitKind, covers_everyone
-from hotswap.rollouts.repository import Row
-from hotswap.rollouts.tables import deployments
+from hotswap.rollouts.model import Plan, Row, UnitKind, covers_everyone
+from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWork
 
 QUANTILES = (0.5, 0.9, 0.99)
@@ -98,16 +97,31 @@ def check_analysis(doc: Any) -> None:
         raise InvalidInput("The analysis policy is invalid.", errors=[FieldError(field, message or str(exc))]) from exc
 
 
+# Which of these ids are live events (the events slice answers; metric samples may name one).
+KnownEvents = Callable[[UnitOfWork, Sequence[str]], Awaitable[frozenset[str]]]
+
+
+async def no_events(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
+    return frozenset()
+
+
 class AnalysisService:
-    def __init__(self, fleet: FleetService, metrics: Metrics, *, churn_horizon: timedelta) -> None:
+    def __init__(
+        self,
+        fleet: FleetService,
+        deployments: DeploymentService,
+        signals: Signals[UnitOfWork],
+        metrics: Metrics,
+        *,
+        churn_horizon: timedelta,
+        known_events: KnownEvents = no_events,
+    ) -> None:
         self.fleet = fleet
+        self.deployments = deployments
+        self.signals = signals
         self.metrics = metrics
         self.churn_horizon = churn_horizon
-        self._wakers: list[Callable[[], None]] = []
-
-    def on_ingested(self, waker: Callable[[], None]) -> None:
-        """`waker` is called after a commit that made deployments due (the in-process worker)."""
-        self._wakers.append(waker)
+        self.known_events = known_events
 
     async def forget_player(self, uow: UnitOfWork, signal: PlayerErased) -> int:
         """A player's erasure, here: its activity and its units (see `MetricsRepository`)."""
@@ -117,11 +131,11 @@ class AnalysisService:
 
     async def ingest(self, uow: UnitOfWork, items: Sequence[Any]) -> Ingested:
         now = uow.clock.now()
-        servers = await self._servers(uow, items)
-        started = await self._deployments(uow, items)
+        servers = await self.fleet.server_regions(uow, _ids(items, "serverId"))
+        started = await self.deployments.started_at(uow, _ids(items, "deploymentId"))
         aliases = await self.fleet.alias_map(uow)
         event_ids = _ids(items, "eventId", ingest.EVENT_ID)
-        events = await known_events(uow, event_ids) if event_ids else frozenset[str]()
+        events = await self.known_events(uow, event_ids) if event_ids else frozenset[str]()
         known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()), events)
         good, errors = ingest.parse(items, known, now)
         if good:
@@ -129,8 +143,8 @@ class AnalysisService:
             touched = sorted({s.deployment_id for _, s in good if s.deployment_id is not None})
             await MetricsRepository(uow.conn).store(folded, {d: started[d] for d in touched})
             if folded.participants:
-                await record_participation(uow, folded.participants)
-            await self._make_due(uow, touched, now)
+                await self.signals.send(uow, SamplesIngested(folded.participants))
+            await self.deployments.make_due(uow, touched)
         accepted, rejected = len(good), len(errors)
 
         def count() -> None:
@@ -140,40 +154,8 @@ class AnalysisService:
         uow.after_commit(count)
         return Ingested([i for i, _ in good], errors)
 
-    async def _servers(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, str]:
-        ids = _ids(items, "serverId")
-        s = game_servers.c
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            rows = await uow.conn.execute(sa.select(s.id, s.region).where(s.id.in_(ids[start : start + 500])))
-            found.update({r.id: r.region for r in rows})
-        return found
-
-    async def _deployments(self, uow: UnitOfWork, items: Sequence[Any]) -> dict[str, datetime]:
-        ids = _ids(items, "deploymentId")
-        d = deployments.c
-        if not ids:
-            return {}
-        rows = await uow.conn.execute(sa.select(d.id, d.created_at).where(d.id.in_(ids)))
-        return {r.id: r.created_at for r in rows}
-
-    async def _make_due(self, uow: UnitOfWork, ids: list[str], now: datetime) -> None:
-        if not ids:
-            return
-        d = deployments.c
-        result = await uow.conn.execute(
-            sa.update(deployments)
-            .where(
-                d.id.in_(ids), d.status.in_(("Running", "Paused")), d.step >= 0, d.due_at > now + timedelta(seconds=1)
-            )
-            .values(due_at=now)
-        )
-        if result.rowcount:
-            for wake in self._wakers:
-                uow.after_commit(wake)
-
     async def active_players(
-        self, uow: UnitOfWork, start: datetime, end: datetime, also: sa.Select[Any] | None = None
+        self, uow: UnitOfWork, start: datetime, end: datetime, also: PlayerIds | None = None
     ) -> int:
         """How many players were seen in [start, end) (from their first and last sample), counting
         the players `also` selects (ids) among them, each once."""

@@ -23,6 +23,7 @@ from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, PreconditionFailed
 from hotswap.core.jsonutil import JSONObject
 
+KIND = "config"  # what deployments call a config they roll out (`configs.rollouts`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
 MAX_INHERITANCE_DEPTH = 8

@@ -16,11 +16,11 @@ from hotswap.auth.model import Principal
 from hotswap.configs import lookups
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
-from hotswap.configs.service import ChangeGuard
 from hotswap.core.errors import NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import check_limit
 from hotswap.observability.metrics import Metrics
+from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
@@ -37,13 +37,18 @@ class ReleaseView:
 
 class ReleaseService:
     def __init__(
-        self, audit: AuditLog, approvals: ApprovalService, metrics: Metrics, snapshots: SnapshotChanges
+        self,
+        audit: AuditLog,
+        approvals: ApprovalService,
+        metrics: Metrics,
+        snapshots: SnapshotChanges,
+        deployments: DeploymentService,
     ) -> None:
         self.audit = audit
         self.approvals = approvals
         self.metrics = metrics
         self.snapshots = snapshots
-        self.guards: list[ChangeGuard] = []  # see configs.service.ChangeGuard
+        self.deployments = deployments  # a config being rolled out is released only by its deployment
         approvals.register(RELEASE_SUBJECT, self)
 
     async def request_release(
@@ -59,8 +64,7 @@ class ReleaseService:
         """Make a version live: at once outside Production, after approval in Production."""
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name, for_update=True)
-        for guard in self.guards:
-            await guard(uow, profile, kind.verb)
+        await self.deployments.ensure_idle(uow, profile.environment, m.KIND, profile.name, kind.verb)
         field_name = "body.version" if kind is m.ReleaseKind.RELEASE else "body.toVersion"
         target = await lookups.require_version(repo, profile, version, field=field_name)
         m.check_releasable(profile, target, await repo.pending_release(profile.id))

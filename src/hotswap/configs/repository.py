@@ -181,6 +181,18 @@ class ConfigRepository:
         )
         return [_release(r) for r in (await self.conn.execute(query)).all()]
 
+    async def served_versions(self, version_ids: set[str]) -> dict[str, tuple[str, Any, Any]]:
+        """For each version: its label, its effective data and its config's targeting rules."""
+        if not version_ids:
+            return {}
+        p, v = config_profiles.c, config_versions.c
+        rows = await self.conn.execute(
+            sa.select(v.id, v.version, v.effective_data, p.targeting)
+            .join(config_profiles, p.id == v.profile_id)
+            .where(v.id.in_(sorted(version_ids)))
+        )
+        return {r.id: (r.version, r.effective_data, r.targeting) for r in rows}
+
     async def configs_naming(self, segment_id: str) -> list[str]:
         """Names of the active configs whose targeting rules name the segment. PostgreSQL narrows
         the rows with jsonb containment; the rules are checked here either way."""

@@ -3,7 +3,6 @@ and never commits. Releases (what is live, and approvals) are in `releases.py`."
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
 from hotswap.configs import lookups, rules
 from hotswap.configs import model as m
+from hotswap.configs.model import KIND
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
@@ -20,6 +20,7 @@ from hotswap.core.ids import new_id
 from hotswap.core.jsonutil import JSONObject, checksum
 from hotswap.core.pagination import Page, check_limit, cursor_int, cursor_str, encode_cursor
 from hotswap.observability.metrics import Metrics
+from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
 
@@ -55,17 +56,14 @@ async def _resolve_parent(repo: ConfigRepository, name: str, child_id: str | Non
     return parent
 
 
-# A later slice that holds a config (a deployment rolling it out) refuses a change to it by raising
-# Conflict: archiving it, or releasing or reverting it by hand.
-ChangeGuard = Callable[[UnitOfWork, m.Profile, str], Awaitable[None]]
-
-
 class ConfigService:
-    def __init__(self, audit: AuditLog, metrics: Metrics, snapshots: SnapshotChanges) -> None:
+    def __init__(
+        self, audit: AuditLog, metrics: Metrics, snapshots: SnapshotChanges, deployments: DeploymentService
+    ) -> None:
         self.audit = audit
         self.metrics = metrics
         self.snapshots = snapshots
-        self.guards: list[ChangeGuard] = []
+        self.deployments = deployments  # a config being rolled out is changed only by its deployment
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -226,8 +224,7 @@ class ConfigService:
         pending = await repo.pending_release(profile.id)
         if pending is not None:
             raise Conflict(f"{name!r} has release {pending.id} waiting for approval.")
-        for guard in self.guards:
-            await guard(uow, profile, "archive")
+        await self.deployments.ensure_idle(uow, profile.environment, KIND, profile.name, "archive")
         now = uow.clock.now()
         await repo.update_profile(profile.id, {"archived_at": now, "updated_at": now, "updated_by": actor.subject})
         await self.audit.record(

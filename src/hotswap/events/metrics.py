@@ -17,7 +17,7 @@ sums per (event, player) with `record_participation`, in the batch's own transac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hotswap.analysis.ingest import Participation
+from hotswap.analysis.signals import SamplesIngested
 from hotswap.events.model import EventRow
 from hotswap.events.tables import event_participants, live_events
 from hotswap.players.signals import PlayerErased
@@ -53,9 +53,10 @@ async def forget_participant(uow: UnitOfWork, signal: PlayerErased) -> int:
     return int(result.rowcount)
 
 
-async def record_participation(uow: UnitOfWork, added: Mapping[tuple[str, str], Participation]) -> None:
+async def record_participation(uow: UnitOfWork, signal: SamplesIngested) -> None:
     """Add a batch's participation, one upsert per (event, player). The update adds to the stored
     row (never read-then-write), in key order, so batches at once neither lose counts nor deadlock."""
+    added = signal.participation
     rows = [
         {
             "event_id": event_id,

@@ -28,6 +28,8 @@ MAX_CONCURRENT = 4
 MAX_CONCURRENT_OF_TYPE = 2
 MAJOR_GAP = timedelta(hours=48)
 
+KIND = "event"  # what deployments call a live event they roll out (`events.rollouts`)
+
 
 class EventStatus(enum.StrEnum):
     SCHEDULED = "Scheduled"

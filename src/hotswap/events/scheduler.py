@@ -65,7 +65,6 @@ class EventScheduler(DueLoop):
         self.metrics = metrics
         self.retry = timedelta(seconds=retry_seconds)
         self.batch = batch
-        events.on_scheduled(self.wake)
 
     async def next_due(self) -> datetime | None:
         async with self.uow(read_only=True) as uow:
@@ -253,7 +252,7 @@ class EventScheduler(DueLoop):
             target_id=timer.event_id,
             summary=f"replayed the dead-lettered {timer.action} of live event {timer.event_id!r}",
         )
-        self.events.wake_scheduler_after(uow)
+        await self.events.timers_set(uow)
         replayed = await repo.timer(timer_id)
         assert replayed is not None
         return replayed

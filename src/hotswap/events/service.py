@@ -8,7 +8,6 @@ the edit is live for players at the next revision, with nothing restarted."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,19 +18,18 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Permission, Principal
 from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from hotswap.core.signals import Signals
 from hotswap.events import model as m
 from hotswap.events import planning as p
 from hotswap.events.model import EventRow
 from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import EVENT_ID_PATTERN, EventCreate, EventUpdate, Override
+from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.events.templates import Template, TemplateService
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
-
-# Told, inside the change's transaction, that an event (as it was) now starts at an instant.
-StartListener = Callable[[UnitOfWork, EventRow, datetime, Principal], Awaitable[None]]
 
 
 def not_found(event_id: str) -> NotFound:
@@ -54,29 +52,20 @@ class EventService:
         fleet: FleetService,
         segments: SegmentService,
         templates: TemplateService,
+        signals: Signals[UnitOfWork],
     ) -> None:
         self.audit = audit
         self.snapshots = snapshots
         self.fleet = fleet
         self.segments = segments
         self.templates = templates
-        self._on_scheduled: list[Callable[[], Awaitable[None] | None]] = []
-        self._on_start_moved: list[StartListener] = []
-
-    def on_scheduled(self, listener: Callable[[], Awaitable[None] | None]) -> None:
-        """Called after a commit that added timers (the scheduler looks again at once)."""
-        self._on_scheduled.append(listener)
-
-    def on_start_moved(self, listener: StartListener) -> None:
-        """Called inside the transaction of an edit or an early activation that moves an event's
-        start, with the event as it was and its new start (a deployment waiting for the start
-        follows it)."""
-        self._on_start_moved.append(listener)
+        self.signals = signals
 
     async def start_moved(self, uow: UnitOfWork, actor: Principal, row: EventRow, start: datetime) -> None:
+        """`row` (as it was) now starts at `start`: tell whoever waits for its start."""
         if start != row.start_at:
-            for listener in self._on_start_moved:
-                await listener(uow, row, start, actor)
+            moved = EventStartMoved(actor, row.id, Environment(row.environment), row.start_at, start)
+            await self.signals.send(uow, moved)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -170,7 +159,7 @@ class EventService:
             + (f" from template {template.id!r}" if template else ""),
             after_ref="version:1",
         )
-        self.wake_scheduler_after(uow)
+        await self.timers_set(uow)
         return await self.get(uow, body.id)
 
     async def update(
@@ -212,7 +201,7 @@ class EventService:
         ):
             if not await p.store_windows(repo, uow, event_id, planning.windows, windows_before):
                 status = m.transition(row.status, m.EventAction.EXPIRE)  # its last open window was edited away
-            self.wake_scheduler_after(uow)
+            await self.timers_set(uow)
         await repo.update(
             event_id,
             {
@@ -367,10 +356,9 @@ class EventService:
             summary=f"overrode {', '.join(c.rule for c in found)} for live event {event_id!r}: {override.reason}",
         )
 
-    def wake_scheduler_after(self, uow: UnitOfWork) -> None:
+    async def timers_set(self, uow: UnitOfWork) -> None:
         """After `uow` commits, the scheduler (here, and in a worker apart) looks again."""
-        for listener in self._on_scheduled:
-            uow.after_commit(listener)
+        await self.signals.send(uow, EventTimersSet())
 
 
 async def record_history(

@@ -125,4 +125,4 @@ async def replan(service: EventService, uow: UnitOfWork, actor: Principal, row: 
             uow, row.id, actor.subject, "transition", action="expire", from_status=row.status, to_status=status
         )
     await service.start_moved(uow, actor, row, start)
-    service.wake_scheduler_after(uow)
+    await service.timers_set(uow)

@@ -17,7 +17,7 @@ from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import CalendarEntry, EventRead, HistoryEntry, WindowRead
 from hotswap.events.tables import live_event_windows, live_events
 from hotswap.fleet.tables import regions
-from hotswap.rollouts.exposure import load_event_exposures
+from hotswap.rollouts.service import DeploymentService
 
 
 async def region_zones(conn: AsyncConnection) -> dict[str, str]:
@@ -149,10 +149,12 @@ async def calendar(
     return out, last
 
 
-async def snapshot_events(conn: AsyncConnection, environment: Environment) -> list[dict[str, Any]]:
+async def snapshot_events(
+    deployments: DeploymentService, conn: AsyncConnection, environment: Environment
+) -> list[dict[str, Any]]:
     """The snapshot's `events` part: each Active event with its open windows (see the targeting
     engine's events module for what each entry means), and its `exposure` as its deployments
-    leave it (`rollouts.exposure.load_event_exposures`)."""
+    leave it (`DeploymentService.subject_exposures`)."""
     e, w = live_events.c, live_event_windows.c
     rows = (
         await conn.execute(
@@ -191,7 +193,7 @@ async def snapshot_events(conn: AsyncConnection, environment: Environment) -> li
             }
         entry["windows"].append({"region": r.region or None, "start": iso(r.start_at), "end": iso(r.end_at)})
     # Who sees each event while (and after) a deployment rolls it out; absent: never deployed.
-    exposures = await load_event_exposures(conn, environment, list(out))
+    exposures = await deployments.subject_exposures(conn, environment, m.KIND, list(out))
     for event_id, exposure in exposures.items():
         out[event_id]["exposure"] = exposure
     return list(out.values())

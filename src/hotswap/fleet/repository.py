@@ -146,6 +146,14 @@ class ServerRepository:
                 found.extend(_server(r) for r in rows)
         return sorted(found, key=lambda s: s.id)
 
+    async def regions_of(self, server_ids: Sequence[str], chunk: int = 500) -> dict[str, str]:
+        s = game_servers.c
+        found: dict[str, str] = {}
+        for start in range(0, len(server_ids), chunk):
+            rows = await self.conn.execute(sa.select(s.id, s.region).where(s.id.in_(server_ids[start : start + chunk])))
+            found.update({r.id: r.region for r in rows})
+        return found
+
     async def count_applied(self, server_ids: Sequence[str], environment: Environment, revision: int) -> int:
         t = game_servers.c
         total = 0

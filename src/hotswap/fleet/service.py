@@ -96,6 +96,10 @@ class FleetService:
             raise NotFound(f"No region {raw[:100]!r}.")
         return region
 
+    async def server_regions(self, uow: UnitOfWork, server_ids: Sequence[str]) -> dict[str, str]:
+        """The region of each of these registered servers; unknown ids are absent."""
+        return await ServerRepository(uow.conn).regions_of(server_ids)
+
     async def alias_map(self, uow: UnitOfWork) -> dict[str, str]:
         """Every lower-case region name (ids and aliases) -> canonical id."""
         return m.alias_map(await self.regions(uow))

@@ -1,4 +1,5 @@
-"""Deployments: configs and live events rolled out step by step, watched, and rolled back.
+"""Deployments: configs, live events (whatever implements `subjects.RolloutSubject`) rolled out
+step by step, watched, and rolled back.
 
 The pure domain is re-exported here (`model`, `strategies`, `lifecycle`, `codec`); `judge` is the
 seam the analysis slice fills:
@@ -55,7 +56,6 @@ from hotswap.rollouts.model import (
     Status,
     Step,
     Strategy,
-    SubjectKind,
     Unit,
     UnitKind,
     Verdict,
@@ -110,7 +110,6 @@ __all__ = [
     "Status",
     "Step",
     "Strategy",
-    "SubjectKind",
     "Unit",
     "UnitKind",
     "Verdict",

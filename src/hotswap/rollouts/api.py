@@ -67,7 +67,7 @@ async def create_deployment(
 ) -> DeploymentRead:
     """Start a deployment (in Production it waits for approval), or with `?dryRun=true` return its
     plan (steps, expected times, servers per step) and store nothing."""
-    created = await routes.deployments.create(uow, actor, body, dry_run=dry_run)
+    created = await routes.deployments.create(uow, actor, body.command(), dry_run=dry_run)
     if created.dry_run:
         response.status_code = status.HTTP_200_OK
         return await deployment_view(uow, routes.fleet, created.row, created.plan, dry_run=True)

@@ -1,58 +1,41 @@
-"""A deployment as a request describes it, before anything is stored: what it rolls out (a
-config version, or a live event), its plan over the registered regions, and the row that would
-hold it. The service stores it, or returns it as a dry run.
+"""A deployment as a request describes it, before anything is stored: what it rolls out (its
+subject, which the slice that owns it resolves), its plan over the registered regions, and the
+row that would hold it. The service stores it, or returns it as a dry run.
 
-A live event goes to players, in its own environment, hashed with the event's id as the seed:
-the snapshot's event entry hashes `playerId` with that seed too, so the players a step exposes
-are the ones the plan counts, and a later deployment of the event starts from the same players.
-An event that is still Scheduled is rolled out from its start: the first step waits for it (a
-person's promote starts it earlier), so the canary watches players who can see the event. An
-event that has gone live (Active, or Paused and resumed) stays as its players see it until the
-first step (while the deployment waits for an approval, say): the deployment takes over its
-exposure from then on."""
+A subject may name the seed its units are hashed with (a live event's players are hashed with
+the event's id, as the snapshot's event entry hashes `playerId`, so the players a step exposes
+are the ones the plan counts, and a later deployment of the event starts from the same players),
+and a start: a Scheduled event is rolled out from its start, the first step waiting for it (a
+person's promote starts it earlier), so the canary watches players who can see it. When that
+start moves before the first step, the deployment follows it (`follow_start`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hotswap.auth.model import Principal
-from hotswap.configs import lookups
-from hotswap.configs.repository import ConfigRepository
-from hotswap.core.environments import Environment, parse_environment
-from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from hotswap.core.errors import Conflict
 from hotswap.core.ids import new_id
-from hotswap.events.model import EventStatus
-from hotswap.events.service import EventService
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.exposure import KEEPS_EXPOSURE
 from hotswap.rollouts.lifecycle import initial_progress
-from hotswap.rollouts.model import Plan, RegionInfo, SubjectKind
-from hotswap.rollouts.repository import Row
-from hotswap.rollouts.requests import spec_for
-from hotswap.rollouts.schemas import DeploymentCreate
+from hotswap.rollouts.model import LogEntry, Plan, RegionInfo, Row, Status
+from hotswap.rollouts.repository import DeploymentRepository
+from hotswap.rollouts.requests import DeploymentRequest, spec_for
 from hotswap.rollouts.strategies import plan as make_plan
+from hotswap.rollouts.subjects import RolloutSubject, Subject
 from hotswap.storage.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from hotswap.events.model import EventRow
-
-# The statuses in which a live event may be rolled out (an ended or cancelled one may not).
-DEPLOYABLE_EVENTS = frozenset({EventStatus.SCHEDULED, EventStatus.ACTIVE, EventStatus.PAUSED})
-# An event that has gone live is served as before until the deployment's first step (a Paused
-# one, once resumed); a Scheduled one is seen by nobody until then.
-KEEPS = frozenset({EventStatus.ACTIVE, EventStatus.PAUSED})
 
 
 @dataclass(frozen=True, slots=True)
 class Draft:
     row: Row
     plan: Plan
-    environment: Environment
-    what: str  # "'balance' 2.0.0", "live event 'summer-fest-2025' v3": for summaries
-    authors: tuple[str, ...]  # who wrote what it rolls out: an approver must be someone else
+    subject: Subject
 
 
 async def region_infos(uow: UnitOfWork, fleet: FleetService) -> list[RegionInfo]:
@@ -60,154 +43,96 @@ async def region_infos(uow: UnitOfWork, fleet: FleetService) -> list[RegionInfo]
 
 
 async def draft(
-    uow: UnitOfWork, fleet: FleetService, events: EventService | None, actor: Principal, body: DeploymentCreate
+    uow: UnitOfWork, fleet: FleetService, port: RolloutSubject, actor: Principal, request: DeploymentRequest
 ) -> Draft:
-    """The deployment `body` asks for; InvalidInput (422) or Conflict (409) when it cannot be."""
-    if body.event_id is not None:
-        return await _draft_event(uow, fleet, events, actor, body)
-    return await _draft_config(uow, fleet, actor, body)
-
-
-async def _draft_config(uow: UnitOfWork, fleet: FleetService, actor: Principal, body: DeploymentCreate) -> Draft:
-    assert body.config_name is not None
-    repo = ConfigRepository(uow.conn)
-    profile = await lookups.require_profile(repo, body.config_name, for_update=True, field="body.configName")
-    profile.ensure_active()
-    if body.config_version is not None:
-        version = await lookups.require_version(repo, profile, body.config_version, field="body.configVersion")
-    else:
-        latest = await repo.latest_version(profile.id)
-        if latest is None:
-            raise InvalidInput(
-                f"{profile.name!r} has no version to deploy.",
-                errors=[FieldError("body.configName", "the config has no version yet")],
-            )
-        version = latest
-    if profile.live_version_id == version.id:
-        raise Conflict(f"Version {version.version} of {profile.name!r} is live already: nothing to deploy.")
-    pending = await repo.pending_release(profile.id)
-    if pending is not None:
-        raise Conflict(
-            f"{profile.name!r} has release {pending.id} waiting for approval; decide or cancel it first.",
-            extra={"pendingReleaseId": pending.id},
-        )
+    """The deployment `request` asks for; InvalidInput (422) or Conflict (409) when it cannot be."""
+    subject = await port.resolve(uow, request.subject)
     deployment_id = new_id("dep")
     regions = await region_infos(uow, fleet)
-    spec = spec_for(body, seed=body.hash_seed or deployment_id, regions=regions)
-    plan = make_plan(spec, regions, uow.clock.now())
-    env = profile.environment
-    row = _row(
-        uow,
-        actor,
-        body,
-        deployment_id,
-        env,
-        plan,
-        codec.spec_to_json(spec),
-        subject_kind=SubjectKind.CONFIG,
-        subject=profile.name,
-        profile_id=profile.id,
-        version_id=version.id,
-        version=version.version,
-        baseline_version_id=profile.live_version_id,
-    )
-    return Draft(row, plan, env, f"{profile.name!r} {version.version}", (version.author,))
-
-
-async def _draft_event(
-    uow: UnitOfWork, fleet: FleetService, events: EventService | None, actor: Principal, body: DeploymentCreate
-) -> Draft:
-    assert body.event_id is not None
-    event = await _require_event(uow, events, body.event_id)
-    if event.status not in DEPLOYABLE_EVENTS:
-        raise Conflict(
-            f"Live event {event.id!r} is {event.status.value}: only a Scheduled, Active or Paused event "
-            "can be rolled out.",
-            extra={"eventStatus": event.status.value},
-        )
-    env = Environment(event.environment)
-    if body.environment is not None and parse_environment(body.environment, "body.environment") is not env:
-        raise InvalidInput(
-            f"Live event {event.id!r} is in {env.value}.",
-            errors=[FieldError("body.environment", f"the event is in {env.value}")],
-        )
-    regions = await region_infos(uow, fleet)
+    seed = subject.seed or request.hash_seed or deployment_id
+    spec = spec_for(request, seed=seed, regions=regions, unit_kinds=port.unit_kinds, subject_name=port.name)
     now = uow.clock.now()
-    spec = spec_for(body, seed=event.id, regions=regions, subject=SubjectKind.EVENT)
-    plan = _from_start(make_plan(spec, regions, now), event, now)
-    row = _row(
-        uow,
-        actor,
-        body,
-        new_id("dep"),
-        env,
-        plan,
-        codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if event.status in KEEPS else {}),
-        subject_kind=SubjectKind.EVENT,
-        subject=event.id,
-        profile_id=None,
-        version_id=None,
-        version=str(event.version),
-        baseline_version_id=None,
-    )
-    authors = tuple(sorted({event.created_by, event.updated_by}))
-    return Draft(row, plan, env, f"live event {event.id!r} v{event.version}", authors)
+    plan = _from_start(make_plan(spec, regions, now), subject.starts_at, now)
+    spec_json = codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if subject.keeps_exposure else {})
+    return Draft(_row(uow, actor, request, deployment_id, subject, plan, spec_json), plan, subject)
 
 
-async def _require_event(uow: UnitOfWork, events: EventService | None, event_id: str) -> EventRow:
-    unknown = InvalidInput(f"No live event {event_id!r}.", errors=[FieldError("body.eventId", "no such live event")])
-    if events is None:  # the composition root did not hand the events slice over
-        raise unknown
-    try:
-        # Locked: an edit or an activation at once either commits first (and is read here) or
-        # waits, and then finds this deployment to move (`event_rollouts.follow_start`).
-        return await events.get(uow, event_id, lock=True)
-    except NotFound as exc:
-        raise unknown from exc
-
-
-def _from_start(plan: Plan, event: EventRow, now: datetime) -> Plan:
-    """A Scheduled event's rollout starts when the event does, not before."""
-    if event.status is not EventStatus.SCHEDULED or event.start_at <= now:
+def _from_start(plan: Plan, starts_at: datetime | None, now: datetime) -> Plan:
+    """A subject that starts later is rolled out from its start, not before."""
+    if starts_at is None or starts_at <= now:
         return plan
     first = plan.steps[0]
-    start = event.start_at if first.not_before is None else max(first.not_before, event.start_at)
+    start = starts_at if first.not_before is None else max(first.not_before, starts_at)
     return replace(plan, steps=(replace(first, not_before=start), *plan.steps[1:]))
+
+
+async def follow_start(
+    uow: UnitOfWork,
+    port: RolloutSubject,
+    environment: str,
+    subject: str,
+    old: datetime,
+    new: datetime,
+    actor: Principal,
+) -> bool:
+    """The subject now starts at `new` instead of `old` (an event moved by an edit, or to now by
+    an operator's early activation). Its open deployment, if it has not exposed anyone yet, waits
+    for the new start instead of the old one (a wait of the strategy's own, later than the old
+    start, stays). True when the deployment is due now (the worker should look at once).
+
+    Inside the subject's transaction, so the deployment never waits for a start the subject no
+    longer has; a deployment the worker changed meanwhile makes the subject's change a 409."""
+    repo = DeploymentRepository(uow.conn)
+    row = await repo.open_for(environment, port.kind, subject)
+    if row is None or row.step >= 0:
+        return False
+    plan = codec.plan_from_json(row.plan)
+    first = plan.steps[0]
+    own = first.not_before is not None and first.not_before > old  # the strategy's wait
+    not_before = max(first.not_before, new) if own and first.not_before is not None else new
+    if not_before == first.not_before:
+        return False
+    moved = replace(plan, steps=(replace(first, not_before=not_before), *plan.steps[1:]))
+    now = uow.clock.now()
+    waiting = Status(row.status) is not Status.PENDING_APPROVAL
+    changes: dict[str, Any] = {"plan": codec.plan_to_json(moved), "updated_at": now}
+    if waiting:
+        changes["due_at"] = now  # the worker decides the new wait
+    if not await repo.save(row, changes):
+        raise Conflict(f"Deployment {row.id} of {port.describe(subject)} changed meanwhile; try again.")
+    reason = f"{port.describe(subject)} now starts at {new.isoformat()}: the first step waits for it"
+    entry = LogEntry(now, actor.subject, "reschedule", row.status, row.status, row.step, row.step, reason, None)
+    await repo.log(row.id, entry)
+    return waiting
 
 
 def _row(
     uow: UnitOfWork,
     actor: Principal,
-    body: DeploymentCreate,
+    request: DeploymentRequest,
     deployment_id: str,
-    env: Environment,
+    subject: Subject,
     plan: Plan,
     spec: dict[str, Any],
-    *,
-    subject_kind: SubjectKind,
-    subject: str,
-    profile_id: str | None,
-    version_id: str | None,
-    version: str,
-    baseline_version_id: str | None,
 ) -> Row:
     now = uow.clock.now()
+    env = subject.environment
     progress = initial_progress(env.needs_approval)
     return Row(
         id=deployment_id,
         environment=env.value,
-        subject_kind=subject_kind.value,
-        subject=subject,
-        profile_id=profile_id,
-        version_id=version_id,
-        version=version,
-        baseline_version_id=baseline_version_id,
+        subject_kind=subject.kind,
+        subject=subject.id,
+        profile_id=subject.profile_id,
+        version_id=subject.version_id,
+        version=subject.version,
+        baseline_version_id=subject.baseline_version_id,
         strategy=plan.strategy.value,
         unit_kind=plan.unit_kind.value,
         seed=plan.seed,
         spec=spec
-        | {"healthCheckEnabled": body.health_check_enabled}
-        | ({"analysis": body.analysis} if body.analysis is not None else {}),
+        | {"healthCheckEnabled": request.health_check_enabled}
+        | ({"analysis": request.analysis} if request.analysis is not None else {}),
         plan=codec.plan_to_json(plan),
         status=progress.status.value,
         step=-1,
@@ -215,7 +140,7 @@ def _row(
         step_times=[None] * len(plan.steps),
         due_at=None if env.needs_approval else now,
         approval_id=None,
-        reason=body.comment,
+        reason=request.comment,
         created_at=now,
         created_by=actor.subject,
         updated_at=now,

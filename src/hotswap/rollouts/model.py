@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hotswap.targeting.bucketing import position_v2, seed_state
 
@@ -72,18 +72,6 @@ class UnitKind(StrEnum):
     def hash_attribute(self) -> str:
         """The context attribute the snapshot hashes for this kind of unit."""
         return "serverId" if self is UnitKind.SERVERS else "playerId"
-
-
-class SubjectKind(StrEnum):
-    """What a deployment rolls out."""
-
-    CONFIG = "config"
-    EVENT = "event"
-
-    @property
-    def default_unit_kind(self) -> UnitKind:
-        """A config goes to game servers, a live event to players, unless the request says otherwise."""
-        return UnitKind.SERVERS if self is SubjectKind.CONFIG else UnitKind.PLAYERS
 
 
 class Status(StrEnum):
@@ -370,3 +358,53 @@ class DeploymentSpec:
     local_start_time: time | None = None
     manual_gates: frozenset[int] = frozenset()
     gate_all: bool = False
+
+
+# -- the stored deployment, as the services read it ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A deployment as stored (plan and spec as JSON; `codec` turns them into the model's)."""
+
+    id: str
+    environment: str
+    subject_kind: str
+    subject: str
+    profile_id: str | None
+    version_id: str | None
+    version: str | None
+    baseline_version_id: str | None
+    strategy: str
+    unit_kind: str
+    seed: str
+    spec: dict[str, Any]
+    plan: dict[str, Any]
+    status: str
+    step: int
+    step_started_at: datetime | None
+    step_times: list[str | None]
+    due_at: datetime | None
+    approval_id: str | None
+    reason: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    finished_at: datetime | None
+    revision: int
+    fence: int
+    holds_exposure: bool = False
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    from_step: int | None
+    to_step: int | None
+    reason: str | None
+    snapshot_revision: int | None

@@ -2,62 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotswap.core.environments import Environment
+from hotswap.rollouts.exposure import EXPOSING, Ended, Exposing
+from hotswap.rollouts.model import LogEntry, Row
 from hotswap.rollouts.tables import OPEN_STATUSES, deployment_log, deployments
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A deployment as stored (plan and spec as JSON; `codec` turns them into the model's)."""
-
-    id: str
-    environment: str
-    subject_kind: str
-    subject: str
-    profile_id: str | None
-    version_id: str | None
-    version: str | None
-    baseline_version_id: str | None
-    strategy: str
-    unit_kind: str
-    seed: str
-    spec: dict[str, Any]
-    plan: dict[str, Any]
-    status: str
-    step: int
-    step_started_at: datetime | None
-    step_times: list[str | None]
-    due_at: datetime | None
-    approval_id: str | None
-    reason: str | None
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    finished_at: datetime | None
-    revision: int
-    fence: int
-    holds_exposure: bool = False
-    failures: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str
-    from_step: int | None
-    to_step: int | None
-    reason: str | None
-    snapshot_revision: int | None
-
 
 _COLUMNS = [c.name for c in deployments.columns]
 
@@ -185,3 +139,54 @@ class DeploymentRepository:
             .limit(1 if last else None)
         )
         return [LogEntry(**r._mapping) for r in rows]
+
+    # -- what the snapshot serves (read in the snapshot's own transaction) --------------------
+
+    async def exposing(self, environment: Environment, subject_kind: str) -> list[Exposing]:
+        """Open deployments at a step, and limited successes holding their exposure, oldest first
+        (where a subject has two, a limited success and a newer one, the newer comes last)."""
+        d = deployments.c
+        rows = await self.conn.execute(
+            sa.select(d.id, d.subject, d.seed, d.unit_kind, d.plan, d.step, d.version_id)
+            .where(
+                d.environment == environment.value,
+                d.subject_kind == subject_kind,
+                sa.or_(sa.and_(d.status.in_(EXPOSING), d.step >= 0), d.holds_exposure.is_(True)),
+            )
+            .order_by(d.created_at, d.id)
+        )
+        return [
+            Exposing(r.id, r.subject, r.seed, r.unit_kind, r.version_id, r.plan["steps"][r.step]["exposure"], r.step)
+            for r in rows
+        ]
+
+    async def of_subjects(self, environment: Environment, subject_kind: str, subjects: list[str] | None) -> list[Ended]:
+        """Every deployment of these subjects (of the kind: all when None), for `subject_exposures`."""
+        d = deployments.c
+        query = sa.select(
+            d.id, d.subject, d.status, d.step, d.plan, d.spec, d.holds_exposure, d.created_at, d.finished_at
+        ).where(d.environment == environment.value, d.subject_kind == subject_kind)
+        if subjects is not None:
+            query = query.where(d.subject.in_(sorted(subjects)))
+        return [Ended(**r._mapping) for r in await self.conn.execute(query)]
+
+    # -- asked by other slices ----------------------------------------------------------------
+
+    async def created_at(self, ids: list[str]) -> dict[str, datetime]:
+        """When each of these deployments was created (the unknown ones are absent)."""
+        d = deployments.c
+        if not ids:
+            return {}
+        rows = await self.conn.execute(sa.select(d.id, d.created_at).where(d.id.in_(ids)))
+        return {r.id: r.created_at for r in rows}
+
+    async def make_due(self, ids: list[str], now: datetime, slack: timedelta) -> int:
+        """Make those of `ids` that expose units (Running or Paused at a step) and are not due
+        within `slack` due now; returns how many."""
+        d = deployments.c
+        result = await self.conn.execute(
+            sa.update(deployments)
+            .where(d.id.in_(ids), d.status.in_(EXPOSING), d.step >= 0, d.due_at > now + slack)
+            .values(due_at=now)
+        )
+        return int(result.rowcount)

@@ -1,29 +1,62 @@
-"""From a deployment request body to the model's `DeploymentSpec`, with every failing field
-named as the request named it (seed 000's `regions`, `rolloutStrategy`, `targetPlayerPercentage`
-are reported under those names)."""
+"""A deployment request (the command the API, the simulator and tests give the service), and
+from it the model's `DeploymentSpec`, with every failing field named as the request named it
+(the other names a request may use, `regions`, `rolloutStrategy`, `targetPlayerPercentage`, are
+reported under those names)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Any, Literal, TypeVar
 
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.rollouts.model import DeploymentSpec, RegionInfo, Strategy, SubjectKind, UnitKind
-from hotswap.rollouts.schemas import DeploymentCreate
+from hotswap.rollouts.model import DeploymentSpec, RegionInfo, Strategy, UnitKind
 from hotswap.rollouts.strategies import validate_spec
+from hotswap.rollouts.subjects import SubjectRequest
 
 _T = TypeVar("_T")
 
 
+@dataclass(frozen=True, slots=True)
+class DeploymentRequest:
+    """What to roll out, how and to whom. Pairs of names for one thing (`target_regions` and
+    `regions`, ...) are both kept, so that an error names the one the request used."""
+
+    subject: SubjectRequest
+    strategy: str | None = None
+    rollout_strategy: str | None = None
+    unit_kind: str | None = None
+    target_regions: list[str] | None = None
+    regions: list[str] | None = None
+    target_instances: list[str] | None = None
+    canary_percentage: float | None = None
+    target_player_percentage: float | None = None
+    steps: list[float] | None = None
+    evaluation_period: timedelta | None = None
+    health_check_enabled: bool = True
+    analysis: dict[str, Any] | None = None
+    batch_size: int | None = None
+    batch_percentage: float | None = None
+    batch_wait: timedelta | None = None
+    preview_units: list[str] | None = None
+    cohorts: list[str] | None = None
+    local_start_time: time | None = None
+    manual_gates: list[int] | Literal["all"] | None = None
+    hash_seed: str | None = None
+    comment: str | None = None
+
+
 def spec_for(
-    body: DeploymentCreate,
+    body: DeploymentRequest,
     *,
     seed: str,
     regions: Sequence[RegionInfo],
-    subject: SubjectKind = SubjectKind.CONFIG,
+    unit_kinds: Sequence[UnitKind],
+    subject_name: str,
 ) -> DeploymentSpec:
     """The spec a request asks for; InvalidInput (422) listing each failing field otherwise.
-    Units default to the subject's (servers for a config, players for a live event)."""
+    Units default to the subject's first kind (servers for a config, players for a live event)."""
     renames = {
         "targetRegions": "regions" if body.regions is not None else "targetRegions",
         "canaryPercentage": "targetPlayerPercentage" if body.target_player_percentage is not None else None,
@@ -43,15 +76,18 @@ def spec_for(
         ) from exc
     if body.unit_kind is not None:
         kind = UnitKind(body.unit_kind)
-        if subject is SubjectKind.EVENT and kind is not UnitKind.PLAYERS:
+        if kind not in unit_kinds:
+            allowed = " or ".join(k.value for k in unit_kinds)
             raise InvalidInput(
-                "A live event rolls out to players.",
-                errors=[FieldError("body.unitKind", "must be players for an event")],
+                f"A {subject_name} rolls out to {allowed}.",
+                errors=[FieldError("body.unitKind", f"must be {allowed} for a {subject_name}")],
             )
-    elif body.target_player_percentage is not None or strategy is Strategy.SEGMENTED:
+    elif (body.target_player_percentage is not None or strategy is Strategy.SEGMENTED) and (
+        UnitKind.PLAYERS in unit_kinds
+    ):
         kind = UnitKind.PLAYERS
     else:
-        kind = subject.default_unit_kind  # a config deploys to game servers (seeds 001 and 004)
+        kind = unit_kinds[0]  # a config deploys to game servers by default
     gates = body.manual_gates
     spec = DeploymentSpec(
         strategy=strategy,

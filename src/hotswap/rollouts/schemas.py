@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from hotswap.core.environments import parse_environment
+from hotswap.rollouts.requests import DeploymentRequest
+from hotswap.rollouts.subjects import SubjectRequest
 from hotswap.web.schemas import CamelModel, InputModel
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -106,6 +109,18 @@ class DeploymentCreate(InputModel):
         if self.hash_seed is not None and self.event_id is not None:
             raise ValueError("hashSeed goes with configName: an event's players are hashed with its id")
         return self
+
+    def command(self) -> DeploymentRequest:
+        """The service's request. The subject's kind is what the configs and events slices
+        register as: "config" and "event"."""
+        if self.event_id is not None:
+            environment = None if self.environment is None else parse_environment(self.environment, "body.environment")
+            subject = SubjectRequest("event", self.event_id, environment=environment)
+        else:
+            assert self.config_name is not None
+            subject = SubjectRequest("config", self.config_name, self.config_version)
+        fields = self.model_dump(by_alias=False, exclude={"config_name", "config_version", "event_id", "environment"})
+        return DeploymentRequest(subject=subject, **fields)
 
 
 class ActionBody(InputModel):

@@ -1,70 +1,41 @@
 """Deployment use cases: create (or plan, for a dry run), act on one (pause, resume, promote,
-roll back, cancel), and advance it (the worker). One transaction each.
+roll back, cancel), advance it (the worker), and what the slices whose subjects it rolls out ask
+of it. One transaction each; every change is stored by `changes.DeploymentChanges._store`.
 
-Every change of a deployment goes through `_store`: a write conditional on the row's revision
-(and on the lease's fence, when the lease has one), a decision-log entry, an audit record, and,
-when what units are served changes, a new snapshot revision in the same transaction. A rollback
-removes the deployment's exposure, so every unit is back on the baseline in one revision. A
-success that reaches everyone makes the version live (a release of kind Deployment) in the same
-revision that drops the exposure; one limited to some regions, servers or segments keeps its
-last exposure (`holds_exposure`) until a later deployment of the config reaches everyone.
-A live event's deployment goes the same way; who sees the event is its latest deployment's say
-(`exposure.load_event_exposures`), and its rollback pauses the event (`event_rollouts`).
+Who sees a live event is its latest deployment's say (`exposure.subject_exposures`), read by the
+events slice for its snapshot part; the config rollouts part is the configs slice's, from
+`exposing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotswap.approvals.model import Approval, ApprovalStatus
-from hotswap.approvals.service import ApprovalService
-from hotswap.audit.service import AuditLog
-from hotswap.auth.model import Principal, Role
-from hotswap.configs.releases import ReleaseService
+from hotswap.auth.model import Principal
 from hotswap.core.environments import Environment
-from hotswap.core.errors import Conflict, NotFound
-from hotswap.events.model import EventRow
-from hotswap.events.service import EventService
-from hotswap.fleet.service import FleetService
-from hotswap.observability.metrics import Metrics
+from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.rollouts import codec
-from hotswap.rollouts.drafts import draft, region_infos
-from hotswap.rollouts.event_rollouts import follow_start, is_event, pause_event, subject_fields, subject_text
-from hotswap.rollouts.judge import CONTINUE, Judge
+from hotswap.rollouts.changes import SUBJECT, WORKER, DeploymentChanges, progress_of
+from hotswap.rollouts.drafts import draft, follow_start, region_infos
+from hotswap.rollouts.exposure import Exposing, subject_exposures
 from hotswap.rollouts.leases import Held, StaleLease
-from hotswap.rollouts.lifecycle import (
-    CHECK_EVERY,
-    Advance,
-    Complete,
-    Pause,
-    Progress,
-    RollBack,
-    Wait,
-    act,
-    action_name,
-    apply,
-    decide,
-    exposing,
-    needs_verdict,
-)
-from hotswap.rollouts.model import Action, Plan, RegionInfo, Status, Verdict
-from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
-from hotswap.rollouts.schemas import DeploymentCreate
-from hotswap.storage.revisions import SnapshotChanges
+from hotswap.rollouts.lifecycle import act
+from hotswap.rollouts.model import Action, LogEntry, Plan, RegionInfo, Row, Status
+from hotswap.rollouts.repository import DeploymentRepository
+from hotswap.rollouts.requests import DeploymentRequest
+from hotswap.rollouts.signals import DeploymentsDue
 from hotswap.storage.uow import UnitOfWork
 
-SUBJECT = "deployment"  # approvals' subject type
-WORKER = Principal(subject="worker", role=Role.ADMIN, token_id="-")
 # Failed advances in a row (the worker retries every `worker.RETRY_AFTER`) before it is Failed.
 MAX_FAILURES = 10
 
-# Called inside the transaction of every stored change (webhooks queue their deliveries here).
-Listener = Callable[[UnitOfWork, dict[str, Any]], Awaitable[None]]
+# Samples arriving for a deployment due within this long do not make it due sooner.
+DUE_SLACK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,60 +45,62 @@ class Created:
     dry_run: bool
 
 
-class DeploymentService:
-    def __init__(
-        self,
-        audit: AuditLog,
-        approvals: ApprovalService,
-        releases: ReleaseService,
-        snapshots: SnapshotChanges,
-        fleet: FleetService,
-        metrics: Metrics,
-        judge: Judge,
+class DeploymentService(DeploymentChanges):
+    # -- asked by the slices whose subjects it rolls out ---------------------------------------
+
+    async def ensure_idle(
+        self, uow: UnitOfWork, environment: Environment, kind: str, subject: str, change: str
     ) -> None:
-        self.audit = audit
-        self.approvals = approvals
-        self.releases = releases
-        self.snapshots = snapshots
-        self.fleet = fleet
-        self.metrics = metrics
-        self.judge = judge
-        self._listeners: list[Listener] = []
-        self._wakers: list[Callable[[], None]] = []
-        # Checks of a request's parts other slices own (the analysis policy): raise InvalidInput.
-        self.request_checks: list[Callable[[DeploymentCreate], None]] = []
-        # The events slice, once the composition root hands it over: live events can then be
-        # rolled out (`eventId`), and a rollback pauses the event it withdraws.
-        self.events: EventService | None = None
-        approvals.register(SUBJECT, self)
-
-    def serve_events(self, events: EventService) -> None:
-        self.events = events
-
-        async def start_moved(uow: UnitOfWork, event: EventRow, start: datetime, actor: Principal) -> None:
-            if await follow_start(uow, event, start, actor):
-                for wake in self._wakers:
-                    uow.after_commit(wake)
-
-        events.on_start_moved(start_moved)
-
-    def on_change(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def on_due(self, waker: Callable[[], None]) -> None:
-        """Called after a commit that made a deployment due now (the worker wakes up)."""
-        self._wakers.append(waker)
-
-    async def guard_config(self, uow: UnitOfWork, profile: Any, change: str) -> None:
-        """A config being rolled out is changed only through its deployment: archiving it, or a
-        release or revert by hand, would be undone (or stranded) when the deployment ends."""
-        open_one = await DeploymentRepository(uow.conn).open_for(profile.environment.value, "config", profile.name)
+        """A subject being rolled out is changed only through its deployment: archiving a config,
+        or releasing or reverting it by hand, would be undone (or stranded) when it ends. 409."""
+        open_one = await DeploymentRepository(uow.conn).open_for(environment.value, kind, subject)
         if open_one is not None:
             raise Conflict(
-                f"{profile.name!r} is being rolled out by deployment {open_one.id} ({open_one.status}); "
-                f"finish, roll back or cancel it before a {change}.",
+                f"{self._subject(kind).describe(subject)} is being rolled out by deployment {open_one.id} "
+                f"({open_one.status}); finish, roll back or cancel it before a {change}.",
                 extra={"deploymentId": open_one.id},
             )
+
+    async def follow_start(
+        self,
+        uow: UnitOfWork,
+        kind: str,
+        environment: Environment,
+        subject: str,
+        old: datetime,
+        new: datetime,
+        actor: Principal,
+    ) -> None:
+        """The subject now starts at `new`: an open deployment waiting for its start follows it."""
+        if await follow_start(uow, self._subject(kind), environment.value, subject, old, new, actor):
+            await self.signals.send(uow, DeploymentsDue())
+
+    async def make_due(self, uow: UnitOfWork, deployment_ids: list[str]) -> None:
+        """New evidence came for these deployments (metric samples): judge those exposing units
+        now, rather than at their next scheduled look (in any process: the due time is stored)."""
+        if deployment_ids and await DeploymentRepository(uow.conn).make_due(deployment_ids, uow.clock.now(), DUE_SLACK):
+            await self.signals.send(uow, DeploymentsDue())
+
+    async def started_at(self, uow: UnitOfWork, deployment_ids: list[str]) -> dict[str, datetime]:
+        """When each of these deployments was created; unknown ids are absent."""
+        return await DeploymentRepository(uow.conn).created_at(deployment_ids)
+
+    async def decisions(self, uow: UnitOfWork, deployment_id: str) -> list[LogEntry]:
+        """A deployment's decision log, oldest first."""
+        return await DeploymentRepository(uow.conn).entries(deployment_id)
+
+    async def exposing(self, conn: AsyncConnection, environment: Environment, kind: str) -> list[Exposing]:
+        """What deployments of `kind` expose now, oldest first (for a snapshot part, in its transaction)."""
+        return await DeploymentRepository(conn).exposing(environment, kind)
+
+    async def subject_exposures(
+        self, conn: AsyncConnection, environment: Environment, kind: str, subjects: list[str] | None = None
+    ) -> dict[str, list[dict[str, Any]] | None]:
+        """Who each subject of `kind` is served to, as its deployments leave it (for a snapshot
+        part, in its transaction); see `exposure.subject_exposures`."""
+        if subjects is not None and not subjects:
+            return {}
+        return subject_exposures(await DeploymentRepository(conn).of_subjects(environment, kind, subjects))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -147,11 +120,16 @@ class DeploymentService:
 
     # -- creating ---------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, actor: Principal, body: DeploymentCreate, *, dry_run: bool) -> Created:
-        for check in self.request_checks:
-            check(body)
-        drafted = await draft(uow, self.fleet, self.events, actor, body)
-        row, plan, env = drafted.row, drafted.plan, drafted.environment
+    async def create(self, uow: UnitOfWork, actor: Principal, request: DeploymentRequest, *, dry_run: bool) -> Created:
+        port = self._subjects.get(request.subject.kind)
+        if port is None:
+            raise InvalidInput(
+                f"Nothing of kind {request.subject.kind!r} can be rolled out here.",
+                errors=[FieldError("body", f"roll out one of: {', '.join(sorted(self._subjects))}")],
+            )
+        self.judge.check(request.analysis)
+        drafted = await draft(uow, self.fleet, port, actor, request)
+        row, plan, env = drafted.row, drafted.plan, drafted.subject.environment
         now, deployment_id = row.created_at, row.id
         if dry_run:
             return Created(row, plan, dry_run=True)
@@ -159,7 +137,7 @@ class DeploymentService:
         existing = await deployments.open_for(env.value, row.subject_kind, row.subject)
         if existing is not None:
             raise Conflict(
-                f"Deployment {existing.id} of {subject_text(row)} is still {existing.status}; "
+                f"Deployment {existing.id} of {self._describe(row)} is still {existing.status}; "
                 "finish, roll back or cancel it first.",
                 extra={"deploymentId": existing.id},
             )
@@ -167,10 +145,10 @@ class DeploymentService:
             async with uow.conn.begin_nested():
                 await deployments.add(row)
         except IntegrityError as exc:  # another request opened one between our check and insert
-            raise Conflict(f"There is an open deployment of {subject_text(row)} already.") from exc
-        if is_event(row):  # the event is now its deployment's to expose: nobody sees it before step 0
+            raise Conflict(f"There is an open deployment of {self._describe(row)} already.") from exc
+        if drafted.subject.exposed_from_creation:  # its deployment says who sees it from now on
             await self.snapshots.mark_changed(uow, [env])
-        summary = f"{plan.strategy.value} deployment of {drafted.what} in {env.value}"
+        summary = f"{plan.strategy.value} deployment of {drafted.subject.what} in {env.value}"
         if env.needs_approval:
             approval = await self.approvals.request(
                 uow,
@@ -179,17 +157,19 @@ class DeploymentService:
                 subject_id=deployment_id,
                 environment=env.value,
                 summary=summary,
-                authors=drafted.authors,
+                authors=drafted.subject.authors,
             )
             await deployments.save(row, {"approval_id": approval.id})
             row = replace(row, approval_id=approval.id, revision=row.revision + 1)
         await deployments.log(
-            deployment_id, LogEntry(now, actor.subject, "create", None, row.status, None, None, body.comment, None)
+            deployment_id, LogEntry(now, actor.subject, "create", None, row.status, None, None, request.comment, None)
         )
         await self.audit.record(
             uow, actor, "deployment.create", target_type="deployment", target_id=deployment_id, summary=summary
         )
-        await self._announce(uow, row, row.revision, "create", Status(row.status), row.step, body.comment, actor, None)
+        await self._announce(
+            uow, row, row.revision, "create", Status(row.status), row.step, request.comment, actor, None
+        )
         if not env.needs_approval:
             row = await self._advance(uow, row, now, WORKER, Held(0))
         strategy = plan.strategy.value
@@ -218,21 +198,8 @@ class DeploymentService:
             raise NotFound(f"No deployment with id {deployment_id!r}.")
         plan = codec.plan_from_json(row.plan)
         now = uow.clock.now()
-        after = act(plan, _progress(row), action, now, to_step=to_step)
+        after = act(plan, progress_of(row), action, now, to_step=to_step)
         return await self._store(uow, row, plan, after, action.value, actor, reason, due_at=now)
-
-    async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None:
-        repo = DeploymentRepository(uow.conn)
-        row = await repo.get(approval.subject_id, for_update=True)
-        if row is None:
-            raise NotFound(f"The deployment behind approval {approval.id} no longer exists.")
-        plan = codec.plan_from_json(row.plan)
-        now = uow.clock.now()
-        action = Action.APPROVE if approval.status is ApprovalStatus.APPROVED else Action.REJECT
-        after = act(plan, _progress(row), action, now)
-        row = await self._store(uow, row, plan, after, action.value, actor, approval.comment, due_at=now)
-        if after.status is Status.RUNNING:
-            await self._advance(uow, row, now, WORKER, Held(0))
 
     # -- the worker ---------------------------------------------------------------------------
 
@@ -265,182 +232,6 @@ class DeploymentService:
                 raise Conflict(f"Deployment {row.id} changed meanwhile.")
             return
         plan = codec.plan_from_json(row.plan)
-        after = act(plan, _progress(row), Action.FAIL, uow.clock.now())
+        after = act(plan, progress_of(row), Action.FAIL, uow.clock.now())
         reason = f"the worker failed to advance it {failures} times in a row; the last error: {error}"
         await self._store(uow, row, plan, after, Action.FAIL.value, WORKER, reason, due_at=None)
-
-    async def _advance(self, uow: UnitOfWork, row: Row, now: datetime, actor: Principal, held: Held) -> Row:
-        plan = codec.plan_from_json(row.plan)
-        progress = _progress(row)
-        checks = bool(row.spec.get("healthCheckEnabled", True))
-        judgement = CONTINUE
-        if checks and needs_verdict(progress):
-            judgement = await self.judge.judge(uow, row, progress.step)
-        decision = decide(
-            plan,
-            progress,
-            judgement.verdict,
-            now,
-            check_every=CHECK_EVERY if checks else None,
-            why=judgement.reason,
-        )
-        action = decision.action
-        if isinstance(action, Wait) and judgement.verdict is Verdict.HOLD and action.until is None:
-            await self._log_hold(uow, row, now, judgement.reason)
-        if not isinstance(action, Advance | Complete | RollBack | Pause):
-            if decision.due_at != row.due_at or row.failures:
-                waiting: dict[str, Any] = {"due_at": decision.due_at, "failures": 0}
-                if not await DeploymentRepository(uow.conn).save(row, waiting, fence=held.fence):
-                    raise Conflict(f"Deployment {row.id} changed meanwhile.")
-                row = replace(row, due_at=decision.due_at, failures=0, revision=row.revision + 1)
-            return row
-        after = apply(progress, action, now)
-        reason = action.reason if isinstance(action, RollBack | Pause) else None
-        return await self._store(
-            uow, row, plan, after, action_name(action), actor, reason, due_at=decision.due_at, held=held
-        )
-
-    async def _log_hold(self, uow: UnitOfWork, row: Row, now: datetime, reason: str | None) -> None:
-        """The judge holds a step past its time: say so in the decision log, once per step."""
-        repo = DeploymentRepository(uow.conn)
-        last = await repo.last_entry(row.id)
-        if last is not None and last.action == "hold" and last.to_step == row.step:
-            return
-        entry = LogEntry(now, WORKER.subject, "hold", row.status, row.status, row.step, row.step, reason, None)
-        await repo.log(row.id, entry)
-
-    # -- storing a change ---------------------------------------------------------------------
-
-    async def _store(
-        self,
-        uow: UnitOfWork,
-        row: Row,
-        plan: Plan,
-        after: Progress,
-        action: str,
-        actor: Principal,
-        reason: str | None,
-        *,
-        due_at: datetime | None,
-        held: Held | None = None,
-    ) -> Row:
-        now = uow.clock.now()
-        before = _progress(row)
-        step_times = list(row.step_times)
-        if after.step != before.step and after.step >= 0:
-            step_times[after.step] = now.isoformat()
-        finished = after.status.terminal
-        changes: dict[str, Any] = {
-            "status": after.status.value,
-            "step": after.step,
-            "step_started_at": after.step_started_at,
-            "step_times": step_times,
-            "due_at": None if finished else due_at,
-            "updated_at": now,
-            "failures": 0,
-        }
-        if finished:
-            changes["finished_at"] = now
-            if reason is not None or after.status is not Status.SUCCEEDED:
-                changes["reason"] = reason
-        repo = DeploymentRepository(uow.conn)
-        everyone = plan.reaches_everyone
-        if after.status is Status.SUCCEEDED and not everyone:
-            changes["holds_exposure"] = True  # its targets keep the version; the others never had it
-        if not await repo.save(row, changes, fence=held.fence if held else 0):
-            raise Conflict(f"Deployment {row.id} changed meanwhile; read it again.")
-        stored = replace(row, **changes, revision=row.revision + 1)
-        if after.status in (Status.ROLLED_BACK, Status.FAILED, Status.CANCELLED) and row.step >= 0:
-            await pause_event(uow, self.events, row, actor)  # it had exposed players: off the air
-        if after.status is Status.SUCCEEDED and everyone:
-            await repo.release_held(row.environment, row.subject_kind, row.subject)
-            if row.subject_kind == "config" and row.version_id is not None:
-                await self.releases.apply_deployed(
-                    uow, actor, row.subject, version_id=row.version_id, deployment_id=row.id
-                )
-        snapshot_revision = None
-        if exposing(before) != exposing(after) or after.status is Status.SUCCEEDED:
-            env = Environment(row.environment)
-            await self.snapshots.mark_changed(uow, [env])
-            snapshot_revision = await self.snapshots.revision(uow, env)
-        await repo.log(
-            row.id,
-            LogEntry(
-                now,
-                actor.subject,
-                action,
-                before.status.value,
-                after.status.value,
-                before.step,
-                after.step,
-                reason,
-                snapshot_revision,
-            ),
-        )
-        step_text = f" at step {after.step} ({plan.steps[after.step].name})" if after.step >= 0 else ""
-        await self.audit.record(
-            uow,
-            actor,
-            f"deployment.{action}",
-            target_type="deployment",
-            target_id=row.id,
-            summary=f"{action} {row.subject!r}: {before.status.value} -> {after.status.value}{step_text}"
-            + (f": {reason}" if reason else ""),
-        )
-        await self._announce(
-            uow, row, stored.revision, action, after.status, after.step, reason, actor, snapshot_revision
-        )
-        self._count(uow, row, after, actor)
-        if stored.due_at is not None and stored.due_at <= now:
-            for wake in self._wakers:
-                uow.after_commit(wake)
-        return stored
-
-    async def _announce(
-        self,
-        uow: UnitOfWork,
-        row: Row,
-        sequence: int,
-        action: str,
-        status: Status,
-        step: int,
-        reason: str | None,
-        actor: Principal,
-        snapshot_revision: int | None,
-    ) -> None:
-        """Tell the listeners (webhooks' outbox), inside this transaction. `sequence` is the
-        deployment's revision after the change: it grows with each change of one deployment."""
-        event = {
-            "event": f"deployment.{action}",
-            "deploymentId": row.id,
-            "sequence": sequence,
-            **subject_fields(row),
-            "version": row.version,
-            "environment": row.environment,
-            "strategy": row.strategy,
-            "status": status.value,
-            "step": step,
-            "reason": reason,
-            "actor": actor.subject,
-            "at": uow.clock.now().isoformat(),
-            "snapshotRevision": snapshot_revision,
-        }
-        for listener in self._listeners:
-            await listener(uow, event)
-
-    def _count(self, uow: UnitOfWork, row: Row, after: Progress, actor: Principal) -> None:
-        if not after.status.terminal:
-            return
-        strategy, outcome = row.strategy, after.status.value
-        trigger = "judge" if actor is WORKER else "manual"
-
-        def count() -> None:
-            self.metrics.deployments_finished.labels(strategy, outcome).inc()
-            if after.status is Status.ROLLED_BACK:
-                self.metrics.rollbacks.labels(strategy, trigger).inc()
-
-        uow.after_commit(count)
-
-
-def _progress(row: Row) -> Progress:
-    return Progress(Status(row.status), row.step, row.step_started_at)

@@ -10,8 +10,8 @@ from hotswap.core.environments import Environment
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.lifecycle import Progress, projected_starts
-from hotswap.rollouts.model import Plan, Status, Unit, UnitKind, exposed, units_per_step
-from hotswap.rollouts.repository import DeploymentRepository, LogEntry, Row
+from hotswap.rollouts.model import LogEntry, Plan, Row, Status, Unit, UnitKind, exposed, units_per_step
+from hotswap.rollouts.repository import DeploymentRepository
 from hotswap.rollouts.schemas import DeploymentRead, GrantRead, LogEntryRead, StepRead
 from hotswap.storage.uow import UnitOfWork
 

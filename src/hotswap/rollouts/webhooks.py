@@ -49,6 +49,7 @@ from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.rollouts.model import Action
+from hotswap.rollouts.signals import DeploymentChanged
 from hotswap.rollouts.tables import webhook_deliveries, webhooks
 from hotswap.storage.uow import UnitOfWork
 
@@ -67,6 +68,29 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(hours=1)
 JITTER = 0.2  # a delay is the nominal one +-20%, so receivers that failed together are not retried together
+
+
+def deployment_event(changed: DeploymentChanged) -> dict[str, Any]:
+    """A deployment change as receivers get it (`data`): the subject as `config` (a config's
+    name), or `config` null and `eventId` for a live event."""
+    subject: dict[str, Any] = (
+        {"config": None, "eventId": changed.subject} if changed.subject_kind == "event" else {"config": changed.subject}
+    )
+    return {
+        "event": f"deployment.{changed.action}",
+        "deploymentId": changed.deployment_id,
+        "sequence": changed.sequence,
+        **subject,
+        "version": changed.version,
+        "environment": changed.environment,
+        "strategy": changed.strategy,
+        "status": changed.status,
+        "step": changed.step,
+        "reason": changed.reason,
+        "actor": changed.actor,
+        "at": changed.at.isoformat(),
+        "snapshotRevision": changed.snapshot_revision,
+    }
 
 
 def check_url(url: str) -> str:
@@ -373,8 +397,12 @@ class WebhookService:
 
     # -- the outbox ---------------------------------------------------------------------------
 
+    async def deployment_changed(self, uow: UnitOfWork, signal: DeploymentChanged) -> None:
+        """A deployment changed: its deliveries are queued inside the transaction of the change."""
+        await self.queue(uow, deployment_event(signal))
+
     async def queue(self, uow: UnitOfWork, event: dict[str, Any]) -> None:
-        """The deployment listener: runs inside the transaction of the change it reports."""
+        """Queue `event` (its `event` names it) for every enabled subscription that wants it."""
         name = str(event["event"])
         repo = WebhookRepository(uow.conn)
         hooks = [h for h in await repo.enabled() if matches(h.events, name)]

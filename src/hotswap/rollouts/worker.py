@@ -42,7 +42,6 @@ class RolloutWorker(DueLoop):
         self.uow = uow
         self.leases = leases
         self.batch = batch
-        deployments.on_due(self.wake)
 
     async def run_due(self) -> int:
         """One pass: advance each deployment due now. Returns how many moved or were looked at."""

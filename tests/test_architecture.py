@@ -56,14 +56,6 @@ PRIVATE_TO_SLICE = {"tables", "repository"}
 # Imports kept against a rule, each with its reason: (importer, imported) -> why.
 EXCEPTIONS: dict[tuple[str, str], str] = {
     (
-        "hotswap.delivery.documents",
-        "hotswap.configs.tables",
-    ): "moving: hotswap.configs.tables is private to its slice: use its service",
-    (
-        "hotswap.delivery.documents",
-        "hotswap.segments.tables",
-    ): "moving: hotswap.segments.tables is private to its slice: use its service",
-    (
         "hotswap.events.planning",
         "hotswap.events.schemas",
     ): "moving: a slice's own code does not import its HTTP adapter",
@@ -80,7 +72,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 }
 # Modules with SQL outside a repository, and import cycles, kept for now: each list burns down.
 SQL_EXCEPTIONS = [
-    "hotswap.delivery.documents",
     "hotswap.events.metrics",
     "hotswap.events.targets",
     "hotswap.events.templates",

@@ -154,12 +154,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     )
     # Every snapshot carries the region alias map, so a rollout's region grants match any alias.
     snapshots.add_part("regions", fleet.snapshot_regions)
+    snapshots.add_part("segments", segments.snapshot_segments)
     deployments = DeploymentService(audit, approvals, snapshot_changes, signals, fleet, metrics)
     releases = ReleaseService(audit, approvals, metrics, snapshot_changes, deployments)
     config_rollouts = ConfigRollouts(releases, deployments)
     deployments.register_subject(config_rollouts)  # a deployment rolls out a config version...
     snapshots.add_part("rollouts", config_rollouts.snapshot_rollouts)
     configs = ConfigService(audit, metrics, snapshot_changes, deployments)
+    snapshots.add_part("configs", configs.snapshot_configs)
     targeting = TargetingService(audit, snapshot_changes, segments)
     # A segment that a config's rules or a planned live event target is not deleted.
     signals.connect(SegmentDeleting, targeting.segment_deleting, phase=IN_TRANSACTION)

@@ -88,6 +88,7 @@ async def test_stored_rules_that_do_not_compile_never_reach_callers_as_their_fau
     assert await container.snapshots.refresh(STAGING) is held
     # ...and one holding none answers 503, not 422.
     fresh = type(container.snapshots)(container.engine, InProcessBus(), container.metrics)
+    fresh.add_part("configs", container.configs.snapshot_configs)
     with pytest.raises(Unavailable):
         await fresh.get(STAGING)
 

@@ -181,6 +181,28 @@ class ConfigRepository:
         )
         return [_release(r) for r in (await self.conn.execute(query)).all()]
 
+    async def live_configs(self, environment: Environment) -> dict[str, dict[str, Any]]:
+        """The snapshot's `configs` part: each active config of the environment with a live
+        version, by name: its value, version, rules, type and game."""
+        p, v = config_profiles.c, config_versions.c
+        live = await self.conn.execute(
+            sa.select(p.name, p.config_type, p.game_id, p.targeting, v.id, v.version, v.effective_data)
+            .join(config_versions, v.id == p.live_version_id)
+            .where(p.environment == environment.value, p.archived_at.is_(None))
+            .order_by(p.name)
+        )
+        return {
+            r.name: {
+                "gameId": r.game_id,
+                "rules": r.targeting or [],
+                "type": r.config_type,
+                "value": r.effective_data,
+                "version": r.version,
+                "versionId": r.id,
+            }
+            for r in live
+        }
+
     async def served_versions(self, version_ids: set[str]) -> dict[str, tuple[str, Any, Any]]:
         """For each version: its label, its effective data and its config's targeting rules."""
         if not version_ids:

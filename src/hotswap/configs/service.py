@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
@@ -64,6 +65,11 @@ class ConfigService:
         self.metrics = metrics
         self.snapshots = snapshots
         self.deployments = deployments  # a config being rolled out is changed only by its deployment
+
+    async def snapshot_configs(self, conn: AsyncConnection, environment: Environment) -> dict[str, Any]:
+        """The snapshot's `configs` part (a `delivery.documents.PartLoader`), read in the snapshot's
+        own transaction."""
+        return await ConfigRepository(conn).live_configs(environment)
 
     # -- profiles -------------------------------------------------------------------------
 

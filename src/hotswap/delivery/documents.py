@@ -2,7 +2,10 @@
 
 Contents and revision are read in one transaction that sees a single point in time (a
 REPEATABLE READ transaction on PostgreSQL; SQLite's WAL read transactions already do), so a
-document labelled revision N holds exactly what the store held at revision N.
+document labelled revision N holds exactly what the store held at revision N. The slices that
+own what a snapshot serves each give their part (`PartLoader`: the configs slice its live
+configs and rollouts, segments, regions, live events), registered by the composition root; this
+module reads no slice's tables.
 """
 
 from __future__ import annotations
@@ -10,17 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotswap.configs.tables import config_profiles, config_versions
 from hotswap.core.environments import Environment
-from hotswap.segments.tables import segments
 from hotswap.storage import revisions
 from hotswap.storage.uow import READ_ONLY
 
-# A later slice adds a part of the document (rollouts in progress, live events): given the
-# open connection and the environment, it returns that part's JSON value.
+# A slice's part of the document (live configs, rollouts in progress, live events...): given the
+# snapshot's open connection and the environment, it returns that part's JSON value.
 PartLoader = Callable[[AsyncConnection, Environment], Awaitable[Any]]
 
 
@@ -44,34 +44,14 @@ async def load_document(
 
 async def _read(conn: AsyncConnection, env: Environment, parts: dict[str, PartLoader]) -> dict[str, Any]:
     revision, changed_at = await revisions.revision_at(conn, env)
-    p, v = config_profiles.c, config_versions.c
-    live = await conn.execute(
-        sa.select(p.name, p.config_type, p.game_id, p.targeting, v.id, v.version, v.effective_data)
-        .join(config_versions, v.id == p.live_version_id)
-        .where(p.environment == env.value, p.archived_at.is_(None))
-        .order_by(p.name)
-    )
-    configs = {
-        r.name: {
-            "gameId": r.game_id,
-            "rules": r.targeting or [],
-            "type": r.config_type,
-            "value": r.effective_data,
-            "version": r.version,
-            "versionId": r.id,
-        }
-        for r in live
-    }
-    s = segments.c
-    named = await conn.execute(sa.select(s.id, s.name, s.condition).order_by(s.id))
     document: dict[str, Any] = {
         "changedAt": changed_at.isoformat().replace("+00:00", "Z") if changed_at else None,
-        "configs": configs,
+        "configs": {},
         "environment": env.value,
         "events": [],
         "revision": revision,
         "rollouts": [],
-        "segments": {r.id: {"condition": r.condition, "name": r.name} for r in named},
+        "segments": {},
     }
     for key, loader in parts.items():
         document[key] = await loader(conn, env)

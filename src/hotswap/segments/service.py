@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
 from hotswap.core.signals import Signals
@@ -113,6 +115,12 @@ class SegmentService:
     async def all_segments(self, uow: UnitOfWork) -> list[m.Segment]:
         """Every segment, in id order: what a snapshot compile embeds."""
         return await SegmentRepository(uow.conn).rows(after_id=None, limit=None)
+
+    async def snapshot_segments(self, conn: AsyncConnection, environment: Environment) -> dict[str, Any]:
+        """The snapshot's `segments` part (every environment's: segments are global), read in the
+        snapshot's own transaction."""
+        found = await SegmentRepository(conn).rows(after_id=None, limit=None)
+        return {s.id: {"condition": s.condition, "name": s.name} for s in found}
 
     async def lock_existing(self, uow: UnitOfWork, segment_ids: Iterable[str]) -> set[str]:
         """Which of these segments exist; they cannot be deleted until this transaction ends.

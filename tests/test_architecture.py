@@ -45,6 +45,7 @@ SLICES = (
     "rollouts",
     "configs",
     "analysis",
+    "event_templates",
     "events",
     "delivery",
 )
@@ -74,7 +75,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 SQL_EXCEPTIONS = [
     "hotswap.events.metrics",
     "hotswap.events.targets",
-    "hotswap.events.templates",
     "hotswap.events.views",
     "hotswap.fleet.beats",
     "hotswap.rollouts.leases",

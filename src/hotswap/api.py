@@ -26,9 +26,9 @@ from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
 from hotswap.delivery.api import hot_routes
 from hotswap.delivery.openapi import OPENAPI_PATHS, SERVED_EVENT_SCHEMA
+from hotswap.event_templates.api import router as templates_router
 from hotswap.events.api import router as events_router
 from hotswap.events.metrics_api import router as event_metrics_router
-from hotswap.events.templates_api import router as templates_router
 from hotswap.fleet.api import router as fleet_router
 from hotswap.fleet.hot import hot_routes as fleet_hot_routes
 from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS

@@ -27,6 +27,7 @@ from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
+from hotswap.event_templates.service import TemplateService
 from hotswap.events.metrics import forget_participant, known_events, record_participation
 from hotswap.events.model import KIND as EVENT
 from hotswap.events.rollouts import EventRollouts
@@ -34,7 +35,6 @@ from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
 from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.events.targets import region_changed, region_deleting, segment_deleting
-from hotswap.events.templates import TemplateService
 from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.signals import RegionChanged, RegionDeleting

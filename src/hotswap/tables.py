@@ -5,6 +5,7 @@ from hotswap.approvals import tables as approvals_tables
 from hotswap.audit import tables as audit_tables
 from hotswap.auth import tables as auth_tables
 from hotswap.configs import tables as configs_tables
+from hotswap.event_templates import tables as event_templates_tables
 from hotswap.events import tables as events_tables
 from hotswap.fleet import tables as fleet_tables
 from hotswap.players import tables as players_tables
@@ -19,6 +20,7 @@ __all__ = [
     "audit_tables",
     "auth_tables",
     "configs_tables",
+    "event_templates_tables",
     "events_tables",
     "fleet_tables",
     "metadata",

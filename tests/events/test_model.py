@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hotswap.event_templates.model import EventClass
 from hotswap.events.model import (
     EVERYWHERE,
     EventAction,
-    EventClass,
     EventStatus,
     IllegalTransition,
     Planned,

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hotswap.event_templates.model import EventClass
+
 MAX_CONCURRENT = 4
 MAX_CONCURRENT_OF_TYPE = 2
 MAJOR_GAP = timedelta(hours=48)
@@ -47,13 +49,6 @@ class EventAction(enum.StrEnum):
     EXPIRE = "expire"
     ARCHIVE = "archive"
     CANCEL = "cancel"
-
-
-class EventClass(enum.StrEnum):
-    MAJOR = "major"
-    STANDARD = "standard"
-    MINI = "mini"
-    DAILY = "daily"
 
 
 EXEMPT = frozenset({EventClass.MINI, EventClass.DAILY})

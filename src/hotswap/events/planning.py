@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.event_templates.model import EventClass, Template, check_content, check_json
 from hotswap.events import model as m
 from hotswap.events.model import CLOSE, OPEN, PENDING, WindowRow
 from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import _Content
-from hotswap.events.templates import Template, check_content, check_json
 from hotswap.fleet.service import FleetService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting._compile import deep_merge
@@ -41,7 +41,7 @@ class Planning:
         return m.span(self.windows)[1]
 
     def planned(self, event_id: str) -> m.Planned:
-        return m.Planned(event_id, self.spec["type"], m.EventClass(self.spec["class"]), self.start, self.end)
+        return m.Planned(event_id, self.spec["type"], EventClass(self.spec["class"]), self.start, self.end)
 
 
 def iso(value: datetime) -> str:
@@ -63,7 +63,7 @@ def spec_from_template(body: _Content, template: Template | None, event_id: str)
         "displayName": body.display_name or (template.name if template else event_id),
         "description": body.description if body.description is not None else (template and template.description),
         "type": body.event_type or (template.event_type if template else DEFAULT_TYPE),
-        "class": (body.event_class or (template.event_class if template else m.EventClass.STANDARD)).value,
+        "class": (body.event_class or (template.event_class if template else EventClass.STANDARD)).value,
         "configuration": deep_merge(base, body.configuration or {}),
         "objectives": _dumped(body.objectives)
         if body.objectives is not None

@@ -10,13 +10,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotswap.event_templates.model import EventClass
 from hotswap.events.model import (
     DEAD,
     OPEN,
     PENDING,
     PLANNED,
     SUPERSEDED,
-    EventClass,
     EventRow,
     EventStatus,
     TimerRow,

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from hotswap.events.model import EventClass, TimeMode
-from hotswap.events.template_schemas import Milestone, Objective, TemplateId
+from hotswap.event_templates.model import EventClass
+from hotswap.event_templates.schemas import Milestone, Objective, TemplateId
+from hotswap.events.model import TimeMode
 from hotswap.web.schemas import CamelModel, InputModel
 
 EVENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"

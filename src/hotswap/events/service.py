@@ -19,13 +19,14 @@ from hotswap.auth.model import Permission, Principal
 from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from hotswap.core.signals import Signals
+from hotswap.event_templates.model import Template
+from hotswap.event_templates.service import TemplateService
 from hotswap.events import model as m
 from hotswap.events import planning as p
 from hotswap.events.model import EventRow
 from hotswap.events.repository import EventRepository
 from hotswap.events.schemas import EVENT_ID_PATTERN, EventCreate, EventUpdate, Override
 from hotswap.events.signals import EventStartMoved, EventTimersSet
-from hotswap.events.templates import Template, TemplateService
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
 from hotswap.storage.revisions import SnapshotChanges

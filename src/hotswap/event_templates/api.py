@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from hotswap.auth.model import Permission, Principal
-from hotswap.events.template_schemas import EventType, TemplateCreate, TemplateRead, TemplateReplace
-from hotswap.events.templates import Template, TemplateService
+from hotswap.event_templates.model import Template
+from hotswap.event_templates.schemas import EventType, TemplateCreate, TemplateRead, TemplateReplace
+from hotswap.event_templates.service import TemplateService
 from hotswap.web.deps import UowDep, require, service
 from hotswap.web.revisions import etag, expected_revision, if_match_header, stale_response
 from hotswap.web.schemas import PageRead

@@ -14,7 +14,8 @@ from hotswap.auth.model import Principal, Role
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.core.errors import NotFound
-from hotswap.events.templates import KNOWN_EVENT_TYPES, TemplateService
+from hotswap.event_templates.model import KNOWN_EVENT_TYPES
+from hotswap.event_templates.service import TemplateService
 from tests.helpers import Auth, CountRows, Headers, codes, fields, problem
 
 OBJECTIVES: list[dict[str, Any]] = [
@@ -510,7 +511,7 @@ async def test_a_use_that_rolls_back_does_not_count(
 
 async def test_service_create_checks_the_draft(container: Container) -> None:
     from hotswap.core.errors import InvalidInput
-    from hotswap.events.template_schemas import TemplateCreate
+    from hotswap.event_templates.schemas import TemplateCreate
 
     draft = TemplateCreate.model_validate(body(milestones=_milestone(index=1))).draft()
     async with container.uow() as uow:

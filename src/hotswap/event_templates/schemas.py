@@ -9,8 +9,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from hotswap.events.model import EventClass
-from hotswap.events.templates import EVENT_TYPE, KNOWN_EVENT_TYPES, KNOWN_RARITIES, TEMPLATE_ID, TemplateDraft
+from hotswap.event_templates.model import (
+    EVENT_TYPE,
+    KNOWN_EVENT_TYPES,
+    KNOWN_RARITIES,
+    TEMPLATE_ID,
+    EventClass,
+    TemplateDraft,
+)
 from hotswap.web.schemas import CamelModel, InputModel
 
 INT32 = 2**31 - 1

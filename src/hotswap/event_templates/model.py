@@ -1,6 +1,6 @@
-"""Event templates (seed 002, "Event Template"): reusable event designs, with their objectives,
-milestones and rewards, that events are made from. A template keeps how often it was used and
-when last; an event made from one starts from its configuration, content and default length.
+"""Event templates: reusable event designs, with their objectives, milestones and rewards, that
+live events are made from. A template keeps how often it was used and when last; an event made
+from one starts from its configuration, content and default length. Pure: no I/O.
 
 Objectives and milestones are stored as they are on the wire (camelCase JSON objects, milestones
 in index order): an event copies them, and players are served them, unchanged. The rules that
@@ -10,6 +10,7 @@ which an event's customized objectives and milestones can go through as well.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Sequence
@@ -18,17 +19,18 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from hotswap.core.errors import FieldError, InvalidInput, PreconditionFailed
 
-from hotswap.audit.service import AuditLog
-from hotswap.auth.model import Principal
-from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
-from hotswap.core.pagination import Page, check_limit, cursor_str, encode_cursor
-from hotswap.events.model import EventClass
-from hotswap.events.tables import event_templates
-from hotswap.storage.uow import UnitOfWork
+
+class EventClass(enum.StrEnum):
+    """How much of the calendar an event takes: a major event keeps 48 h from the next; mini
+    and daily events are exempt from the scheduling limits."""
+
+    MAJOR = "major"
+    STANDARD = "standard"
+    MINI = "mini"
+    DAILY = "daily"
+
 
 TEMPLATE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")  # the slug rule of segment ids
 # Any word-like type is accepted, so a game team can add its own; these are the seeds' own.
@@ -101,7 +103,7 @@ class TemplateDraft:
 EDITABLE = tuple(f.name for f in fields(TemplateDraft))
 
 
-# -- input rules (pure) ---------------------------------------------------------------------------
+# -- input rules ---------------------------------------------------------------------------
 
 
 def check_content(objectives: Sequence[Any], milestones: Sequence[Any], field: str = "body") -> None:
@@ -197,7 +199,7 @@ def check_draft(draft: TemplateDraft, field: str = "body") -> TemplateDraft:
     for name, wire in (("theme", "theme"), ("layout", "uiLayout"), ("configuration", "configuration")):
         check_json(getattr(draft, name), f"{field}.{wire}")
     milestones = sorted(draft.milestones, key=lambda m: int(m["index"]))
-    return TemplateDraft(**{**_values(draft), "milestones": milestones})
+    return TemplateDraft(**{**values_of(draft), "milestones": milestones})
 
 
 def check_revision(template: Template, expected: int | None) -> None:
@@ -209,164 +211,5 @@ def check_revision(template: Template, expected: int | None) -> None:
         )
 
 
-def _values(draft: TemplateDraft) -> dict[str, Any]:
+def values_of(draft: TemplateDraft) -> dict[str, Any]:
     return {name: getattr(draft, name) for name in EDITABLE}
-
-
-# -- queries ----------------------------------------------------------------------------------------
-
-
-def _template(row: Any) -> Template:
-    values = dict(row._mapping)
-    return Template(**{**values, "event_class": EventClass(values["event_class"])})
-
-
-class TemplateRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    async def add(self, values: dict[str, Any]) -> None:
-        await self.conn.execute(event_templates.insert().values(**values))
-
-    async def get(self, template_id: str, *, for_update: bool = False) -> Template | None:
-        query = sa.select(event_templates).where(event_templates.c.id == template_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
-        return None if row is None else _template(row)
-
-    async def update(self, template_id: str, values: dict[str, Any]) -> None:
-        t = event_templates
-        await self.conn.execute(t.update().where(t.c.id == template_id).values(**values, revision=t.c.revision + 1))
-
-    async def count_use(self, template_id: str, at: datetime) -> bool:
-        """One more use, in one statement: the row lock it takes (PostgreSQL; SQLite serializes
-        writers) makes concurrent uses queue, and each adds to what the one before committed."""
-        t = event_templates
-        result = await self.conn.execute(
-            t.update().where(t.c.id == template_id).values(usage_count=t.c.usage_count + 1, last_used_at=at)
-        )
-        return bool(result.rowcount)
-
-    async def rows(self, *, event_type: str | None, after_id: str | None, limit: int) -> list[Template]:
-        t = event_templates
-        query = sa.select(t).order_by(t.c.id).limit(limit)
-        if event_type is not None:
-            query = query.where(t.c.event_type == event_type)
-        if after_id is not None:
-            query = query.where(t.c.id > after_id)
-        return [_template(r) for r in (await self.conn.execute(query)).all()]
-
-
-# -- use cases ------------------------------------------------------------------------------------
-
-
-class TemplateService:
-    """Each use case runs in the caller's unit of work and never commits. Templates are not
-    served to players (events made from them are), so no write here changes a snapshot."""
-
-    def __init__(self, audit: AuditLog) -> None:
-        self.audit = audit
-
-    async def create(self, uow: UnitOfWork, actor: Principal, template_id: str, draft: TemplateDraft) -> Template:
-        draft = check_draft(draft)
-        repo = TemplateRepository(uow.conn)
-        exists = Conflict(f"An event template {template_id!r} already exists.")
-        if await repo.get(template_id) is not None:
-            raise exists
-        now = uow.clock.now()
-        values = {
-            **_values(draft),
-            "event_class": draft.event_class.value,
-            "id": template_id,
-            "usage_count": 0,
-            "last_used_at": None,
-            "created_at": now,
-            "created_by": actor.subject,
-            "updated_at": now,
-            "updated_by": actor.subject,
-            "revision": 1,
-        }
-        try:
-            await repo.add(values)
-        except IntegrityError as exc:  # a concurrent create of the same id won the race
-            raise exists from exc
-        await self.audit.record(
-            uow,
-            actor,
-            "event_template.create",
-            target_type="event_template",
-            target_id=template_id,
-            summary=f"created event template {template_id!r} ({draft.event_type})",
-            after_ref="revision:1",
-        )
-        return await self.get(uow, template_id)
-
-    async def get(self, uow: UnitOfWork, template_id: str) -> Template:
-        return await _require(TemplateRepository(uow.conn), template_id)
-
-    async def list_templates(
-        self, uow: UnitOfWork, *, event_type: str | None = None, cursor: str | None = None, limit: int = 100
-    ) -> Page[Template]:
-        """Templates in id order, of one type if `event_type` is given."""
-        check_limit(limit)
-        after = None if cursor is None else cursor_str(cursor, "id")
-        rows = await TemplateRepository(uow.conn).rows(event_type=event_type, after_id=after, limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor({"id": rows[-1].id}) if more and rows else None)
-
-    async def replace(
-        self,
-        uow: UnitOfWork,
-        actor: Principal,
-        template_id: str,
-        draft: TemplateDraft,
-        *,
-        expected_revision: int | None = None,
-    ) -> Template:
-        """Sets every editable field; the id and the usage figures stay."""
-        draft = check_draft(draft)
-        repo = TemplateRepository(uow.conn)
-        template = await _require(repo, template_id, for_update=True)
-        check_revision(template, expected_revision)
-        stored = {name: getattr(template, name) for name in EDITABLE}
-        changed = sorted(name for name, value in _values(draft).items() if stored[name] != value)
-        if not changed:
-            return template  # a PUT of what is stored changes nothing: no new revision
-        await repo.update(
-            template_id,
-            {
-                **_values(draft),
-                "event_class": draft.event_class.value,
-                "updated_at": uow.clock.now(),
-                "updated_by": actor.subject,
-            },
-        )
-        await self.audit.record(
-            uow,
-            actor,
-            "event_template.update",
-            target_type="event_template",
-            target_id=template_id,
-            summary=f"updated {', '.join(changed)} of event template {template_id!r}",
-            before_ref=f"revision:{template.revision}",
-            after_ref=f"revision:{template.revision + 1}",
-        )
-        return await self.get(uow, template_id)
-
-    async def use(self, uow: UnitOfWork, template_id: str) -> Template:
-        """Count one use (an event made from the template) at the clock's now, and return the
-        template as counted. Not a revision of it: usage is not something its editors change.
-        The caller's own audit record (the event it creates) says who used it."""
-        repo = TemplateRepository(uow.conn)
-        if not await repo.count_use(template_id, uow.clock.now()):
-            raise NotFound(f"No event template {template_id!r}.")
-        return await _require(repo, template_id)
-
-
-async def _require(repo: TemplateRepository, template_id: str, *, for_update: bool = False) -> Template:
-    template = await repo.get(template_id, for_update=for_update)
-    if template is None:
-        raise NotFound(f"No event template {template_id!r}.")
-    return template

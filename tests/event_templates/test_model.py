@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from hotswap.core.errors import InvalidInput
-from hotswap.events.model import EventClass
-from hotswap.events.templates import TemplateDraft, check_content, check_draft, check_json
+from hotswap.event_templates.model import EventClass, TemplateDraft, check_content, check_draft, check_json
 
 
 def _fields(error: pytest.ExceptionInfo[InvalidInput]) -> list[str]:

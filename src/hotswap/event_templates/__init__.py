@@ -1,0 +1,1 @@
+"""Event templates: reusable designs that live events are made from."""

@@ -152,7 +152,7 @@ async def seed_events(container: Any, count: int) -> None:
                 {"name": "B", "weight": 50},
             ]
         async with container.uow() as uow:
-            await container.events.create(uow, SYSTEM, EventCreate.model_validate(body))
+            await container.events.create(uow, SYSTEM, EventCreate.model_validate(body).command())
             await uow.commit()
         async with container.uow() as uow:
             await container.events.act(uow, SYSTEM, body["eventId"], EventAction.ACTIVATE)

@@ -56,11 +56,6 @@ PRIVATE_TO_SLICE = {"tables", "repository"}
 
 # Imports kept against a rule, each with its reason: (importer, imported) -> why.
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    (
-        "hotswap.events.planning",
-        "hotswap.events.schemas",
-    ): "moving: a slice's own code does not import its HTTP adapter",
-    ("hotswap.events.service", "hotswap.events.schemas"): "moving: a slice's own code does not import its HTTP adapter",
     ("hotswap.events.views", "hotswap.events.schemas"): "moving: a slice's own code does not import its HTTP adapter",
     (
         "hotswap.events.views",

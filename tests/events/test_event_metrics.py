@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from hotswap.analysis import ingest
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
-from hotswap.events.schemas import EVENT_ID_PATTERN
+from hotswap.events.model import EVENT_ID_PATTERN
 from hotswap.events.tables import event_participants
 from tests.helpers import Auth, Headers, fields, problem
 from tests.metrics.support import metrics_of, running

@@ -59,7 +59,7 @@ async def _render(uow: UnitOfWork, row: EventRow, response: Response | None = No
 
 @router.post("/events", status_code=status.HTTP_201_CREATED, response_model=EventRead)
 async def create_event(body: EventCreate, actor: Writer, uow: UowDep, events: Events, response: Response) -> EventRead:
-    row = await events.create(uow, actor, body)
+    row = await events.create(uow, actor, body.command())
     await uow.commit()
     response.headers["Location"] = f"/api/v1/events/{row.id}"
     return await _render(uow, row, response)
@@ -68,7 +68,7 @@ async def create_event(body: EventCreate, actor: Writer, uow: UowDep, events: Ev
 @router.post("/events/validate", response_model=ValidationRead)
 async def validate_event(body: EventCreate, _: Writer, uow: UowDep, events: Events) -> ValidationRead:
     """Check a draft against the rules without saving it: 200 with the conflicts (if any)."""
-    planning, found = await events.validate(uow, body)
+    planning, found = await events.validate(uow, body.command())
     zones = planning.zones
     return ValidationRead(
         valid=not found,
@@ -164,7 +164,7 @@ async def update_event(
 ) -> EventRead:
     """Change any of the fields sent. An Active event's new version is live for players at the
     next snapshot revision (a hot swap); new times reschedule it, judged by the rules again."""
-    row = await events.update(uow, actor, event_id, body, expected_revision=expected_revision(if_match))
+    row = await events.update(uow, actor, event_id, body.command(), expected_revision=expected_revision(if_match))
     await uow.commit()
     return await _render(uow, row, response)
 

@@ -31,6 +31,7 @@ MAX_CONCURRENT_OF_TYPE = 2
 MAJOR_GAP = timedelta(hours=48)
 
 KIND = "event"  # what deployments call a live event they roll out (`events.rollouts`)
+EVENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"  # a slug: lower case, digits, . _ -
 
 
 class EventStatus(enum.StrEnum):

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.event_templates.model import EventClass, Template, check_content, check_json
 from hotswap.events import model as m
+from hotswap.events.commands import EventContent
 from hotswap.events.model import CLOSE, OPEN, PENDING, WindowRow
 from hotswap.events.repository import EventRepository
-from hotswap.events.schemas import _Content
 from hotswap.fleet.service import FleetService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting._compile import deep_merge
@@ -49,7 +47,7 @@ def iso(value: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-def spec_from_template(body: _Content, template: Template | None, event_id: str) -> dict[str, Any]:
+def spec_from_template(body: EventContent, template: Template | None, event_id: str) -> dict[str, Any]:
     """A new event's spec: the body's fields over the template's (configuration merged deep)."""
     start = body.start_time
     assert start is not None
@@ -65,25 +63,21 @@ def spec_from_template(body: _Content, template: Template | None, event_id: str)
         "type": body.event_type or (template.event_type if template else DEFAULT_TYPE),
         "class": (body.event_class or (template.event_class if template else EventClass.STANDARD)).value,
         "configuration": deep_merge(base, body.configuration or {}),
-        "objectives": _dumped(body.objectives)
-        if body.objectives is not None
-        else (template.objectives if template else []),
-        "milestones": _dumped(body.milestones)
-        if body.milestones is not None
-        else (template.milestones if template else []),
+        "objectives": body.objectives if body.objectives is not None else (template.objectives if template else []),
+        "milestones": body.milestones if body.milestones is not None else (template.milestones if template else []),
         "theme": body.theme if body.theme is not None else (template.theme if template else None),
         "segment": body.segment,
         "regions": body.regions,
-        "variants": [v.model_dump() for v in body.variants or []],
+        "variants": list(body.variants or []),
         "timeMode": (body.time_mode or m.TimeMode.UTC).value,
         "startTime": _time_text(start),
         "endTime": _time_text(end),
     }
 
 
-def spec_edited(spec: dict[str, Any], body: _Content) -> dict[str, Any]:
-    """The stored spec with the fields the edit sent (only those: seed 003 sends one)."""
-    sent = body.model_fields_set
+def spec_edited(spec: dict[str, Any], body: EventContent) -> dict[str, Any]:
+    """The stored spec with the fields the edit sent (only those: an edit may send one)."""
+    sent = body.sent
     out = dict(spec)
     simple = {
         "display_name": "displayName",
@@ -101,7 +95,7 @@ def spec_edited(spec: dict[str, Any], body: _Content) -> dict[str, Any]:
             value = getattr(body, attr)
             if value is None and key in ("displayName", "type", "configuration", "objectives", "milestones"):
                 raise InvalidInput(f"{key} cannot be cleared.", errors=[FieldError(f"body.{key}", "must not be null")])
-            out[key] = _dumped(value) if key in ("objectives", "milestones") else value
+            out[key] = value
     if "event_class" in sent:
         if body.event_class is None:
             raise InvalidInput("eventClass cannot be cleared.", errors=[FieldError("body.eventClass", "not null")])
@@ -115,12 +109,8 @@ def spec_edited(spec: dict[str, Any], body: _Content) -> dict[str, Any]:
                 raise InvalidInput(f"{key} cannot be cleared.", errors=[FieldError(f"body.{key}", "not null")])
             out[key] = _time_text(value)
     if "variants" in sent:
-        out["variants"] = [v.model_dump() for v in body.variants or []]
+        out["variants"] = list(body.variants or [])
     return out
-
-
-def _dumped(items: Sequence[BaseModel]) -> list[Any]:
-    return [item.model_dump(mode="json", by_alias=True) for item in items]
 
 
 def check_spec(spec: dict[str, Any]) -> None:

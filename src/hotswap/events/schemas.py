@@ -10,14 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
+from hotswap.core.environments import parse_environment
 from hotswap.event_templates.model import EventClass
 from hotswap.event_templates.schemas import Milestone, Objective, TemplateId
-from hotswap.events.model import TimeMode
+from hotswap.events.commands import CreateEvent, EditEvent, EventContent
+from hotswap.events.model import EVENT_ID_PATTERN, TimeMode
 from hotswap.web.schemas import CamelModel, InputModel
 
-EVENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]{0,49}$")]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -26,6 +27,10 @@ RegionName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 SegmentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 MIN_YEAR, MAX_YEAR = 2000, 2999
 VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
+
+
+def _dumped(item: BaseModel) -> dict[str, Any]:
+    return item.model_dump(mode="json", by_alias=True)
 
 
 class Variant(InputModel):
@@ -81,6 +86,27 @@ class _Content(InputModel):
             raise ValueError(f"must fall in the years {MIN_YEAR} to {MAX_YEAR}")
         return value
 
+    def content(self) -> EventContent:
+        """The command's content: objectives and milestones as served (camelCase objects)."""
+        sent = frozenset(self.model_fields_set - {"override", "event_id", "name", "template_id", "environment"})
+        return EventContent(
+            display_name=self.display_name,
+            description=self.description,
+            event_type=self.event_type,
+            event_class=self.event_class,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            time_mode=self.time_mode,
+            configuration=self.configuration,
+            objectives=None if self.objectives is None else [_dumped(o) for o in self.objectives],
+            milestones=None if self.milestones is None else [_dumped(m) for m in self.milestones],
+            theme=self.theme,
+            segment=self.segment,
+            regions=self.regions,
+            variants=None if self.variants is None else [v.model_dump() for v in self.variants],
+            sent=sent,
+        )
+
     @model_validator(mode="after")
     def _distinct(self) -> _Content:
         if self.variants is not None:
@@ -114,9 +140,21 @@ class EventCreate(_Content):
         assert value is not None
         return value
 
+    def command(self) -> CreateEvent:
+        return CreateEvent(
+            id=self.id,
+            content=self.content(),
+            environment=parse_environment(self.environment, "body.environment"),
+            template_id=self.template_id,
+            override=self.override.reason if self.override else None,
+        )
+
 
 class EventUpdate(_Content):
     """Only the fields sent change. `null` clears segment, regions, description or theme."""
+
+    def command(self) -> EditEvent:
+        return EditEvent(content=self.content(), override=self.override.reason if self.override else None)
 
 
 class WindowRead(CamelModel):

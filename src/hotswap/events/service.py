@@ -16,16 +16,16 @@ from sqlalchemy.exc import IntegrityError
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Permission, Principal
-from hotswap.core.environments import Environment, parse_environment
+from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from hotswap.core.signals import Signals
 from hotswap.event_templates.model import Template
 from hotswap.event_templates.service import TemplateService
 from hotswap.events import model as m
 from hotswap.events import planning as p
-from hotswap.events.model import EventRow
+from hotswap.events.commands import CreateEvent, EditEvent
+from hotswap.events.model import EVENT_ID_PATTERN, EventRow
 from hotswap.events.repository import EventRepository
-from hotswap.events.schemas import EVENT_ID_PATTERN, EventCreate, EventUpdate, Override
 from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
@@ -96,18 +96,18 @@ class EventService:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def validate(self, uow: UnitOfWork, body: EventCreate) -> tuple[p.Planning, list[m.Conflict]]:
+    async def validate(self, uow: UnitOfWork, body: CreateEvent) -> tuple[p.Planning, list[m.Conflict]]:
         """What creating `body` would plan and which rules it would break; stores nothing
         (a template named is read, not counted as used)."""
-        environment = parse_environment(body.environment, "body.environment")
+        environment = body.environment
         template = await self._template(uow, body.template_id, count=False)
-        planning = await p.plan(uow, self.fleet, p.spec_from_template(body, template, body.id))
+        planning = await p.plan(uow, self.fleet, p.spec_from_template(body.content, template, body.id))
         await self._check_segment(uow, planning.spec)
         found = await p.conflicts(EventRepository(uow.conn), environment.value, planning, body.id)
         return planning, found
 
-    async def create(self, uow: UnitOfWork, actor: Principal, body: EventCreate) -> EventRow:
-        environment = parse_environment(body.environment, "body.environment")
+    async def create(self, uow: UnitOfWork, actor: Principal, body: CreateEvent) -> EventRow:
+        environment = body.environment
         repo = EventRepository(uow.conn)
         await self.fleet.hold_regions(uow)  # see `events.targets`
         exists = Conflict(f"A live event {body.id!r} already exists.")
@@ -115,7 +115,7 @@ class EventService:
             raise exists
         _check_override(actor, body.override)
         template = await self._template(uow, body.template_id, count=True)
-        planning = await p.plan(uow, self.fleet, p.spec_from_template(body, template, body.id))
+        planning = await p.plan(uow, self.fleet, p.spec_from_template(body.content, template, body.id))
         await self._check_segment(uow, planning.spec)
         await repo.lock_schedule(environment.value)
         found = await p.conflicts(repo, environment.value, planning, body.id)
@@ -164,7 +164,7 @@ class EventService:
         return await self.get(uow, body.id)
 
     async def update(
-        self, uow: UnitOfWork, actor: Principal, event_id: str, body: EventUpdate, *, expected_revision: int | None
+        self, uow: UnitOfWork, actor: Principal, event_id: str, body: EditEvent, *, expected_revision: int | None
     ) -> EventRow:
         repo = EventRepository(uow.conn)
         await self.fleet.hold_regions(uow)  # before the row lock: see `events.targets`
@@ -179,7 +179,7 @@ class EventService:
         if row.status not in m.EDITABLE:
             raise Conflict(f"Live event {event_id!r} is {row.status.value}: it can no longer be edited.")
         _check_override(actor, body.override)
-        spec = p.spec_edited(row.spec, body)
+        spec = p.spec_edited(row.spec, body.content)
         if spec == row.spec:
             return row  # nothing changes: no new version, no snapshot
         planning = await p.plan(uow, self.fleet, spec)
@@ -342,11 +342,11 @@ class EventService:
         await record_history(uow, event_id, actor.subject, kind, **entry)
 
     async def _overridden(
-        self, uow: UnitOfWork, event_id: str, actor: Principal, found: list[m.Conflict], override: Override | None
+        self, uow: UnitOfWork, event_id: str, actor: Principal, found: list[m.Conflict], override: str | None
     ) -> None:
         if not found or override is None:
             return
-        detail = {"reason": override.reason, "conflicts": [conflict_dict(c) for c in found]}
+        detail = {"reason": override, "conflicts": [conflict_dict(c) for c in found]}
         await self._history(uow, event_id, actor, "override", detail=detail)
         await self.audit.record(
             uow,
@@ -354,7 +354,7 @@ class EventService:
             "event.override",
             target_type="live_event",
             target_id=event_id,
-            summary=f"overrode {', '.join(c.rule for c in found)} for live event {event_id!r}: {override.reason}",
+            summary=f"overrode {', '.join(c.rule for c in found)} for live event {event_id!r}: {override}",
         )
 
     async def timers_set(self, uow: UnitOfWork) -> None:
@@ -395,12 +395,12 @@ def conflict_dict(conflict: m.Conflict) -> dict[str, Any]:
     return {"rule": conflict.rule, "message": conflict.message, "eventIds": list(conflict.event_ids)}
 
 
-def _check_override(actor: Principal, override: Override | None) -> None:
+def _check_override(actor: Principal, override: str | None) -> None:
     if override is not None and not actor.can(Permission.EVENT_ADMIN):
         raise Forbidden("Only an admin may override the scheduling rules.")
 
 
-def _refuse(found: list[m.Conflict], override: Override | None) -> None:
+def _refuse(found: list[m.Conflict], override: str | None) -> None:
     if found and override is None:
         raise Conflict(
             "The event breaks the scheduling rules: " + "; ".join(c.message for c in found) + ".",

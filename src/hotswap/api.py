@@ -28,7 +28,7 @@ from hotswap.delivery.api import hot_routes
 from hotswap.delivery.openapi import OPENAPI_PATHS, SERVED_EVENT_SCHEMA
 from hotswap.event_templates.api import router as templates_router
 from hotswap.events.api import router as events_router
-from hotswap.events.metrics_api import router as event_metrics_router
+from hotswap.events.engagement_api import router as event_engagement_router
 from hotswap.fleet.api import router as fleet_router
 from hotswap.fleet.hot import hot_routes as fleet_hot_routes
 from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS
@@ -134,7 +134,7 @@ def create_app(
         metrics_router,
         templates_router,
         events_router,
-        event_metrics_router,
+        event_engagement_router,
     ):
         app.include_router(router)
     _mount_operational_routes(app, container)

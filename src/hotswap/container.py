@@ -28,14 +28,14 @@ from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
 from hotswap.event_templates.service import TemplateService
-from hotswap.events.metrics import forget_participant, known_events, record_participation
+from hotswap.events.engagement import Engagement, known_events
 from hotswap.events.model import KIND as EVENT
+from hotswap.events.reads import EventReads
 from hotswap.events.rollouts import EventRollouts
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.service import EventService
 from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.events.targets import region_changed, region_deleting, segment_deleting
-from hotswap.events.views import snapshot_events
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.observability.metrics import Metrics
@@ -86,6 +86,8 @@ class Container:
     dispatcher: WebhookDispatcher
     templates: TemplateService
     events: EventService
+    event_reads: EventReads
+    engagement: Engagement
     event_scheduler: EventScheduler
     rate_limiter: RateLimiter | None = None
 
@@ -191,15 +193,17 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     events = EventService(audit, snapshot_changes, fleet, segments, templates, signals)
     deployments.register_subject(EventRollouts(events))  # ...or a live event, to players
     signals.connect(EventStartMoved, functools.partial(_follow_start, deployments), phase=IN_TRANSACTION)
-    signals.connect(SamplesIngested, record_participation, phase=IN_TRANSACTION)
+    engagement = Engagement(analysis)
+    signals.connect(SamplesIngested, engagement.record_participation, phase=IN_TRANSACTION)
     # A player's erasure reaches every slice that keeps its id, in the order metric ingestion
     # writes them (activity and units, then event participation): no deadlock with a batch.
     signals.connect(PlayerErased, analysis.forget_player, phase=IN_TRANSACTION)
-    signals.connect(PlayerErased, forget_participant, phase=IN_TRANSACTION)
+    signals.connect(PlayerErased, engagement.forget_participant, phase=IN_TRANSACTION)
     # A region's planned events follow its clock, and keep it from being deleted.
     signals.connect(RegionChanged, functools.partial(region_changed, events), phase=IN_TRANSACTION)
     signals.connect(RegionDeleting, region_deleting, phase=IN_TRANSACTION)
-    snapshots.add_part("events", functools.partial(snapshot_events, deployments))
+    event_reads = EventReads(fleet, deployments)
+    snapshots.add_part("events", event_reads.snapshot_events)
     event_scheduler = EventScheduler(
         events,
         snapshot_changes,
@@ -249,6 +253,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         dispatcher=dispatcher,
         templates=templates,
         events=events,
+        event_reads=event_reads,
+        engagement=engagement,
         event_scheduler=event_scheduler,
         rate_limiter=rate_limiter,
     )

@@ -16,8 +16,8 @@ from hotswap.core.errors import Conflict
 from hotswap.core.signals import IN_TRANSACTION
 from hotswap.players.signals import PlayerErased
 from hotswap.storage.metadata import metadata
-from tests.events.test_event_metrics import create_event
-from tests.events.test_event_metrics import metrics as event_metrics
+from tests.events.test_engagement import create_event
+from tests.events.test_engagement import metrics as event_metrics
 from tests.helpers import Auth, Headers, problem
 from tests.metrics.support import metrics_of, running, sample, send
 from tests.rollouts.support import served

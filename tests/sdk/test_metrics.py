@@ -18,8 +18,8 @@ from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Context
 from hotswap.sdk import metrics as sdk_metrics
 from hotswap.sdk.metrics import Tracker, check_sample, samples_for
-from tests.events.test_event_metrics import create_event
-from tests.events.test_event_metrics import metrics as event_metrics
+from tests.events.test_engagement import create_event
+from tests.events.test_engagement import metrics as event_metrics
 from tests.helpers import Headers, wait_until
 from tests.metrics.support import metrics_of, running
 from tests.sdk.support import FlakyTransport, options

@@ -3,6 +3,7 @@ Thin: parse, call, commit, render."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 
@@ -14,12 +15,13 @@ from hotswap.core.environments import parse_environment
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.pagination import check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.events import model as m
-from hotswap.events import views
 from hotswap.events.model import EventRow, TimerRow, WindowRow
+from hotswap.events.reads import EventReads
 from hotswap.events.scheduler import EventScheduler
 from hotswap.events.schemas import (
     MAX_YEAR,
     MIN_YEAR,
+    CalendarEntry,
     CalendarRead,
     ConflictRead,
     DeadLetterRead,
@@ -28,6 +30,7 @@ from hotswap.events.schemas import (
     EventUpdate,
     HistoryEntry,
     ValidationRead,
+    WindowRead,
 )
 from hotswap.events.service import EventService, conflict_dict
 from hotswap.fleet.service import FleetService
@@ -41,6 +44,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 Events = Annotated[EventService, Depends(service(EventService))]
 Fleet = Annotated[FleetService, Depends(service(FleetService))]
 Scheduler = Annotated[EventScheduler, Depends(service(EventScheduler))]
+Reads = Annotated[EventReads, Depends(service(EventReads))]
 
 Reader = Annotated[Principal, Depends(require(Permission.CONFIG_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.EVENT_WRITE))]
@@ -51,18 +55,25 @@ _STALE = stale_response("live event")
 MAX_CALENDAR_DAYS = 400
 
 
-async def _render(uow: UnitOfWork, row: EventRow, response: Response | None = None) -> EventRead:
+async def _reads(reads: Reads, uow: UnitOfWork, rows: Sequence[EventRow]) -> list[EventRead]:
+    windows, zones = await reads.windows(uow, rows), await reads.zones(uow)
+    return [EventRead.of(row, windows.get(row.id, []), zones) for row in rows]
+
+
+async def _render(uow: UnitOfWork, reads: Reads, row: EventRow, response: Response | None = None) -> EventRead:
     if response is not None:
         response.headers["ETag"] = etag(row.revision)
-    return (await views.read_events(uow.conn, [row]))[0]
+    return (await _reads(reads, uow, [row]))[0]
 
 
 @router.post("/events", status_code=status.HTTP_201_CREATED, response_model=EventRead)
-async def create_event(body: EventCreate, actor: Writer, uow: UowDep, events: Events, response: Response) -> EventRead:
+async def create_event(
+    body: EventCreate, actor: Writer, uow: UowDep, events: Events, reads: Reads, response: Response
+) -> EventRead:
     row = await events.create(uow, actor, body.command())
     await uow.commit()
     response.headers["Location"] = f"/api/v1/events/{row.id}"
-    return await _render(uow, row, response)
+    return await _render(uow, reads, row, response)
 
 
 @router.post("/events/validate", response_model=ValidationRead)
@@ -75,7 +86,7 @@ async def validate_event(body: EventCreate, _: Writer, uow: UowDep, events: Even
         conflicts=[ConflictRead.model_validate(conflict_dict(x)) for x in found],
         start_time=planning.start,
         end_time=planning.end,
-        windows=[views.window_read(_draft_window(w), zones.get(w.region)) for w in planning.windows],
+        windows=[WindowRead.of(_draft_window(w), zones.get(w.region)) for w in planning.windows],
     )
 
 
@@ -88,6 +99,7 @@ async def list_events(
     _: Reader,
     uow: UowDep,
     events: Events,
+    reads: Reads,
     environment: str | None = None,
     status_: Annotated[m.EventStatus | None, Query(alias="status")] = None,
     cursor: str | None = None,
@@ -100,7 +112,7 @@ async def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     return PageRead(
-        items=await views.read_events(uow.conn, rows),
+        items=await _reads(reads, uow, rows),
         next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
     )
 
@@ -110,6 +122,7 @@ async def event_calendar(
     _: Reader,
     uow: UowDep,
     fleet: Fleet,
+    reads: Reads,
     start: Annotated[AwareDatetime, Query(alias="from")],
     end: Annotated[AwareDatetime, Query(alias="to")],
     region: Annotated[str | None, Query(max_length=40)] = None,
@@ -138,18 +151,34 @@ async def event_calendar(
         if found is None:
             raise InvalidInput(f"No region {region!r}.", errors=[FieldError("query.region", "no such region")])
         zone, region_id = found.time_zone, found.id
-    env = parse_environment(environment, "query.environment").value if environment is not None else None
+    env = parse_environment(environment, "query.environment") if environment is not None else None
     after = None if cursor is None else (cursor_instant(cursor, "start"), cursor_str(cursor, "id"))
-    entries, last = await views.calendar(
-        uow.conn, start, end, region=region_id, event_type=type_, environment=env, limit=limit, after=after
+    items, last = await reads.calendar(
+        uow, start, end, region=region_id, event_type=type_, environment=env, limit=limit, after=after
     )
+    zones = await reads.zones(uow)
+    entries = [
+        CalendarEntry(
+            event_id=item.event.id,
+            display_name=item.event.spec["displayName"],
+            event_type=item.event.event_type,
+            event_class=item.event.event_class.value,
+            status=item.event.status.value,
+            environment=item.event.environment,
+            # Everywhere windows are on the asked region's clock, else UTC.
+            windows=[WindowRead.of(w, zones.get(w.region or (region_id or ""), "UTC")) for w in item.windows],
+        )
+        for item in items
+    ]
     next_cursor = None if last is None else encode_cursor({"start": last[0].isoformat(), "id": last[1]})
     return CalendarRead(start=start, end=end, region=region_id, time_zone=zone, events=entries, next_cursor=next_cursor)
 
 
 @router.get("/events/{event_id}", response_model=EventRead)
-async def get_event(event_id: str, _: Reader, uow: UowDep, events: Events, response: Response) -> EventRead:
-    return await _render(uow, await events.get(uow, event_id), response)
+async def get_event(
+    event_id: str, _: Reader, uow: UowDep, events: Events, reads: Reads, response: Response
+) -> EventRead:
+    return await _render(uow, reads, await events.get(uow, event_id), response)
 
 
 @router.put("/events/{event_id}", response_model=EventRead, responses=_STALE)
@@ -159,6 +188,7 @@ async def update_event(
     actor: Writer,
     uow: UowDep,
     events: Events,
+    reads: Reads,
     response: Response,
     if_match: IfMatch = None,
 ) -> EventRead:
@@ -166,14 +196,16 @@ async def update_event(
     next snapshot revision (a hot swap); new times reschedule it, judged by the rules again."""
     row = await events.update(uow, actor, event_id, body.command(), expected_revision=expected_revision(if_match))
     await uow.commit()
-    return await _render(uow, row, response)
+    return await _render(uow, reads, row, response)
 
 
 def _lifecycle(action: m.EventAction) -> None:
-    async def act(event_id: str, actor: Writer, uow: UowDep, events: Events, response: Response) -> EventRead:
+    async def act(
+        event_id: str, actor: Writer, uow: UowDep, events: Events, reads: Reads, response: Response
+    ) -> EventRead:
         row = await events.act(uow, actor, event_id, action)
         await uow.commit()
-        return await _render(uow, row, response)
+        return await _render(uow, reads, row, response)
 
     act.__name__ = f"{action.value}_event"
     router.add_api_route(
@@ -201,12 +233,16 @@ async def event_history(
     _: Reader,
     uow: UowDep,
     events: Events,
+    reads: Reads,
     after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     limit: Limit = 500,
 ) -> list[HistoryEntry]:
     """Every transition, version (with its full content) and override, oldest first."""
     await events.get(uow, event_id)
-    return await views.history(uow.conn, event_id, after=after, limit=limit)
+    return [
+        HistoryEntry.model_validate(r, from_attributes=True)
+        for r in await reads.history(uow, event_id, after=after, limit=limit)
+    ]
 
 
 # -- the scheduler's dead letters -----------------------------------------------------------

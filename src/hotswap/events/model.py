@@ -299,3 +299,14 @@ class TimerRow:
     last_error: str | None
     done_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What the samples tagged with an event add up to, over its participants."""
+
+    participants: int = 0
+    payers: int = 0
+    purchases: int = 0
+    revenue: float = 0.0
+    samples: int = 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotswap.analysis.ingest import Participation
+from hotswap.core.environments import Environment
 from hotswap.event_templates.model import EventClass
 from hotswap.events.model import (
     DEAD,
@@ -20,9 +24,19 @@ from hotswap.events.model import (
     EventRow,
     EventStatus,
     TimerRow,
+    Totals,
     WindowRow,
 )
-from hotswap.events.tables import event_timers, live_event_history, live_event_versions, live_event_windows, live_events
+from hotswap.events.tables import (
+    event_participants,
+    event_timers,
+    live_event_history,
+    live_event_versions,
+    live_event_windows,
+    live_events,
+)
+
+PARTICIPATION_CHUNK = 500  # rows per statement
 
 
 def _event(row: Any) -> EventRow:
@@ -217,3 +231,100 @@ class EventRepository:
         if after_id is not None:
             query = query.where(t.id > after_id)
         return [TimerRow(**dict(r._mapping)) for r in (await self.conn.execute(query)).all()]
+
+    # -- what the snapshot serves -------------------------------------------------------------
+
+    async def serving(self, environment: Environment) -> list[Any]:
+        """Each Active event of the environment with each of its open windows, by id and region."""
+        e, w = live_events.c, live_event_windows.c
+        query = (
+            sa.select(e.id, e.version, e.event_type, e.event_class, e.spec, w.region, w.start_at, w.end_at)
+            .join(live_event_windows, w.event_id == e.id)
+            .where(
+                e.environment == environment.value,
+                e.status == EventStatus.ACTIVE.value,
+                w.opened_at.is_not(None),
+                w.closed_at.is_(None),
+            )
+            .order_by(e.id, w.region)
+        )
+        return list((await self.conn.execute(query)).all())
+
+    # -- what other slices' changes touch -----------------------------------------------------
+
+    async def planned_targeting(self, *, segment: str | None = None, region: str | None = None) -> list[str]:
+        """Ids of the planned events (Scheduled, Active, Paused) that target the segment, or name
+        the region among theirs, by id. PostgreSQL narrows the rows with jsonb containment; the
+        spec is checked here either way."""
+        e = live_events.c
+        query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
+        if self.conn.dialect.name == "postgresql":
+            wanted: dict[str, Any] = {"segment": segment} if segment is not None else {"regions": [region]}
+            query = query.where(sa.type_coerce(e.spec, JSONB).contains(wanted))
+        rows = (await self.conn.execute(query)).all()
+        if segment is not None:
+            return [r.id for r in rows if r.spec.get("segment") == segment]
+        return [r.id for r in rows if region in (r.spec.get("regions") or [])]
+
+    # -- participation (from metric samples tagged with an event) -----------------------------
+
+    async def existing(self, ids: Sequence[str]) -> frozenset[str]:
+        """Which of `ids` are live events (whatever their status), in one query."""
+        if not ids:
+            return frozenset()
+        rows = await self.conn.execute(sa.select(live_events.c.id).where(live_events.c.id.in_(ids)))
+        return frozenset(r.id for r in rows)
+
+    async def forget_participant(self, player_id: str) -> int:
+        p = event_participants.c
+        result = await self.conn.execute(event_participants.delete().where(p.player_id == player_id))
+        return int(result.rowcount)
+
+    async def add_participation(self, added: Mapping[tuple[str, str], Participation]) -> None:
+        """One upsert per (event, player). The update adds to the stored row (never read-then-write),
+        in key order, so batches at once neither lose counts nor deadlock."""
+        rows = [
+            {
+                "event_id": event_id,
+                "player_id": player_id,
+                "first_at": p.first,
+                "last_at": p.last,
+                "samples": p.samples,
+                "purchases": p.purchases,
+                "revenue": p.revenue,
+            }
+            for (event_id, player_id), p in sorted(added.items())
+        ]
+        if not rows:
+            return
+        stmt = (postgresql if self.conn.dialect.name == "postgresql" else sqlite).insert(event_participants)
+        c, x = event_participants.c, stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["event_id", "player_id"],
+            set_={
+                "first_at": sa.case((x.first_at < c.first_at, x.first_at), else_=c.first_at),
+                "last_at": sa.case((x.last_at > c.last_at, x.last_at), else_=c.last_at),
+                "samples": c.samples + x.samples,
+                "purchases": c.purchases + x.purchases,
+                "revenue": c.revenue + x.revenue,
+            },
+        )
+        for start in range(0, len(rows), PARTICIPATION_CHUNK):
+            await self.conn.execute(stmt, rows[start : start + PARTICIPATION_CHUNK])
+
+    async def participation_totals(self, event_id: str) -> Totals:
+        c = event_participants.c
+        query = sa.select(
+            sa.func.count(),
+            sa.func.sum(sa.case((c.purchases > 0, 1), else_=0)),
+            sa.func.sum(c.purchases),
+            sa.func.sum(c.revenue),
+            sa.func.sum(c.samples),
+        ).where(c.event_id == event_id)
+        n, payers, purchases, revenue, samples = (await self.conn.execute(query)).one()
+        return Totals(int(n), int(payers or 0), int(purchases or 0), float(revenue or 0.0), int(samples or 0))
+
+    @staticmethod
+    def participant_ids(event_id: str) -> sa.Select[Any]:
+        """The event's participants' ids, as a query another slice's repository can count with."""
+        return sa.select(event_participants.c.player_id).where(event_participants.c.event_id == event_id)

@@ -7,6 +7,7 @@ runbook sends only `startTime`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,8 +16,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 from hotswap.core.environments import parse_environment
 from hotswap.event_templates.model import EventClass
 from hotswap.event_templates.schemas import Milestone, Objective, TemplateId
+from hotswap.events import model as m
 from hotswap.events.commands import CreateEvent, EditEvent, EventContent
-from hotswap.events.model import EVENT_ID_PATTERN, TimeMode
+from hotswap.events.model import EVENT_ID_PATTERN, EventRow, TimeMode, WindowRow
 from hotswap.web.schemas import CamelModel, InputModel
 
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
@@ -167,6 +169,20 @@ class WindowRead(CamelModel):
     opened_at: datetime | None
     closed_at: datetime | None
 
+    @classmethod
+    def of(cls, window: WindowRow, zone: str | None) -> WindowRead:
+        """A stored window, with its local times on `zone`'s clock."""
+        return cls(
+            region=window.region or None,
+            time_zone=zone,
+            start_time=window.start_at,
+            end_time=window.end_at,
+            local_start_time=m.utc_to_local(window.start_at, zone).isoformat() if zone else None,
+            local_end_time=m.utc_to_local(window.end_at, zone).isoformat() if zone else None,
+            opened_at=window.opened_at,
+            closed_at=window.closed_at,
+        )
+
 
 class EventRead(CamelModel):
     event_id: str
@@ -196,6 +212,40 @@ class EventRead(CamelModel):
     updated_at: datetime
     updated_by: str
     revision: int
+
+    @classmethod
+    def of(cls, row: EventRow, windows: Sequence[WindowRow], zones: dict[str, str]) -> EventRead:
+        """A stored event with its windows, each on its region's clock (`zones`: region -> zone)."""
+        spec = row.spec
+        return cls(
+            event_id=row.id,
+            name=row.id,
+            environment=row.environment,
+            status=row.status.value,
+            allowed_actions=[a.value for a in m.allowed_actions(row.status) if a is not m.EventAction.EXPIRE],
+            version=row.version,
+            display_name=spec["displayName"],
+            description=spec.get("description"),
+            event_type=row.event_type,
+            event_class=row.event_class.value,
+            template_id=row.template_id,
+            time_mode=spec["timeMode"],
+            start_time=row.start_at,
+            end_time=row.end_at,
+            windows=[WindowRead.of(w, zones.get(w.region)) for w in windows],
+            regions=spec.get("regions"),
+            segment=spec.get("segment"),
+            configuration=spec["configuration"],
+            objectives=spec.get("objectives") or [],
+            milestones=spec.get("milestones") or [],
+            theme=spec.get("theme"),
+            variants=spec.get("variants") or [],
+            created_at=row.created_at,
+            created_by=row.created_by,
+            updated_at=row.updated_at,
+            updated_by=row.updated_by,
+            revision=row.revision,
+        )
 
 
 class ConflictRead(CamelModel):

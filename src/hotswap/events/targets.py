@@ -19,9 +19,6 @@ two wait for each other in one order and never deadlock.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-
 from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, InvalidInput
 from hotswap.events import model as m
@@ -29,7 +26,6 @@ from hotswap.events import planning as p
 from hotswap.events.model import PLANNED, EventRow, TimeMode
 from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
-from hotswap.events.tables import live_events
 from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.uow import UnitOfWork
@@ -58,15 +54,10 @@ async def region_changed(service: EventService, uow: UnitOfWork, signal: RegionC
 
 
 async def segment_deleting(uow: UnitOfWork, signal: SegmentDeleting) -> None:
-    segment_id = signal.segment_id
-    e = live_events.c
-    query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
-    if uow.conn.dialect.name == "postgresql":
-        query = query.where(sa.type_coerce(e.spec, JSONB).contains({"segment": segment_id}))
-    ids = [row.id for row in (await uow.conn.execute(query)).all() if row.spec.get("segment") == segment_id]
+    ids = await EventRepository(uow.conn).planned_targeting(segment=signal.segment_id)
     if ids:
         raise Conflict(
-            f"Segment {segment_id!r} is the target of the live events {', '.join(map(repr, ids))}; "
+            f"Segment {signal.segment_id!r} is the target of the live events {', '.join(map(repr, ids))}; "
             "change their segment (or let them end) first.",
             extra={"events": ids},
         )
@@ -74,18 +65,12 @@ async def segment_deleting(uow: UnitOfWork, signal: SegmentDeleting) -> None:
 
 async def planned_in(uow: UnitOfWork, region_id: str) -> list[EventRow]:
     """The planned events that name `region_id` among their regions, row-locked, by id."""
-    e = live_events.c
-    query = sa.select(e.id, e.spec).where(e.status.in_(sorted(s.value for s in PLANNED))).order_by(e.id)
-    if uow.conn.dialect.name == "postgresql":
-        query = query.where(sa.type_coerce(e.spec, JSONB).contains({"regions": [region_id]}))
-    rows = (await uow.conn.execute(query)).all()
     repo = EventRepository(uow.conn)
     out = []
-    for row in rows:
-        if region_id in (row.spec.get("regions") or []):
-            locked = await repo.get(row.id, for_update=True)
-            if locked is not None and locked.status in PLANNED:
-                out.append(locked)
+    for event_id in await repo.planned_targeting(region=region_id):
+        locked = await repo.get(event_id, for_update=True)
+        if locked is not None and locked.status in PLANNED:
+            out.append(locked)
     return out
 
 

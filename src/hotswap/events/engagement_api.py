@@ -1,4 +1,5 @@
-"""GET /api/v1/events/{id}/metrics: a live event's participation, conversion and revenue. Thin."""
+"""GET /api/v1/events/{id}/metrics: a live event's engagement (participation, conversion and
+revenue). Thin."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from hotswap.analysis.service import AnalysisService
 from hotswap.auth.model import Permission, Principal
-from hotswap.events.metrics import event_metrics
+from hotswap.events.engagement import Engagement
 from hotswap.events.service import EventService
 from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import CamelModel
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
-Analysis = Annotated[AnalysisService, Depends(service(AnalysisService))]
+EngagementDep = Annotated[Engagement, Depends(service(Engagement))]
 Events = Annotated[EventService, Depends(service(EventService))]
 
 Reader = Annotated[Principal, Depends(require(Permission.METRICS_READ))]
@@ -47,9 +47,9 @@ class EventMetricsRead(CamelModel):
 
 @router.get("/events/{event_id}/metrics", response_model=EventMetricsRead)
 async def get_event_metrics(
-    event_id: str, _: Reader, uow: UowDep, events: Events, analysis: Analysis
+    event_id: str, _: Reader, uow: UowDep, events: Events, engagement: EngagementDep
 ) -> EventMetricsRead:
     """Who took part in the event, out of the players active meanwhile, who paid and how much,
     from the metric samples game servers tag with `eventId` (`POST /api/v1/metrics`)."""
     row = await events.get(uow, event_id)
-    return EventMetricsRead.model_validate(await event_metrics(uow, row, analysis))
+    return EventMetricsRead.model_validate(await engagement.event_metrics(uow, row))

@@ -38,7 +38,7 @@ class _Routes:
         """The deployment as just committed, read in a transaction of its own."""
         async with self.transactions(read_only=True) as read:
             row = await self.deployments.get(read, deployment_id)
-            return await deployment_view(read, self.fleet, row, plan_of(row))
+            return await deployment_view(read, self.deployments, self.fleet, row, plan_of(row))
 
 
 def _routes(deployments: Deployments, fleet: Fleet, transactions: Transactions) -> _Routes:
@@ -70,7 +70,7 @@ async def create_deployment(
     created = await routes.deployments.create(uow, actor, body.command(), dry_run=dry_run)
     if created.dry_run:
         response.status_code = status.HTTP_200_OK
-        return await deployment_view(uow, routes.fleet, created.row, created.plan, dry_run=True)
+        return await deployment_view(uow, routes.deployments, routes.fleet, created.row, created.plan, dry_run=True)
     await uow.commit()
     response.headers["Location"] = f"/api/v1/deployments/{created.row.id}"
     return await routes.committed_view(created.row.id)
@@ -95,7 +95,7 @@ async def list_deployments(
     rows = await deployments.page(
         uow, status=status_.value if status_ else None, config=config, after=after, limit=limit + 1
     )
-    items = [await deployment_view(uow, fleet, row, plan_of(row), detail=False) for row in rows[:limit]]
+    items = [await deployment_view(uow, deployments, fleet, row, plan_of(row), detail=False) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -108,7 +108,7 @@ async def get_deployment(
     deployment_id: str, _: Reader, uow: UowDep, fleet: Fleet, deployments: Deployments
 ) -> DeploymentRead:
     row = await deployments.get(uow, deployment_id)
-    return await deployment_view(uow, fleet, row, plan_of(row))
+    return await deployment_view(uow, deployments, fleet, row, plan_of(row))
 
 
 async def _act(

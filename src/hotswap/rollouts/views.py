@@ -1,6 +1,6 @@
-"""What `GET /api/v1/deployments/{id}` shows: the plan with planned and actual times, the
-current exposure, per-region progress, how many target servers run the revision that exposes
-them (from heartbeats), and the decision log."""
+"""What `GET /api/v1/deployments/{id}` shows (the HTTP adapter's view of a deployment): the plan
+with planned and actual times, the current exposure, per-region progress, how many target
+servers run the revision that exposes them (from heartbeats), and the decision log."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.lifecycle import Progress, projected_starts
 from hotswap.rollouts.model import LogEntry, Plan, Row, Status, Unit, UnitKind, exposed, units_per_step
-from hotswap.rollouts.repository import DeploymentRepository
 from hotswap.rollouts.schemas import DeploymentRead, GrantRead, LogEntryRead, StepRead
+from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -22,6 +22,7 @@ def _grants(exposure: list[dict[str, object]]) -> list[GrantRead]:
 
 async def deployment_view(
     uow: UnitOfWork,
+    deployments: DeploymentService,
     fleet: FleetService,
     row: Row,
     plan: Plan,
@@ -41,13 +42,13 @@ async def deployment_view(
         servers = await fleet.servers(uow, healthy=True)
         counts = units_per_step(plan, [(s.id, s.region) for s in servers])
         if row.step >= 0 and progress.status in (Status.RUNNING, Status.PAUSED):
-            entries = await DeploymentRepository(uow.conn).entries(row.id)
+            entries = await deployments.decisions(uow, row.id)
             revision = next((e.snapshot_revision for e in reversed(entries) if e.snapshot_revision), None)
             targets = [s.id for s in servers if exposed(plan.exposure_at(row.step), plan.seed, Unit(s.id, s.region))]
             count = await fleet.applied_count(uow, targets, Environment(row.environment), revision) if revision else 0
             applied = {"targets": len(targets), "applied": count, "revision": revision or 0}
     if detail and not dry_run and not entries:
-        entries = await DeploymentRepository(uow.conn).entries(row.id)
+        entries = await deployments.decisions(uow, row.id)
     steps = [
         StepRead(
             index=step.index,

@@ -35,7 +35,6 @@ from hotswap.fleet.openapi import OPENAPI_PATHS as FLEET_OPENAPI_PATHS
 from hotswap.observability.logging import configure_logging
 from hotswap.players.api import router as players_router
 from hotswap.rollouts.api import router as deployments_router
-from hotswap.rollouts.webhooks_api import router as webhooks_router
 from hotswap.segments.api import router as segments_router
 from hotswap.settings import Settings
 from hotswap.storage.migrate import current_revision, head_revision
@@ -44,6 +43,7 @@ from hotswap.web.fastpath import HotPathApp
 from hotswap.web.middleware import EdgeMiddleware
 from hotswap.web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from hotswap.web.termination import on_termination
+from hotswap.webhooks.api import router as webhooks_router
 
 PROBE_PATHS = frozenset({"/health", "/ready"})  # never rate limited: load balancers poll them
 PUBLIC_PATHS = PROBE_PATHS | {"/api/v1/auth/token"}

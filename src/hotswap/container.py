@@ -44,8 +44,6 @@ from hotswap.players.signals import PlayerErased, PlayerWritten
 from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
 from hotswap.rollouts.service import DeploymentService
 from hotswap.rollouts.signals import DeploymentChanged, DeploymentsDue
-from hotswap.rollouts.webhook_dispatcher import WebhookDispatcher
-from hotswap.rollouts.webhooks import WebhookService
 from hotswap.rollouts.worker import RolloutWorker
 from hotswap.segments.service import SegmentService
 from hotswap.segments.signals import SegmentDeleting
@@ -54,6 +52,9 @@ from hotswap.storage.engine import create_engine
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 from hotswap.web.ratelimit import RateLimiter
+from hotswap.webhooks.dispatcher import WebhookDispatcher
+from hotswap.webhooks.service import WebhookService
+from hotswap.webhooks.signals import DeliveriesQueued
 
 
 @dataclass
@@ -186,9 +187,10 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # A change (a batch of samples, a step, an event's early start) that makes deployments due now.
     signals.connect(DeploymentsDue, lambda _: worker.wake(), phase=AFTER_COMMIT)
     # Deployment changes queue webhook deliveries in their own transaction (an outbox).
-    webhooks = WebhookService(audit)
+    webhooks = WebhookService(audit, signals)
     signals.connect(DeploymentChanged, webhooks.deployment_changed, phase=IN_TRANSACTION)
-    dispatcher = WebhookDispatcher(webhooks, uow, clock, poll_seconds=settings.worker_poll_seconds)
+    dispatcher = WebhookDispatcher(uow, clock, poll_seconds=settings.worker_poll_seconds)
+    signals.connect(DeliveriesQueued, lambda _: dispatcher.wake(), phase=AFTER_COMMIT)
     templates = TemplateService(audit)
     events = EventService(audit, snapshot_changes, fleet, segments, templates, signals)
     deployments.register_subject(EventRollouts(events))  # ...or a live event, to players

@@ -13,6 +13,7 @@ from hotswap.rollouts import tables as rollouts_tables
 from hotswap.segments import tables as segments_tables
 from hotswap.storage import revisions as revisions_tables
 from hotswap.storage.metadata import metadata
+from hotswap.webhooks import tables as webhooks_tables
 
 __all__ = [
     "analysis_tables",
@@ -28,4 +29,5 @@ __all__ = [
     "revisions_tables",
     "rollouts_tables",
     "segments_tables",
+    "webhooks_tables",
 ]

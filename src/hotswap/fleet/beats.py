@@ -12,15 +12,12 @@ server, or the store failing) only after the commit, so an answered heartbeat is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from hotswap.fleet import model as m
-from hotswap.fleet.tables import game_servers
+from hotswap.fleet.repository import ServerRepository
 from hotswap.storage.uow import UnitOfWorkFactory
 
 MAX_BATCH = 2000  # SQLite binds at most 32,766 parameters; a batch's id list stays well under
@@ -77,21 +74,9 @@ class HeartbeatWriter:
         try:
             async with self.uow() as uow:
                 now = uow.clock.now()
-                t = game_servers.c
-                ids: Sequence[str] = list(batch)
-                known = set((await uow.conn.execute(sa.select(t.id).where(t.id.in_(ids)))).scalars())
-                shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-                for server_id in ids:
-                    if server_id in known:
-                        changes = batch[server_id].changes
-                        shapes.setdefault(tuple(sorted(changes)), []).append(
-                            {"b_id": server_id, "last_heartbeat_at": now, **changes}
-                        )
-                for columns, rows in shapes.items():
-                    values: dict[str, Any] = {name: sa.bindparam(name) for name in (*columns, "last_heartbeat_at")}
-                    await uow.conn.execute(
-                        game_servers.update().where(t.id == sa.bindparam("b_id")).values(values), rows
-                    )
+                known = await ServerRepository(uow.conn).record_heartbeats(
+                    {server_id: pending.changes for server_id, pending in batch.items()}, now
+                )
                 await uow.commit()
                 self.batches += 1
         except BaseException as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,6 +153,23 @@ class ServerRepository:
             rows = await self.conn.execute(sa.select(s.id, s.region).where(s.id.in_(server_ids[start : start + chunk])))
             found.update({r.id: r.region for r in rows})
         return found
+
+    async def record_heartbeats(self, changes: Mapping[str, dict[str, Any]], now: datetime) -> set[str]:
+        """One batch of heartbeats: a SELECT of which of the servers exist, then one executemany
+        UPDATE per shape of change (the same columns). Returns the servers that exist."""
+        t = game_servers.c
+        ids: Sequence[str] = list(changes)
+        known = set((await self.conn.execute(sa.select(t.id).where(t.id.in_(ids)))).scalars())
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for server_id in ids:
+            if server_id in known:
+                shapes.setdefault(tuple(sorted(changes[server_id])), []).append(
+                    {"b_id": server_id, "last_heartbeat_at": now, **changes[server_id]}
+                )
+        for columns, rows in shapes.items():
+            values: dict[str, Any] = {name: sa.bindparam(name) for name in (*columns, "last_heartbeat_at")}
+            await self.conn.execute(game_servers.update().where(t.id == sa.bindparam("b_id")).values(values), rows)
+        return known
 
     async def count_applied(self, server_ids: Sequence[str], environment: Environment, revision: int) -> int:
         t = game_servers.c

@@ -22,15 +22,14 @@ so two advances of the same state can never both commit.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
-import sqlalchemy as sa
 from redis.asyncio import Redis
 
+from hotswap.rollouts.repository import DeploymentRepository
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -59,16 +58,9 @@ class Leases(Protocol):
         """Make the next fencing token for this deployment greater than `seen`."""
 
 
-def advisory_key(deployment_id: str) -> int:
-    """A stable signed 64-bit key for PostgreSQL's advisory locks."""
-    digest = hashlib.blake2b(f"hotswap:deployment:{deployment_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class AdvisoryLeases:
     async def acquire(self, uow: UnitOfWork, deployment_id: str) -> Held | None:
-        taken = await uow.conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(advisory_key(deployment_id))))
-        return Held(0) if taken else None
+        return Held(0) if await DeploymentRepository(uow.conn).try_lock(deployment_id) else None
 
     async def release(self, deployment_id: str, held: Held) -> None:
         """Nothing to do: the transaction's end releases it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,20 @@ from hotswap.rollouts.tables import OPEN_STATUSES, deployment_log, deployments
 _COLUMNS = [c.name for c in deployments.columns]
 
 
+def advisory_key(deployment_id: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks."""
+    digest = hashlib.blake2b(f"hotswap:deployment:{deployment_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class DeploymentRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def try_lock(self, deployment_id: str) -> bool:
+        """PostgreSQL: take the deployment's transaction-scoped advisory lock, if no one holds it
+        (the commit or rollback releases it, so a crashed worker never strands it)."""
+        return bool(await self.conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(advisory_key(deployment_id)))))
 
     async def add(self, row: Row) -> None:
         await self.conn.execute(sa.insert(deployments).values({name: getattr(row, name) for name in _COLUMNS}))

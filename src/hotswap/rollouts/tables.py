@@ -1,4 +1,4 @@
-"""Deployments, their decision log and their outgoing webhooks.
+"""Deployments and their decision log.
 
 A deployment row is the whole state the worker needs: the plan is stored at creation (a restart
 resumes the same steps), and `due_at` is the absolute instant of its next look, so no timer
@@ -76,36 +76,4 @@ deployment_log = sa.Table(
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("snapshot_revision", sa.BigInteger(), nullable=True),
     sa.Index("ix_deployment_log_deployment", "deployment_id", "id"),
-)
-
-webhooks = sa.Table(
-    "webhooks",
-    metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("url", sa.String(2000), nullable=False),
-    sa.Column("secret", sa.String(200), nullable=False),
-    sa.Column("events", JSONType(), nullable=False),  # deployment event names, or ["*"]
-    sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
-    sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("created_by", sa.String(200), nullable=False),
-)
-
-webhook_deliveries = sa.Table(
-    "webhook_deliveries",
-    metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("webhook_id", sa.String(40), sa.ForeignKey("webhooks.id"), nullable=False),
-    sa.Column("event", sa.String(60), nullable=False),
-    sa.Column("payload", JSONType(), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # pending | delivered | failed
-    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
-    # pending: when it is due (or, while a dispatcher sends it, when that claim lapses); else null
-    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
-    sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
-    sa.Column("last_status_code", sa.Integer(), nullable=True),
-    sa.Column("last_error", sa.Text(), nullable=True),
-    sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("delivered_at", UTCDateTime(), nullable=True),
-    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
-    sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
 )

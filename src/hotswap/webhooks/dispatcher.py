@@ -6,7 +6,7 @@ Each delivery goes through three steps, none of them inside an API transaction:
    `next_attempt_at` forward by `claim_for` (longer than a send can take). It matches only while
    the delivery is pending, due, and at the attempt count the dispatcher read, so of two
    dispatchers (threads, processes or replicas) exactly one wins; the other moves on.
-2. POST the body with the signature headers (see `webhooks`), with a time limit and no redirects.
+2. POST the body with the signature headers (see `model`), with a time limit and no redirects.
 3. record the outcome, in a transaction of its own, fenced by that attempt count: a 2xx makes it
    delivered; anything else (a status, a timeout, a refused connection) schedules the next
    attempt after `backoff`, or fails it after `max_attempts`.
@@ -18,7 +18,7 @@ last attempt fails the delivery instead: no delivery is sent more than `max_atte
 
 `run_due` is one pass, driven by the injectable clock in tests; `run` loops like the rollout
 worker: it sleeps until the earliest `next_attempt_at`, at most `poll_seconds`, or until a
-commit in this process queued something.
+commit in this process queued something (`DeliveriesQueued`).
 """
 
 from __future__ import annotations
@@ -32,25 +32,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap import __version__
 from hotswap.core.clock import Clock
 from hotswap.core.dueloop import DueLoop
-from hotswap.rollouts.tables import webhook_deliveries, webhooks
-from hotswap.rollouts.webhooks import (
-    DELIVERED,
-    FAILED,
-    PENDING,
-    Claimed,
-    Delivery,
-    WebhookService,
-    backoff,
-    sign,
-)
 from hotswap.storage.uow import UnitOfWorkFactory
+from hotswap.webhooks.model import DELIVERED, FAILED, Claimed, backoff, body_of, sign
+from hotswap.webhooks.repository import WebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -68,91 +56,11 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def body_of(delivery: Delivery) -> bytes:
-    """The JSON a receiver gets; the same bytes on every attempt (sorted keys)."""
-    data = {k: v for k, v in delivery.payload.items() if k != "event"}
-    envelope = {
-        "id": delivery.id,
-        "event": delivery.event,
-        "webhookId": delivery.webhook_id,
-        "createdAt": delivery.created_at.isoformat(),
-        "data": data,
-    }
-    return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
-
-
-class OutboxRepository:
-    """The dispatcher's queries over `webhook_deliveries`."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    async def due(self, now: datetime, limit: int) -> list[tuple[str, int]]:
-        """(id, attempts) of pending deliveries due by `now`, the longest waiting first."""
-        d = webhook_deliveries.c
-        query = (
-            sa.select(d.id, d.attempts)
-            .where(d.status == PENDING, d.next_attempt_at <= now)
-            .order_by(d.next_attempt_at, d.id)
-            .limit(limit)
-        )
-        return [(r.id, r.attempts) for r in await self.conn.execute(query)]
-
-    async def next_due(self) -> datetime | None:
-        d = webhook_deliveries.c
-        found: datetime | None = await self.conn.scalar(
-            sa.select(sa.func.min(d.next_attempt_at)).where(d.status == PENDING)
-        )
-        return found
-
-    async def claim(self, delivery_id: str, attempts: int, now: datetime, until: datetime) -> bool:
-        d = webhook_deliveries.c
-        result = await self.conn.execute(
-            sa.update(webhook_deliveries)
-            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts, d.next_attempt_at <= now)
-            .values(attempts=attempts + 1, next_attempt_at=until, last_attempt_at=now)
-        )
-        return result.rowcount == 1
-
-    async def expire(self, delivery_id: str, attempts: int, now: datetime, error: str) -> bool:
-        """Fail a delivery whose last claim (at `attempts`) lapsed without an outcome."""
-        d = webhook_deliveries.c
-        result = await self.conn.execute(
-            sa.update(webhook_deliveries)
-            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts, d.next_attempt_at <= now)
-            .values(status=FAILED, next_attempt_at=None, last_error=error)
-        )
-        return result.rowcount == 1
-
-    async def target(self, delivery_id: str) -> tuple[Delivery, str, str, bool]:
-        """The delivery with its subscription's url, secret and whether it is enabled."""
-        w = webhooks.c
-        query = (
-            sa.select(webhook_deliveries, w.url, w.secret, w.enabled)
-            .join(webhooks, w.id == webhook_deliveries.c.webhook_id)
-            .where(webhook_deliveries.c.id == delivery_id)
-        )
-        row = (await self.conn.execute(query)).one()._mapping
-        delivery = Delivery(**{c.name: row[c] for c in webhook_deliveries.columns})
-        return delivery, row[w.url], row[w.secret], bool(row[w.enabled])
-
-    async def finish(self, delivery_id: str, attempts: int, values: dict[str, Any]) -> bool:
-        """Store an attempt's outcome, unless another dispatcher has claimed it since (lapsed claim)."""
-        d = webhook_deliveries.c
-        result = await self.conn.execute(
-            sa.update(webhook_deliveries)
-            .where(d.id == delivery_id, d.status == PENDING, d.attempts == attempts)
-            .values(**values)
-        )
-        return result.rowcount == 1
-
-
 class WebhookDispatcher(DueLoop):
     name = "webhook-dispatcher"
 
     def __init__(
         self,
-        service: WebhookService,
         uow: UnitOfWorkFactory,
         clock: Clock,
         *,
@@ -177,14 +85,13 @@ class WebhookDispatcher(DueLoop):
         self.jitter = jitter
         self._client = client
         self._owns_client = client is None  # an injected client is its owner's to close
-        service.on_queued(self.wake)
 
     # -- one pass ---------------------------------------------------------------------------
 
     async def run_due(self) -> int:
         """Send each delivery due now (at most `concurrency` at once). Returns how many were sent."""
         async with self.uow(read_only=True) as uow:
-            due = await OutboxRepository(uow.conn).due(uow.clock.now(), self.batch)
+            due = await WebhookRepository(uow.conn).due(uow.clock.now(), self.batch)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(delivery_id: str, attempts: int) -> bool:
@@ -208,7 +115,7 @@ class WebhookDispatcher(DueLoop):
 
     async def _claim(self, delivery_id: str, attempts: int) -> Claimed | None:
         async with self.uow() as uow:
-            repo = OutboxRepository(uow.conn)
+            repo = WebhookRepository(uow.conn)
             now = uow.clock.now()
             if attempts >= self.max_attempts:  # the last attempt's claim lapsed: no more tries
                 if await repo.expire(delivery_id, attempts, now, LOST):
@@ -267,7 +174,7 @@ class WebhookDispatcher(DueLoop):
                 )
             else:
                 values["next_attempt_at"] = now + backoff(delivery.attempts, self.jitter())
-            if not await OutboxRepository(uow.conn).finish(delivery.id, delivery.attempts, values):
+            if not await WebhookRepository(uow.conn).finish(delivery.id, delivery.attempts, values):
                 log.info("webhook delivery %s was claimed again meanwhile; outcome dropped", delivery.id)
                 return
             await uow.commit()
@@ -281,7 +188,7 @@ class WebhookDispatcher(DueLoop):
 
     async def next_due(self) -> datetime | None:
         async with self.uow(read_only=True) as uow:
-            return await OutboxRepository(uow.conn).next_due()
+            return await WebhookRepository(uow.conn).next_due()
 
     async def stop(self) -> None:
         await super().stop()

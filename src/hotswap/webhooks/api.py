@@ -1,18 +1,18 @@
 """HTTP routes for webhook subscriptions and their delivery log (admin only). Thin: parse, call,
-commit, render. The schemas live here rather than in `schemas.py`: nothing else uses them."""
+commit, render."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AfterValidator, Field, StringConstraints
 
 from hotswap.auth.model import Permission, Principal
-from hotswap.rollouts.webhooks import MAX_EVENTS, MAX_URL, Delivery, Webhook, WebhookService, check_event, check_url
 from hotswap.web.deps import UowDep, require, service
-from hotswap.web.schemas import CamelModel, InputModel, PageRead
+from hotswap.web.schemas import PageRead
+from hotswap.webhooks.model import Delivery, Webhook
+from hotswap.webhooks.schemas import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookCreated, WebhookRead
+from hotswap.webhooks.service import WebhookService
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
@@ -20,58 +20,6 @@ Webhooks = Annotated[WebhookService, Depends(service(WebhookService))]
 
 Admin = Annotated[Principal, Depends(require(Permission.WEBHOOK_ADMIN))]
 Limit = Annotated[int, Query(ge=1, le=500)]
-DeliveryStatus = Literal["pending", "delivered", "failed"]
-
-Url = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_URL),
-    AfterValidator(check_url),
-    Field(description="Where to POST: an http or https URL, without credentials in it."),
-]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=60), AfterValidator(check_event)]
-Secret = Annotated[
-    str,
-    StringConstraints(min_length=16, max_length=200),
-    Field(description="The HMAC key for `X-HotSwap-Signature`; leave it out to have one generated."),
-]
-
-
-class WebhookCreate(InputModel):
-    url: Url
-    events: list[EventName] = Field(
-        min_length=1,
-        max_length=MAX_EVENTS,
-        description="Event names such as `deployment.rollback`, or `deployment.*`, or `*` for all.",
-    )
-    secret: Secret | None = None
-
-
-class WebhookRead(CamelModel):
-    id: str
-    url: str
-    events: list[str]
-    enabled: bool = Field(description="False once deleted: it sends nothing more; its log stays readable.")
-    created_at: datetime
-    created_by: str
-
-
-class WebhookCreated(WebhookRead):
-    secret: str = Field(description="The signing secret. Shown in this response only: store it now.")
-
-
-class DeliveryRead(CamelModel):
-    id: str = Field(description="Also sent as `X-HotSwap-Delivery`; the same on every retry.")
-    webhook_id: str
-    event: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
-    last_attempt_at: datetime | None
-    last_status_code: int | None = Field(description="The receiver's last HTTP status; null: no response.")
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-    payload: dict[str, Any] = Field(description="The event, as sent in the body's `data` (with its name).")
 
 
 def _fields(hook: Webhook) -> dict[str, Any]:

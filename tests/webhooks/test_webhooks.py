@@ -15,10 +15,10 @@ import pytest
 from hotswap.auth.model import Permission, Principal, Role
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
-from hotswap.rollouts import webhooks as w
+from hotswap.webhooks import model as w
 from tests.conftest import START
 from tests.helpers import Auth, CountRows, Headers, fields, problem
-from tests.rollouts.webhook_support import HOOK, ROLLBACK, log_of, queue, start_deployment, subscribe
+from tests.webhooks.support import HOOK, ROLLBACK, log_of, queue, start_deployment, subscribe
 
 
 @pytest.fixture

@@ -17,12 +17,14 @@ import sqlalchemy as sa
 
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
-from hotswap.rollouts.tables import webhooks
-from hotswap.rollouts.webhook_dispatcher import LOST, WebhookDispatcher
+from hotswap.core.signals import AFTER_COMMIT
 from hotswap.settings import Settings
+from hotswap.webhooks.dispatcher import LOST, WebhookDispatcher
+from hotswap.webhooks.signals import DeliveriesQueued
+from hotswap.webhooks.tables import webhooks
 from tests.conftest import START
 from tests.helpers import Auth, Headers
-from tests.rollouts.webhook_support import HOOK, ROLLBACK, log_of, queue, start_deployment, subscribe
+from tests.webhooks.support import HOOK, ROLLBACK, log_of, queue, start_deployment, subscribe
 
 Reply = int | Exception
 
@@ -72,7 +74,9 @@ async def make_dispatcher(
 
         def make(**options: Any) -> WebhookDispatcher:
             options = {"client": http, "jitter": lambda: 0.5, **options}
-            dispatcher = WebhookDispatcher(container.webhooks, container.uow, clock, **options)
+            dispatcher = WebhookDispatcher(container.uow, clock, **options)
+            # As the composition root wires its own: queued deliveries wake it.
+            container.signals.connect(DeliveriesQueued, lambda _: dispatcher.wake(), phase=AFTER_COMMIT)
             made.append(dispatcher)
             return dispatcher
 
@@ -254,7 +258,7 @@ async def test_a_receiver_that_hangs_is_cut_off_at_the_timeout(
     hook = await subscribe(client, admin)
     await queue(container, ROLLBACK)
     async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
-        dispatcher = WebhookDispatcher(container.webhooks, container.uow, clock, client=http, timeout=0.05)
+        dispatcher = WebhookDispatcher(container.uow, clock, client=http, timeout=0.05)
         assert await asyncio.wait_for(dispatcher.run_due(), timeout=5) == 1
     delivery = await only_delivery(client, admin, hook["id"])
     assert (delivery["status"], delivery["lastError"]) == ("pending", "no response within 0.05 s")

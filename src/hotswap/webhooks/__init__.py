@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed deliveries of deployment changes, from an outbox."""

@@ -66,6 +66,7 @@ PURE = sorted(
         *(SRC / "targeting").glob("*.py"),
         *(SRC / "analysis" / name for name in ("verdicts.py", "policy.py", "stats.py", "sketch.py")),
         *(SRC / "rollouts" / name for name in ("lifecycle.py", "strategies.py", "codec.py")),
+        SRC / "configs" / "payloads.py",
     }
 )
 FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "httpx", "redis", "asyncpg", "aiosqlite", "pydantic_settings")

@@ -18,10 +18,11 @@ from hotswap.audit.service import AuditLog
 from hotswap.auth.service import Authenticator, AuthService
 from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import TokenCodec
+from hotswap.configs.releases import RELEASE_SUBJECT as RELEASE_APPROVALS
 from hotswap.configs.releases import ReleaseService
 from hotswap.configs.rollouts import ConfigRollouts
 from hotswap.configs.service import ConfigService
-from hotswap.configs.targeting import TargetingService
+from hotswap.configs.targeting_rules import TargetingService
 from hotswap.core.clock import Clock, SystemClock
 from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
@@ -38,9 +39,10 @@ from hotswap.events.signals import EventStartMoved, EventTimersSet
 from hotswap.events.targets import region_changed, region_deleting, segment_deleting
 from hotswap.fleet.service import FleetService
 from hotswap.fleet.signals import RegionChanged, RegionDeleting
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.players.service import PlayerService
 from hotswap.players.signals import PlayerErased, PlayerWritten
+from hotswap.rollouts.changes import SUBJECT as DEPLOYMENT_APPROVALS
 from hotswap.rollouts.leases import AdvisoryLeases, Leases, LocalLeases, RedisLeases
 from hotswap.rollouts.service import DeploymentService
 from hotswap.rollouts.signals import DeploymentChanged, DeploymentsDue
@@ -159,7 +161,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("regions", fleet.snapshot_regions)
     snapshots.add_part("segments", segments.snapshot_segments)
     deployments = DeploymentService(audit, approvals, snapshot_changes, signals, fleet, metrics)
+    approvals.register(DEPLOYMENT_APPROVALS, deployments)
     releases = ReleaseService(audit, approvals, metrics, snapshot_changes, deployments)
+    approvals.register(RELEASE_APPROVALS, releases)
     config_rollouts = ConfigRollouts(releases, deployments)
     deployments.register_subject(config_rollouts)  # a deployment rolls out a config version...
     snapshots.add_part("rollouts", config_rollouts.snapshot_rollouts)

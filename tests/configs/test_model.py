@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotswap.configs import model as m
-from hotswap.configs import rules
+from hotswap.configs import payloads
 from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.jsonutil import canonical_bytes, checksum, json_depth
@@ -100,13 +100,13 @@ def make_release(status: m.ReleaseStatus = m.ReleaseStatus.PENDING_APPROVAL, **c
 
 @pytest.mark.parametrize("value", ["0.0.0", "1.2.3", "10.20.30", "1.0.0-rc.1", "1.0.0+build.5", "2.0.0-alpha+001"])
 def test_parse_semver_accepts_semantic_versions(value: str) -> None:
-    assert str(rules.parse_semver(value, "body.version")) == value
+    assert str(payloads.parse_semver(value, "body.version")) == value
 
 
 @pytest.mark.parametrize("value", ["", "1", "1.2", "v1.2.3", "1.2.3.4", "01.2.3", "1.2.x", " 1.2.3", "latest"])
 def test_parse_semver_rejects_other_strings_and_names_the_field(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.parse_semver(value, "body.version")
+        payloads.parse_semver(value, "body.version")
     assert caught.value.status == 422
     assert caught.value.errors == [FieldError("body.version", "must be a semantic version such as 1.2.0")]
     assert repr(value) in caught.value.detail
@@ -114,7 +114,7 @@ def test_parse_semver_rejects_other_strings_and_names_the_field(value: str) -> N
 
 def test_semver_orders_numerically_not_lexically() -> None:
     def v(s: str) -> Any:
-        return rules.parse_semver(s, "v")
+        return payloads.parse_semver(s, "v")
 
     assert v("1.10.0") > v("1.9.0")
     assert v("2.0.0") > v("1.99.99")
@@ -130,18 +130,20 @@ def test_semver_orders_numerically_not_lexically() -> None:
 
 def test_parse_config_data_passes_an_object_through() -> None:
     data = {"weapons": {"sword": {"damage": 10}}}
-    assert rules.parse_config_data(data, "body.configData") == data
+    assert payloads.parse_config_data(data, "body.configData") == data
 
 
 def test_parse_config_data_parses_a_json_string_holding_an_object() -> None:
-    parsed = rules.parse_config_data('{"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": true}', "body.configData")
+    parsed = payloads.parse_config_data(
+        '{"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": true}', "body.configData"
+    )
     assert parsed == {"maxPlayers": 64, "modes": ["ffa", "tdm"], "ranked": True}
 
 
 @pytest.mark.parametrize("text", ['{"a": 1', "not json", "", "{'a': 1}", '{"a": NaN}', '{"a": 1,}'])
 def test_invalid_json_string_is_reported_on_the_field(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.parse_config_data(text, "body.configData")
+        payloads.parse_config_data(text, "body.configData")
     assert [e.field for e in caught.value.errors] == ["body.configData"]
     assert caught.value.errors[0].message.startswith("invalid JSON")
     assert "body.configData is not valid JSON" in caught.value.detail
@@ -150,14 +152,14 @@ def test_invalid_json_string_is_reported_on_the_field(text: str) -> None:
 @pytest.mark.parametrize("value", ["[1, 2]", '"text"', "42", "null", "true"])
 def test_json_string_holding_a_non_object_is_rejected(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.parse_config_data(value, "seed.data")
+        payloads.parse_config_data(value, "seed.data")
     assert caught.value.errors == [FieldError("seed.data", "must be a JSON object")]
 
 
 @pytest.mark.parametrize("value", [[1, 2], 42, None, True])
 def test_non_object_values_are_rejected(value: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.parse_config_data(value, "body.configData")
+        payloads.parse_config_data(value, "body.configData")
     assert caught.value.errors == [FieldError("body.configData", "must be a JSON object")]
 
 
@@ -166,20 +168,20 @@ def test_non_object_values_are_rejected(value: Any) -> None:
 )
 def test_objects_holding_values_json_cannot_store_are_rejected(value: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.parse_config_data(value, "body.configData")
+        payloads.parse_config_data(value, "body.configData")
     assert [e.field for e in caught.value.errors] == ["body.configData"]
 
 
 def test_64_bit_integers_are_accepted() -> None:
     value = {"max": 2**63 - 1, "min": -(2**63)}
-    assert rules.parse_config_data(value, "body.configData") == value
+    assert payloads.parse_config_data(value, "body.configData") == value
 
 
 @given(json_objects)
 def test_config_data_as_string_or_object_parses_to_the_same_value(data: dict[str, Any]) -> None:
     text = canonical_bytes(data).decode()
-    assert rules.parse_config_data(text, "f") == data
-    assert rules.parse_config_data(data, "f") == data
+    assert payloads.parse_config_data(text, "f") == data
+    assert payloads.parse_config_data(data, "f") == data
 
 
 def test_only_production_needs_approval() -> None:
@@ -209,8 +211,8 @@ WEAPON_SCHEMA: dict[str, Any] = {
 
 def test_valid_data_has_no_schema_errors() -> None:
     data = {"maxPlayers": 64, "weapons": {"sword": {"damage": 10}}, "tags": ["a"], "contact": "ops@example.com"}
-    assert rules.schema_errors(WEAPON_SCHEMA, data, "body.configData") == []
-    rules.validate_against_schema(WEAPON_SCHEMA, data, "body.configData")
+    assert payloads.schema_errors(WEAPON_SCHEMA, data, "body.configData") == []
+    payloads.validate_against_schema(WEAPON_SCHEMA, data, "body.configData")
 
 
 def test_schema_errors_report_every_failing_path() -> None:
@@ -219,7 +221,7 @@ def test_schema_errors_report_every_failing_path() -> None:
         "weapons": {"sword": {"damage": 0}, "bow": {}},
         "tags": ["ok", 7],
     }
-    errors = rules.schema_errors(WEAPON_SCHEMA, data, "body.configData")
+    errors = payloads.schema_errors(WEAPON_SCHEMA, data, "body.configData")
     by_field = {e.field: e for e in errors}
     assert set(by_field) == {
         "body.configData.maxPlayers",
@@ -235,13 +237,13 @@ def test_schema_errors_report_every_failing_path() -> None:
 
 
 def test_schema_error_at_the_root_points_at_the_whole_document() -> None:
-    errors = rules.schema_errors(WEAPON_SCHEMA, {"weapons": {}}, "body.configData")
+    errors = payloads.schema_errors(WEAPON_SCHEMA, {"weapons": {}}, "body.configData")
     assert errors == [FieldError("body.configData", "'maxPlayers' is a required property", pointer="")]
 
 
 def test_schema_errors_escape_json_pointer_tokens() -> None:
     schema = {"type": "object", "additionalProperties": {"type": "integer"}}
-    errors = rules.schema_errors(schema, {"a/b": "x", "c~d": "y"}, "data")
+    errors = payloads.schema_errors(schema, {"a/b": "x", "c~d": "y"}, "data")
     assert sorted((e.field, e.pointer) for e in errors) == [("data.a/b", "/a~1b"), ("data.c~d", "/c~0d")]
     for error in errors:
         assert error.pointer is not None
@@ -250,30 +252,30 @@ def test_schema_errors_escape_json_pointer_tokens() -> None:
 
 def test_schema_errors_come_in_a_stable_order() -> None:
     data = {"weapons": {"z": {}, "a": {}}, "maxPlayers": "many"}
-    first = rules.schema_errors(WEAPON_SCHEMA, data, "d")
-    second = rules.schema_errors(WEAPON_SCHEMA, dict(reversed(list(data.items()))), "d")
+    first = payloads.schema_errors(WEAPON_SCHEMA, data, "d")
+    second = payloads.schema_errors(WEAPON_SCHEMA, dict(reversed(list(data.items()))), "d")
     assert first == second
     assert [e.field for e in first] == ["d.maxPlayers", "d.weapons.a", "d.weapons.z"]
 
 
 def test_schema_formats_are_checked() -> None:
-    errors = rules.schema_errors(WEAPON_SCHEMA, {"maxPlayers": 4, "weapons": {}, "contact": "not-an-email"}, "d")
+    errors = payloads.schema_errors(WEAPON_SCHEMA, {"maxPlayers": 4, "weapons": {}, "contact": "not-an-email"}, "d")
     assert [e.field for e in errors] == ["d.contact"]
 
 
 def test_validate_against_schema_raises_with_all_errors_and_counts_them() -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 1}, "body.configData")
+        payloads.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 1}, "body.configData")
     assert len(caught.value.errors) == 2
     assert "(2 problems)" in caught.value.detail
 
     with pytest.raises(InvalidInput) as single:
-        rules.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 4}, "body.configData")
+        payloads.validate_against_schema(WEAPON_SCHEMA, {"maxPlayers": 4}, "body.configData")
     assert "(1 problem)" in single.value.detail
 
 
 def test_no_schema_means_any_object_is_valid() -> None:
-    rules.validate_against_schema(None, {"anything": [1, "two", None]}, "body.configData")
+    payloads.validate_against_schema(None, {"anything": [1, "two", None]}, "body.configData")
 
 
 def test_schema_draft_is_taken_from_dollar_schema() -> None:
@@ -283,17 +285,17 @@ def test_schema_draft_is_taken_from_dollar_schema() -> None:
         "type": "object",
         "properties": {"n": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
     }
-    rules.check_json_schema(draft4, "body.jsonSchema")
-    assert [e.field for e in rules.schema_errors(draft4, {"n": 0}, "d")] == ["d.n"]
+    payloads.check_json_schema(draft4, "body.jsonSchema")
+    assert [e.field for e in payloads.schema_errors(draft4, {"n": 0}, "d")] == ["d.n"]
 
 
 def test_check_json_schema_accepts_a_valid_schema() -> None:
-    rules.check_json_schema(WEAPON_SCHEMA, "body.jsonSchema")
+    payloads.check_json_schema(WEAPON_SCHEMA, "body.jsonSchema")
 
 
 def test_check_json_schema_rejects_an_invalid_schema_at_its_path() -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.check_json_schema({"type": "object", "properties": {"n": {"type": "integr"}}}, "body.jsonSchema")
+        payloads.check_json_schema({"type": "object", "properties": {"n": {"type": "integr"}}}, "body.jsonSchema")
     assert caught.value.detail.startswith("The JSON Schema is not valid")
     [error] = caught.value.errors
     assert error.field.startswith("body.jsonSchema.properties.n.type")
@@ -301,7 +303,7 @@ def test_check_json_schema_rejects_an_invalid_schema_at_its_path() -> None:
 
 def test_check_json_schema_rejects_an_invalid_root_keyword() -> None:
     with pytest.raises(InvalidInput) as caught:
-        rules.check_json_schema({"type": 12}, "body.jsonSchema")
+        payloads.check_json_schema({"type": 12}, "body.jsonSchema")
     assert caught.value.errors[0].field.startswith("body.jsonSchema.type")
 
 
@@ -317,7 +319,7 @@ def _nested(levels: int, leaf: Any = 1) -> Any:
 
 UNUSABLE_SCHEMAS = {
     "non-string $schema": ({"$schema": 5}, "cannot be read"),
-    "too deep": ({"properties": _nested(rules.MAX_SCHEMA_DEPTH)}, "nested more than"),
+    "too deep": ({"properties": _nested(payloads.MAX_SCHEMA_DEPTH)}, "nested more than"),
     "dangling $ref": ({"$ref": "#/$defs/missing"}, "points nowhere"),
     "remote $ref": ({"$ref": "https://schemas.example/x.json"}, "only references inside"),
     "self loop": ({"$ref": "#"}, "cannot be evaluated"),
@@ -333,7 +335,7 @@ UNUSABLE_SCHEMAS = {
 def test_check_json_schema_refuses_schemas_that_could_not_be_evaluated_later(name: str) -> None:
     schema, message = UNUSABLE_SCHEMAS[name]
     with pytest.raises(InvalidInput) as info:
-        rules.check_json_schema(schema, "body.jsonSchema")
+        payloads.check_json_schema(schema, "body.jsonSchema")
     assert info.value.errors[0].field == "body.jsonSchema"
     assert message in info.value.errors[0].message
 
@@ -341,8 +343,8 @@ def test_check_json_schema_refuses_schemas_that_could_not_be_evaluated_later(nam
 def test_check_json_schema_accepts_local_and_recursive_references() -> None:
     tree = {"type": "object", "properties": {"child": {"$ref": "#"}, "hp": {"$ref": "#/$defs/hp"}}}
     tree["$defs"] = {"hp": {"type": "integer", "minimum": 0}}
-    rules.check_json_schema(tree, "body.jsonSchema")
-    errors = rules.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
+    payloads.check_json_schema(tree, "body.jsonSchema")
+    errors = payloads.schema_errors(tree, {"child": {"child": {"hp": -1}}}, "body.configData")
     assert [e.field for e in errors] == ["body.configData.child.child.hp"]
 
 
@@ -352,17 +354,17 @@ def test_check_json_schema_accepts_local_and_recursive_references() -> None:
 )
 def test_everyday_patterns_are_accepted(pattern: str) -> None:
     schema = {"properties": {"p": {"type": "string", "pattern": pattern}}, "patternProperties": {pattern: {}}}
-    rules.check_json_schema(schema, "body.jsonSchema")
+    payloads.check_json_schema(schema, "body.jsonSchema")
 
 
 def test_a_property_named_pattern_is_not_mistaken_for_a_regex() -> None:
-    rules.check_json_schema({"properties": {"pattern": {"type": "string"}}}, "body.jsonSchema")
+    payloads.check_json_schema({"properties": {"pattern": {"type": "string"}}}, "body.jsonSchema")
 
 
 def test_config_data_nesting_is_bounded() -> None:
-    assert rules.parse_config_data(_nested(rules.MAX_DATA_DEPTH), "body.configData")
+    assert payloads.parse_config_data(_nested(payloads.MAX_DATA_DEPTH), "body.configData")
     with pytest.raises(InvalidInput) as info:
-        rules.parse_config_data(_nested(rules.MAX_DATA_DEPTH + 1), "body.configData")
+        payloads.parse_config_data(_nested(payloads.MAX_DATA_DEPTH + 1), "body.configData")
     assert info.value.errors[0].field == "body.configData"
 
 

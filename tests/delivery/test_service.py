@@ -18,7 +18,7 @@ from hotswap.core.environments import Environment
 from hotswap.core.errors import Unavailable
 from hotswap.delivery.bus import RESYNC, InProcessBus, RedisBus
 from hotswap.delivery.service import SnapshotService
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.settings import Settings
 from hotswap.storage.revisions import snapshot_revisions
 

@@ -16,8 +16,8 @@ from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.events.model import EVENT_ID_PATTERN
 from hotswap.events.tables import event_participants
+from tests.analysis.support import metrics_of, running
 from tests.helpers import Auth, Headers, fields, problem
-from tests.metrics.support import metrics_of, running
 from tests.rollouts.support import register_servers
 
 

@@ -16,10 +16,10 @@ from hotswap.core.errors import Conflict
 from hotswap.core.signals import IN_TRANSACTION
 from hotswap.players.signals import PlayerErased
 from hotswap.storage.metadata import metadata
+from tests.analysis.support import metrics_of, running, sample, send
 from tests.events.test_engagement import create_event
 from tests.events.test_engagement import metrics as event_metrics
 from tests.helpers import Auth, Headers, problem
-from tests.metrics.support import metrics_of, running, sample, send
 from tests.rollouts.support import served
 
 # Where a player's id is stored before its erasure: every one of these must be emptied of it.

@@ -13,8 +13,8 @@ import pytest
 
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from tests.analysis.support import sample, send
 from tests.helpers import Auth, CountRows, Headers, fields, problem
-from tests.metrics.support import sample, send
 from tests.rollouts.support import deploy, get, register_servers
 
 SEED_000_EVENT = {

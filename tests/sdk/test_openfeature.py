@@ -24,9 +24,9 @@ from openfeature.track import TrackingEventDetails
 
 from hotswap.sdk import AsyncClient, Client, Context, Options
 from hotswap.sdk.openfeature import HotSwapProvider, to_context
+from tests.analysis.support import running
 from tests.delivery.test_api import release, set_rules
 from tests.helpers import Headers, wait_until
-from tests.metrics.support import running
 from tests.sdk.support import FlakyTransport, options
 from tests.sdk.test_state import document
 

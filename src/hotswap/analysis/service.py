@@ -40,7 +40,7 @@ from hotswap.analysis.verdicts import Arm, LookVerdict, MetricData, MetricVerdic
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.signals import Signals
 from hotswap.fleet.service import FleetService
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.players.signals import PlayerErased
 from hotswap.rollouts import codec
 from hotswap.rollouts.model import Plan, Row, UnitKind, covers_everyone

@@ -13,11 +13,14 @@ from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.storage.uow import UnitOfWork
 
 
 class ApprovalHandler(Protocol):
+    """What an approval decides (a config release, a deployment): told of the decision in its
+    transaction. Each kind of subject registers one (the composition root wires them)."""
+
     async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None: ...
 
 
@@ -28,6 +31,7 @@ class ApprovalService:
         self._handlers: dict[str, ApprovalHandler] = {}
 
     def register(self, subject_type: str, handler: ApprovalHandler) -> None:
+        """Who is told of decisions on approvals of `subject_type`."""
         self._handlers[subject_type] = handler
 
     async def request(

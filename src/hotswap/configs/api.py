@@ -27,7 +27,7 @@ from hotswap.configs.schemas import (
     VersionSummary,
 )
 from hotswap.configs.service import ConfigService, ProfileDraft, VersionView
-from hotswap.configs.targeting import TargetingService
+from hotswap.configs.targeting_rules import TargetingService
 from hotswap.storage.uow import UnitOfWork
 from hotswap.targeting.rules import Rule
 from hotswap.web.deps import UowDep, require, service

@@ -19,7 +19,7 @@ from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import check_limit
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
@@ -49,7 +49,6 @@ class ReleaseService:
         self.metrics = metrics
         self.snapshots = snapshots
         self.deployments = deployments  # a config being rolled out is released only by its deployment
-        approvals.register(RELEASE_SUBJECT, self)
 
     async def request_release(
         self,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
-from hotswap.configs import lookups, rules
+from hotswap.configs import lookups, payloads
 from hotswap.configs import model as m
 from hotswap.configs.model import KIND
 from hotswap.configs.repository import ConfigRepository
@@ -20,7 +20,7 @@ from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.ids import new_id
 from hotswap.core.jsonutil import JSONObject, checksum
 from hotswap.core.pagination import Page, check_limit, cursor_int, cursor_str, encode_cursor
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork
@@ -80,7 +80,7 @@ class ConfigService:
         if await repo.get_profile(draft.name) is not None:
             raise Conflict(f"A config named {draft.name!r} already exists.")
         if draft.json_schema is not None:
-            rules.check_json_schema(draft.json_schema, "body.jsonSchema")
+            payloads.check_json_schema(draft.json_schema, "body.jsonSchema")
         parent_id = None if draft.parent is None else (await _resolve_parent(repo, draft.parent, None)).id
         now = uow.clock.now()
         profile_id = new_id("cfg")
@@ -187,7 +187,7 @@ class ConfigService:
                 values[key] = changes[key]
         if "json_schema" in changes:
             if changes["json_schema"] is not None:
-                rules.check_json_schema(changes["json_schema"], "body.jsonSchema")
+                payloads.check_json_schema(changes["json_schema"], "body.jsonSchema")
             values["json_schema"] = changes["json_schema"]
         if "parent" in changes:
             if changes["parent"] is None:
@@ -255,9 +255,9 @@ class ConfigService:
         description: str | None,
         field_prefix: str = "body",
     ) -> VersionView:
-        rules.parse_semver(version, f"{field_prefix}.version")
+        payloads.parse_semver(version, f"{field_prefix}.version")
         data_field = f"{field_prefix}.configData" if field_prefix == "body" else field_prefix
-        payload = rules.parse_config_data(data, data_field)
+        payload = payloads.parse_config_data(data, data_field)
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
@@ -269,7 +269,7 @@ class ConfigService:
         base = await lookups.contributing_version(repo, chain[-1]) if chain else None
         effective = m.effective_data([base.effective if base else {}, payload])
         schema = m.effective_schema([*[p.json_schema for p in chain], profile.json_schema])
-        rules.validate_against_schema(schema, effective, data_field)
+        payloads.validate_against_schema(schema, effective, data_field)
         version_id = new_id("ver")
         try:
             await repo.add_version(
@@ -355,8 +355,8 @@ class ConfigService:
         existing = await repo.get_profile(name)
         if existing is None:
             # Validate the payload before creating anything, so a bad body writes nothing.
-            rules.parse_semver(version, "body.version")
-            rules.parse_config_data(configuration, "body.configuration")
+            payloads.parse_semver(version, "body.version")
+            payloads.parse_config_data(configuration, "body.configuration")
             draft = ProfileDraft(
                 name=name,
                 environment=environment or Environment.PRODUCTION,

@@ -23,7 +23,7 @@ from hotswap.core.environments import Environment, stored_environment
 from hotswap.core.errors import Unavailable
 from hotswap.delivery.bus import ChangeBus
 from hotswap.delivery.documents import PartLoader, current_revisions, load_document
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.targeting.snapshot import CompiledSnapshot, compile_snapshot
 
 log = logging.getLogger(__name__)

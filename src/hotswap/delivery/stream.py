@@ -34,7 +34,7 @@ from starlette.types import Receive, Send
 
 from hotswap.core.environments import Environment
 from hotswap.delivery.service import SnapshotService
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.targeting.delta import diff
 from hotswap.targeting.snapshot import CompiledSnapshot
 

@@ -31,7 +31,7 @@ from hotswap.events import model as m
 from hotswap.events.model import CLOSE, DEAD, DONE, OPEN, PENDING, EventRow, TimerRow, WindowRow
 from hotswap.events.repository import EventRepository
 from hotswap.events.service import EventService, record_history
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 

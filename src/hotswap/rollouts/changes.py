@@ -26,7 +26,7 @@ from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.signals import Signals
 from hotswap.fleet.service import FleetService
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.rollouts import codec
 from hotswap.rollouts.judge import CONTINUE, AlwaysContinue, Judge
 from hotswap.rollouts.leases import Held
@@ -75,7 +75,6 @@ class DeploymentChanges:
         self.metrics = metrics
         self.judge: Judge = judge or AlwaysContinue()
         self._subjects: dict[str, RolloutSubject] = {}
-        approvals.register(SUBJECT, self)
 
     def use_judge(self, judge: Judge) -> None:
         """Who judges each step (the analysis slice's canary judge, wired by the composition root;

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from hotswap.sdk._state import State, initial_document, write_atomically
-from hotswap.sdk._sync import Syncer, wait_either
+from hotswap.sdk._updates import Syncer, wait_either
 from hotswap.sdk.fleet import Fleet
-from hotswap.sdk.metrics import Tracker, check_sample, deployment_units, samples_for
 from hotswap.sdk.options import Options
 from hotswap.sdk.session import ContextLike, to_context, utc_now
+from hotswap.sdk.tracking import Tracker, check_sample, deployment_units, samples_for
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
 
 log = logging.getLogger("hotswap.sdk")

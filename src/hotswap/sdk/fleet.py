@@ -19,7 +19,7 @@ import httpx
 import orjson
 
 from hotswap.sdk._state import State
-from hotswap.sdk._sync import describe, wait_either
+from hotswap.sdk._updates import describe, wait_either
 from hotswap.sdk.options import Options
 from hotswap.targeting.snapshot import Context
 

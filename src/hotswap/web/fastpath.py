@@ -32,7 +32,7 @@ from hotswap.auth.model import Permission, Principal
 from hotswap.auth.service import Authenticator
 from hotswap.core.errors import Forbidden, HotSwapError, Unauthorized, Unavailable
 from hotswap.observability.logging import request_id_var
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.web.middleware import read_body
 from hotswap.web.problems import problem_response
 

@@ -28,7 +28,7 @@ from hotswap.core.errors import (
     Unavailable,
 )
 from hotswap.observability.logging import request_id_var
-from hotswap.observability.metrics import Metrics
+from hotswap.observability.prometheus import Metrics
 from hotswap.web.problems import problem_response
 from hotswap.web.ratelimit import RateLimiter
 

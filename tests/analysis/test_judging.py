@@ -13,8 +13,8 @@ import httpx
 
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from tests.analysis.support import metrics_of, running, sample, send
 from tests.helpers import Headers, fields, problem
-from tests.metrics.support import metrics_of, running, sample, send
 from tests.rollouts.support import get
 
 ONLY_CRASH = {"metrics": [{"metric": m, "enabled": False} for m in ("churn", "complaint", "engagement")]}

@@ -16,12 +16,12 @@ from hotswap.analysis.tables import metric_aggregates
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Context
-from hotswap.sdk import metrics as sdk_metrics
-from hotswap.sdk.metrics import Tracker, check_sample, samples_for
+from hotswap.sdk import tracking as sdk_tracking
+from hotswap.sdk.tracking import Tracker, check_sample, samples_for
+from tests.analysis.support import metrics_of, running
 from tests.events.test_engagement import create_event
 from tests.events.test_engagement import metrics as event_metrics
 from tests.helpers import Headers, wait_until
-from tests.metrics.support import metrics_of, running
 from tests.sdk.support import FlakyTransport, options
 
 METRICS = "/api/v1/metrics"
@@ -229,7 +229,7 @@ def test_the_event_goes_on_one_sample_of_a_call_so_a_purchase_counts_once() -> N
 
 
 def test_event_ids_are_checked_as_the_server_checks_them() -> None:
-    assert sdk_metrics.EVENT_ID.pattern == ingest.EVENT_ID.pattern
+    assert sdk_tracking.EVENT_ID.pattern == ingest.EVENT_ID.pattern
     for good in ("e1", "summer-fest-2027", "a", "x" * 100, "v1.2_b"):
         assert check_sample("purchase", 1.0, good) is None, good
     for bad in ("", "Summer", "-e1", "e1-", "x" * 101, "e 1", "e/1", 7):

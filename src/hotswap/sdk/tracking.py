@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
-from hotswap.sdk._sync import describe
+from hotswap.sdk._updates import describe
 from hotswap.targeting.snapshot import Context
 
 log = logging.getLogger("hotswap.sdk")

@@ -16,8 +16,8 @@ from hotswap.analysis.ingest import MAX_BATCH
 from hotswap.analysis.tables import metric_aggregates
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from tests.analysis.support import metrics_of, running, sample, send
 from tests.helpers import Headers, fields, problem
-from tests.metrics.support import metrics_of, running, sample, send
 
 
 async def test_samples_show_up_in_the_arms_at_once(client: httpx.AsyncClient, op: Headers, server: Headers) -> None:

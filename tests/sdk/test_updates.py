@@ -11,7 +11,7 @@ import pytest
 
 from hotswap.container import Container
 from hotswap.sdk import AsyncClient
-from hotswap.sdk._sync import FALLBACK_AFTER, backoff
+from hotswap.sdk._updates import FALLBACK_AFTER, backoff
 from tests.delivery.test_api import release, snapshot
 from tests.helpers import Headers, wait_until
 from tests.sdk.support import FlakyTransport, ScriptedStream, options

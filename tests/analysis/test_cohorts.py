@@ -10,8 +10,8 @@ import httpx
 
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
+from tests.analysis.support import metrics_of, running, sample, send
 from tests.helpers import Headers
-from tests.metrics.support import metrics_of, running, sample, send
 from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers
 
 ONLY = "churn", "crash", "complaint", "session_duration", "engagement", "server_error_rate", "server_tick_rate"

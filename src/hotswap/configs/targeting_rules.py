@@ -10,7 +10,7 @@ from typing import Any
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
-from hotswap.configs import lookups, rules
+from hotswap.configs import lookups, payloads
 from hotswap.configs import model as m
 from hotswap.configs.repository import ConfigRepository
 from hotswap.core.errors import Conflict, FieldError, InvalidInput
@@ -41,7 +41,7 @@ class TargetingService:
         profile.ensure_active()
         parsed = parse_rules(raw, "body.rules")
         for i, rule in enumerate(parsed):  # the same size, depth and character limits as a version's data
-            rules.parse_config_data(rule.value, f"body.rules[{i}].{'value' if rule.replaces else 'override'}")
+            payloads.parse_config_data(rule.value, f"body.rules[{i}].{'value' if rule.replaces else 'override'}")
         await self._check_segments(uow, parsed)
         await self._check_schema(repo, profile, parsed)
         documents = [rule.document() for rule in parsed]
@@ -100,9 +100,9 @@ class TargetingService:
         errors: list[FieldError] = []
         for i, rule in enumerate(parsed):
             if rule.replaces:
-                errors += rules.schema_errors(schema, rule.value, f"body.rules[{i}].value")
+                errors += payloads.schema_errors(schema, rule.value, f"body.rules[{i}].value")
             elif live is not None:
-                errors += rules.schema_errors(
+                errors += payloads.schema_errors(
                     schema, deep_merge(live.effective, rule.value), f"body.rules[{i}].override"
                 )
         if errors:

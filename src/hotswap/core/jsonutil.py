@@ -26,7 +26,7 @@ def as_stored(value: Any) -> Any:
     """A JSON value as it was written, from what the store hands back. PostgreSQL's jsonb keeps
     numbers as `numeric` and writes `1e20` back as `100000000000000000000`, which Python reads
     as an integer no 64-bit JSON encoder takes: such integers become the floats they were.
-    (Written values never hold such integers: `configs.rules.parse_config_data` refuses them.)"""
+    (Written values never hold such integers: `configs.payloads.parse_config_data` refuses them.)"""
     if isinstance(value, dict):
         return {key: as_stored(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -88,13 +88,6 @@ class Signals(Generic[T]):
         table: dict[type[Any], list[Any]] = self._in_transaction if phase is IN_TRANSACTION else self._after_commit
         table.setdefault(kind, []).append(handler)
 
-    def handlers(self, kind: type[Signal[Any]]) -> tuple[list[str], list[str]]:
-        """The names of the handlers connected to `kind`, in transaction and after commit (for tests)."""
-        return (
-            [_name(h) for h in self._in_transaction.get(kind, [])],
-            [_name(h) for h in self._after_commit.get(kind, [])],
-        )
-
     async def send(self, tx: T, signal: Signal[R]) -> list[R]:
         """Tell the subscribers of `signal`'s type: the in-transaction ones now (their answers are
         returned; the first that raises stops the rest, and the exception reaches the publisher),

@@ -1,6 +1,6 @@
 """What changes to the regions and segments live events target mean for the events planned
-there (Scheduled, Active or Paused). The fleet and segments slices tell this module inside their
-own transactions (`on_region_changed`, `on_delete`):
+there (Scheduled, Active or Paused). The fleet and segments slices tell of them by signals, heard
+here inside their own transactions (`RegionChanged`, `RegionDeleting`, `SegmentDeleting`):
 
 - a segment that a planned event targets is not deleted (409 naming the events): the event
   could not go live (`EventService.segments_exist`);

@@ -65,7 +65,6 @@ class DeploymentChanges:
         signals: Signals[UnitOfWork],
         fleet: FleetService,
         metrics: Metrics,
-        judge: Judge | None = None,
     ) -> None:
         self.audit = audit
         self.approvals = approvals
@@ -73,7 +72,7 @@ class DeploymentChanges:
         self.signals = signals
         self.fleet = fleet
         self.metrics = metrics
-        self.judge: Judge = judge or AlwaysContinue()
+        self.judge: Judge = AlwaysContinue()
         self._subjects: dict[str, RolloutSubject] = {}
 
     def use_judge(self, judge: Judge) -> None:

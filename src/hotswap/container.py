@@ -135,9 +135,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     metrics = Metrics()
     codec = TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, settings.jwt_issuer, clock)
     audit = AuditLog()
-    signals: Signals[UnitOfWork] = Signals(
-        on_failure=lambda signal, handler: metrics.after_commit_failures.labels(f"{signal}:{handler}").inc()
-    )
+    signals: Signals[UnitOfWork] = Signals()
     bus = create_bus(settings.redis_url, settings.database_url)
     snapshots = SnapshotService(engine, bus, metrics, check_interval=settings.snapshot_check_seconds)
     snapshot_changes = SnapshotChanges(announce=snapshots.committed)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from hotswap.core.clock import ManualClock
 from hotswap.core.errors import Conflict
 from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signal, Signals
+from hotswap.storage.engine import create_engine
+from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass
@@ -80,27 +84,43 @@ async def test_an_in_transaction_handler_vetoes_by_raising_and_the_rest_do_not_r
     assert tx.hooks == []  # refused before anything was queued for the commit
 
 
-async def test_after_commit_handlers_wait_for_the_commit_and_a_failing_one_is_counted_not_raised(
-    caplog: pytest.LogCaptureFixture,
+async def test_after_commit_handlers_wait_for_the_commit_as_hooks_named_for_their_signal() -> None:
+    signals: Signals[FakeTransaction] = Signals()
+    heard: list[str] = []
+
+    async def fine(signal: ThingDeleting) -> None:
+        heard.append(signal.thing_id)
+
+    signals.connect(ThingDeleting, fine, phase=AFTER_COMMIT)
+    tx = FakeTransaction()
+    assert await signals.send(tx, ThingDeleting("b")) == []
+    assert heard == []  # nothing before the commit
+    assert [hook.__qualname__ for hook in tx.hooks] == [f"ThingDeleting:{fine.__qualname__}"]
+    await tx.commit()
+    assert heard == ["b"]
+
+
+async def test_a_failing_after_commit_handler_is_counted_and_neither_fails_the_commit_nor_stops_the_rest(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    failures: list[tuple[str, str]] = []
-    signals: Signals[FakeTransaction] = Signals(on_failure=lambda s, h: failures.append((s, h)))
+    signals: Signals[UnitOfWork] = Signals()
+    failed: list[str] = []
     heard: list[str] = []
 
     def broken(signal: ThingDeleting) -> None:
         raise RuntimeError("listener down")
 
-    async def fine(signal: ThingDeleting) -> None:
-        heard.append(signal.thing_id)
-
     signals.connect(ThingDeleting, broken, phase=AFTER_COMMIT)
-    signals.connect(ThingDeleting, fine, phase=AFTER_COMMIT)
-    tx = FakeTransaction()
-    assert await signals.send(tx, ThingDeleting("b")) == []
-    assert heard == []  # nothing before the commit
-    await tx.commit()  # the failing handler neither raises here nor stops the next one
-    assert heard == ["b"]
-    assert failures == [("ThingDeleting", broken.__qualname__)]
+    signals.connect(ThingDeleting, lambda signal: heard.append(signal.thing_id), phase=AFTER_COMMIT)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'signals.db'}")
+    try:
+        async with UnitOfWorkFactory(engine, clock, on_hook_failure=failed.append)() as uow:
+            await signals.send(uow, ThingDeleting("c"))
+            await uow.commit()  # does not raise
+    finally:
+        await engine.dispose()
+    assert heard == ["c"]
+    assert failed == [f"ThingDeleting:{broken.__qualname__}"]
     assert "listener down" in caplog.text
 
 

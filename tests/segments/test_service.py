@@ -1,4 +1,4 @@
-"""The segments service's answers for other slices: every segment, and which exist (locked)."""
+"""The segments service's answers for other slices: the snapshot's part, and which exist (locked)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import httpx
 
 from hotswap.configs.tables import config_profiles
 from hotswap.container import Container
+from hotswap.core.environments import Environment
 from hotswap.segments.model import BUILTIN_SEGMENTS
 from tests.helpers import Headers, problem
 
 
-async def test_all_segments_in_id_order(container: Container) -> None:
+async def test_the_snapshot_part_holds_every_segment_in_id_order(container: Container) -> None:
     async with container.uow(read_only=True) as uow:
-        found = await container.segments.all_segments(uow)
-    assert [s.id for s in found] == sorted(s["id"] for s in BUILTIN_SEGMENTS)
-    assert all(s.builtin for s in found)
+        found = await container.segments.snapshot_segments(uow.conn, Environment.PRODUCTION)
+    builtin = {s["id"]: s for s in BUILTIN_SEGMENTS}
+    assert list(found) == sorted(builtin)
+    assert all(found[i] == {"condition": builtin[i]["condition"], "name": builtin[i]["name"]} for i in builtin)
 
 
 async def test_lock_existing_says_which_exist(container: Container) -> None:

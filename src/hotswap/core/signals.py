@@ -11,9 +11,10 @@ Subscribers are connected in the composition root only, each in the phase it nee
   `send` returns. It writes in the same transaction, or refuses the change by raising (a
   `Conflict`: "a planned event targets this region"); the request then fails whole. What such
   handlers return (`R`: rows erased, say) is collected and returned by `send`.
-- `AFTER_COMMIT`: run once the unit of work has committed (never if it rolls back), each on its
-  own: one that raises is logged and counted, and neither fails the committed request nor keeps
-  the handlers after it from running.
+- `AFTER_COMMIT`: run once the unit of work has committed (never if it rolls back), each as a
+  hook of its own, named `Signal:handler`: the unit of work runs every hook on its own, so one
+  that raises is logged and counted under that name, and neither fails the committed request
+  nor keeps the handlers after it from running.
 
 A signal's type is matched exactly (no dispatch to subclasses), so a subscriber names what it
 hears, and the publisher never imports a subscriber.
@@ -21,12 +22,9 @@ hears, and the publisher never imports a subscriber.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
-
-log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 S = TypeVar("S", bound="Signal[Any]")
@@ -40,7 +38,8 @@ class Signal(Generic[R]):
 
 
 class Transaction(Protocol):
-    """What the dispatcher needs of a unit of work: somewhere to run work after it commits."""
+    """What the dispatcher needs of a unit of work: somewhere to run work after it commits, each
+    hook on its own (one that raises neither fails the commit nor stops the hooks after it)."""
 
     def after_commit(self, hook: AfterCommitHook) -> None: ...
 
@@ -55,8 +54,6 @@ class Phase(Enum):
 
 IN_TRANSACTION: Literal[Phase.IN_TRANSACTION] = Phase.IN_TRANSACTION
 AFTER_COMMIT: Literal[Phase.AFTER_COMMIT] = Phase.AFTER_COMMIT
-# Told of an after-commit handler that raised: the signal's name and the handler's.
-FailureCounter = Callable[[str, str], None]
 
 
 def _name(handler: Callable[..., object]) -> str:
@@ -66,10 +63,9 @@ def _name(handler: Callable[..., object]) -> str:
 class Signals(Generic[T]):
     """The dispatcher: one per application, shared by every slice that publishes."""
 
-    def __init__(self, *, on_failure: FailureCounter | None = None) -> None:
+    def __init__(self) -> None:
         self._in_transaction: dict[type[Any], list[Callable[[T, Any], Awaitable[Any]]]] = {}
         self._after_commit: dict[type[Any], list[Callable[[Any], Awaitable[None] | None]]] = {}
-        self._on_failure = on_failure
 
     @overload
     def connect(
@@ -95,19 +91,17 @@ class Signals(Generic[T]):
         kind = type(signal)
         answers = [await handler(tx, signal) for handler in self._in_transaction.get(kind, [])]
         for handler in self._after_commit.get(kind, []):
-            tx.after_commit(self._isolated(handler, signal))
+            tx.after_commit(_hook(handler, signal))
         return cast(list[R], answers)
 
-    def _isolated(self, handler: Callable[[Any], Awaitable[None] | None], signal: Signal[Any]) -> AfterCommitHook:
-        async def run() -> None:
-            try:
-                result = handler(signal)
-                if result is not None:
-                    await result
-            except Exception:
-                # The change is committed: its request has succeeded, whatever a listener does.
-                log.exception("after-commit handler %s failed for %s", _name(handler), type(signal).__name__)
-                if self._on_failure is not None:
-                    self._on_failure(type(signal).__name__, _name(handler))
 
-        return run
+def _hook(handler: Callable[[Any], Awaitable[None] | None], signal: Signal[Any]) -> AfterCommitHook:
+    """`handler(signal)` as an after-commit hook, named `Signal:handler` for the logs and the count."""
+
+    async def run() -> None:
+        result = handler(signal)
+        if result is not None:
+            await result
+
+    run.__qualname__ = f"{type(signal).__name__}:{_name(handler)}"
+    return run

@@ -24,7 +24,7 @@ from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
 from hotswap.players.model import PlayerProfile, targeting_attributes
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
-from hotswap.web.decoding import field_error
+from hotswap.web.decoding import UNKNOWN_FIELD, field_error
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 MAX_ATTRIBUTES = 200
@@ -78,6 +78,8 @@ _ID_FIELDS = ("body.playerId", "body.serverId", "body.region", "body.platform")
 
 def _context_problem(exc: msgspec.MsgspecError) -> InvalidInput:
     error = field_error(exc)
+    if error.message == UNKNOWN_FIELD:  # named whole, as sent
+        return InvalidInput("The evaluation context is invalid.", errors=[error])
     top = ".".join(error.field.split(".")[:2])  # the context's own field: `body.attributes`
     message = f"must be a string of 1 to {MAX_ID} characters" if top in _ID_FIELDS else error.message
     return InvalidInput("The evaluation context is invalid.", errors=[FieldError(top, message)])

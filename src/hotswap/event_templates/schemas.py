@@ -1,6 +1,6 @@
 """Request and response bodies of the event-template routes (seed 002, "Event Template",
 "Objective", "Milestone", "Reward Data"). Each item's own shape is checked here; the rules across
-items (unique ids, rising thresholds) are `templates.check_content`."""
+items (unique ids, rising thresholds) are `model.check_content`."""
 
 from __future__ import annotations
 

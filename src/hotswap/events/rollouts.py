@@ -13,7 +13,7 @@ success after exposing players pauses the event: off the air, in its own status 
 from __future__ import annotations
 
 from hotswap.auth.model import Principal
-from hotswap.core.environments import Environment
+from hotswap.core.environments import Environment, parse_environment
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.events.model import KIND, EventAction, EventStatus
 from hotswap.events.service import EventService
@@ -54,7 +54,7 @@ class EventRollouts:
                 extra={"eventStatus": event.status.value},
             )
         env = Environment(event.environment)
-        if request.environment is not None and request.environment is not env:
+        if request.environment is not None and parse_environment(request.environment, "body.environment") is not env:
             raise InvalidInput(
                 f"Live event {event.id!r} is in {env.value}.",
                 errors=[FieldError("body.environment", f"the event is in {env.value}")],

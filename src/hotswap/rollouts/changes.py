@@ -9,7 +9,8 @@ of kind Deployment) in the same revision that drops the exposure; one limited to
 servers or segments keeps its last exposure (`holds_exposure`) until a later deployment of the
 subject reaches everyone. What a deployment rolls out is a subject (`subjects.RolloutSubject`),
 resolved, made live or withdrawn by the slice that owns it: rollouts knows them only through
-that port.
+that port. The base class also holds the ports the composition root wires (subjects, the judge)
+and applies an approval's decision, a change like any other.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ class DeploymentChanges:
         self._subjects[subject.kind] = subject
 
     def _subject(self, kind: str) -> RolloutSubject:
-        return self._subjects[kind]
+        found = self._subjects.get(kind)
+        if found is None:  # a wiring mistake: every kind stored was registered when it was created
+            raise LookupError(f"no RolloutSubject is registered for deployments of kind {kind!r}")
+        return found
 
     def _describe(self, row: Row) -> str:
         return self._subject(row.subject_kind).describe(row.subject)

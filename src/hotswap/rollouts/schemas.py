@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from hotswap.core.environments import parse_environment
 from hotswap.rollouts.requests import DeploymentRequest
 from hotswap.rollouts.subjects import SubjectRequest
 from hotswap.web.schemas import CamelModel, InputModel
@@ -114,8 +113,7 @@ class DeploymentCreate(InputModel):
         """The service's request. The subject's kind is what the configs and events slices
         register as: "config" and "event"."""
         if self.event_id is not None:
-            environment = None if self.environment is None else parse_environment(self.environment, "body.environment")
-            subject = SubjectRequest("event", self.event_id, environment=environment)
+            subject = SubjectRequest("event", self.event_id, environment=self.environment)
         else:
             assert self.config_name is not None
             subject = SubjectRequest("config", self.config_name, self.config_version)

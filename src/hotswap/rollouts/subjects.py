@@ -29,12 +29,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class SubjectRequest:
     """What a deployment request names: a subject of a kind, by id, perhaps a version of it, and
-    the environment it says (a config is in its own environment; an event is checked against it)."""
+    the environment it says, as it says it (a config is in its own environment and ignores it;
+    an event checks it against its own, after it has found the event)."""
 
     kind: str
     id: str
     version: str | None = None
-    environment: Environment | None = None
+    environment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,10 +112,6 @@ class SegmentService:
         rows = rows[:limit]
         return Page(rows, encode_cursor({"id": rows[-1].id}) if more and rows else None)
 
-    async def all_segments(self, uow: UnitOfWork) -> list[m.Segment]:
-        """Every segment, in id order: what a snapshot compile embeds."""
-        return await SegmentRepository(uow.conn).rows(after_id=None, limit=None)
-
     async def snapshot_segments(self, conn: AsyncConnection, environment: Environment) -> dict[str, Any]:
         """The snapshot's `segments` part (every environment's: segments are global), read in the
         snapshot's own transaction."""

@@ -13,6 +13,7 @@ from hotswap.core.errors import FieldError
 # "... - at `key` in `$.health`" for a bad key.
 _AT = re.compile(r" - at `(?:key` in `)?\$([^`]*)`$")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+UNKNOWN_FIELD = "unknown field"
 
 
 def field_error(exc: msgspec.MsgspecError) -> FieldError:
@@ -21,7 +22,7 @@ def field_error(exc: msgspec.MsgspecError) -> FieldError:
     message = str(exc)
     unknown = _UNKNOWN.search(message)
     if unknown:
-        return FieldError(f"body.{unknown.group(1)[:100]}", "unknown field")
+        return FieldError(f"body.{unknown.group(1)[:100]}", UNKNOWN_FIELD)
     at = _AT.search(message)
     if at:
         path = re.sub(r"\[(\d+)\]", r".\1", at.group(1).replace("[...]", ""))

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from hotswap.events.model import KIND as EVENT
 from hotswap.rollouts.model import Action
 from hotswap.rollouts.signals import DeploymentChanged
 
@@ -64,7 +65,7 @@ def deployment_event(changed: DeploymentChanged) -> dict[str, Any]:
     """A deployment change as receivers get it (`data`): the subject as `config` (a config's
     name), or `config` null and `eventId` for a live event."""
     subject: dict[str, Any] = (
-        {"config": None, "eventId": changed.subject} if changed.subject_kind == "event" else {"config": changed.subject}
+        {"config": None, "eventId": changed.subject} if changed.subject_kind == EVENT else {"config": changed.subject}
     )
     return {
         "event": f"deployment.{changed.action}",

@@ -198,7 +198,9 @@ class Served:
         self.process = subprocess.Popen(
             _command(server, target, self.port),
             cwd=ROOT,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            # This checkout's code, whatever is installed: a bench of an older commit (a worktree)
+            # measures that commit's server.
+            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )

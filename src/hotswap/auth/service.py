@@ -107,15 +107,18 @@ class AuthService:
         )
         return issued
 
-    async def revoke_token(self, uow: UnitOfWork, actor: Principal, jti: str) -> None:
+    async def revoke_token(self, uow: UnitOfWork, actor: Principal, jti: str) -> bool:
+        """Revoke a token; False when it was revoked already (nothing changes, nothing is recorded)."""
         repo = AuthRepository(uow.conn)
         if await repo.get_token(jti) is None:
             raise NotFound(f"No token with id {jti!r}.")
-        if await repo.revoke_token(jti, uow.clock.now(), actor.subject):
-            await self.audit.record(
-                uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
-            )
-            await self.signals.send(uow, TokensRevoked())
+        if not await repo.revoke_token(jti, uow.clock.now(), actor.subject):
+            return False
+        await self.audit.record(
+            uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
+        )
+        await self.signals.send(uow, TokensRevoked())
+        return True
 
     async def list_tokens(
         self, uow: UnitOfWork, *, subject: str | None, include_revoked: bool, limit: int
@@ -146,23 +149,30 @@ class AuthService:
         )
         return NewCredential(credential_id, name, role, f"{API_KEY_PREFIX}{credential_id}.{secret}")
 
-    async def revoke_credential(self, uow: UnitOfWork, actor: Principal, credential_id: str) -> None:
+    async def list_credentials(self, uow: UnitOfWork, *, include_revoked: bool, limit: int) -> list[Any]:
+        """API keys (never their secrets, which are not stored), newest first."""
+        return await AuthRepository(uow.conn).list_credentials(include_revoked=include_revoked, limit=limit)
+
+    async def revoke_credential(self, uow: UnitOfWork, actor: Principal, credential_id: str) -> bool:
+        """Revoke an API key and the tokens issued from it; False when it was revoked already."""
         repo = AuthRepository(uow.conn)
         if await repo.get_credential(credential_id) is None:
             raise NotFound(f"No API key with id {credential_id!r}.")
         now = uow.clock.now()
-        if await repo.revoke_credential(credential_id, now):
-            # A key's tokens go with it: revoking a leaked key must lock its holder out at once.
-            revoked = await repo.revoke_tokens_of_credential(credential_id, now, actor.subject)
-            await self.audit.record(
-                uow,
-                actor,
-                "credential.revoke",
-                target_type="credential",
-                target_id=credential_id,
-                summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
-            )
-            await self.signals.send(uow, TokensRevoked())
+        if not await repo.revoke_credential(credential_id, now):
+            return False
+        # A key's tokens go with it: revoking a leaked key must lock its holder out at once.
+        revoked = await repo.revoke_tokens_of_credential(credential_id, now, actor.subject)
+        await self.audit.record(
+            uow,
+            actor,
+            "credential.revoke",
+            target_type="credential",
+            target_id=credential_id,
+            summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
+        )
+        await self.signals.send(uow, TokensRevoked())
+        return True
 
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
         """Client-credentials exchange: an API key for a short-lived bearer token."""

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotswap.auth.model import Principal, Role
 from hotswap.auth.repository import AuthRepository
 from hotswap.auth.signals import TokensRevoked
-from hotswap.auth.tokens import IssuedToken, TokenCodec
+from hotswap.auth.tokens import TOKEN_EXCHANGE, IssuedToken, TokenCodec
 from hotswap.core.clock import Clock
 from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from hotswap.core.ids import new_id
@@ -177,6 +177,11 @@ class AuthService:
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
         """Client-credentials exchange: an API key for a short-lived bearer token."""
         invalid = Unauthorized("The API key is not valid.")
+        if api_key.startswith("eyJ") and api_key.count(".") == 2:
+            raise Unauthorized(
+                "This is a bearer token, not an API key: send it as `Authorization: Bearer <token>` "
+                "on the other routes; this one takes an API key (hsk_...)."
+            )
         if not api_key.startswith(API_KEY_PREFIX) or "." not in api_key:
             raise invalid
         credential_id, _, secret = api_key[len(API_KEY_PREFIX) :].partition(".")
@@ -195,6 +200,16 @@ class AuthService:
             return None
         system = Principal(subject="system", role=Role.ADMIN, token_id="-")
         return await self.create_credential(uow, system, name="admin", role=Role.ADMIN)
+
+
+def _api_key_sent() -> Unauthorized:
+    # Keys (hsk_<id>.<secret>) and tokens (JWTs: three base64url parts, the first `eyJ`) look
+    # nothing alike, so a key in the Authorization header is told apart without a lookup.
+    return Unauthorized(
+        f"This is an API key, not a bearer token: exchange it at {TOKEN_EXCHANGE} "
+        '(body {"apiKey": "hsk_..."}) and send the accessToken it answers as `Authorization: Bearer <token>`.',
+        extra={"tokenUrl": TOKEN_EXCHANGE.partition(" ")[2]},
+    )
 
 
 class Authenticator:
@@ -231,17 +246,24 @@ class Authenticator:
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise Unauthorized()
+            raise Unauthorized(
+                "A bearer token is required: send `Authorization: Bearer <token>` "
+                f"(an API key is exchanged for one at {TOKEN_EXCHANGE})."
+            )
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("Use the Authorization header with the Bearer scheme.")
+            if (token or scheme).startswith(API_KEY_PREFIX):
+                raise _api_key_sent()
+            raise Unauthorized("Use the Bearer scheme: `Authorization: Bearer <token>`.")
         now = self.clock.now().timestamp()
         cached = self._cache.get(token)
         if cached is not None:
             if now < cached[1]:
                 return cached[0]
             del self._cache[token]
+        if token.startswith(API_KEY_PREFIX):
+            raise _api_key_sent()
         principal, expires = self.codec.verify(token)
         pending = self._checks.get(token)
         if pending is not None:

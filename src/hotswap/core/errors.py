@@ -100,6 +100,12 @@ class PayloadTooLarge(HotSwapError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(HotSwapError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class RateLimited(HotSwapError):
     status = 429
     slug = "rate-limited"

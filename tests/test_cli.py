@@ -14,10 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from hotswap.auth.model import Role
+from hotswap.auth.model import Principal, Role
 from hotswap.auth.tokens import TokenCodec
 from hotswap.cli import app, parse_ttl
-from hotswap.cli._support import CLI
 from hotswap.container import build_container
 from hotswap.core.clock import ManualClock
 from hotswap.core.errors import Unauthorized
@@ -27,6 +26,7 @@ from hotswap.storage.preflight import DatabaseUnusable
 from hotswap.tables import metadata
 
 SECRET = "cli-test-secret-0123456789-0123456789-abcdef"
+CLI = Principal(subject="cli", role=Role.ADMIN, token_id="-")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -515,6 +516,26 @@ async def test_metrics_count_auth_failures_and_rate_limits(
     assert failures == {"missing": 1, "invalid": 1}
     limited = {s.labels["scope"]: s.value for s in _samples(text, "hotswap_rate_limited_total")}
     assert limited == {"token": 1}
+
+
+async def test_auth_failures_are_counted_by_why(client: httpx.AsyncClient, auth: Auth, clock: ManualClock) -> None:
+    # An operator tells a fleet sending its API keys, or one whose tokens ran out, from noise.
+    admin = await auth("admin", "alice", ttl=timedelta(days=1))
+    key = (await client.post("/api/v1/credentials", headers=admin, json={"name": "k", "role": "server"})).json()
+    revoked = await auth("viewer", "vera")
+    token_id = json.loads(base64.urlsafe_b64decode(revoked["Authorization"].split(".")[1] + "=="))["jti"]
+    assert (await client.delete(f"/api/v1/tokens/{token_id}", headers=admin)).status_code == 204
+    expiring = await auth("viewer", "victor", ttl=timedelta(minutes=1))
+    clock.advance(timedelta(minutes=1))
+    for path in ("/api/v1/configs", "/api/v1/snapshot?environment=Staging"):  # the edge and the hot path
+        await client.get(path, headers={"Authorization": f"Bearer {key['apiKey']}"})
+        await client.get(path, headers=expiring)
+        await client.get(path, headers=revoked)
+        await client.get(path, headers={"Authorization": "Bearer nope"})
+        await client.get(path)
+    text = (await client.get("/metrics", headers=admin)).text
+    failures = {s.labels["reason"]: s.value for s in _samples(text, "hotswap_auth_failures_total")}
+    assert failures == {"api_key": 2, "expired": 2, "revoked": 2, "invalid": 2, "missing": 2}
 
 
 # -- probes ------------------------------------------------------------------------------

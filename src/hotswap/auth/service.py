@@ -209,6 +209,7 @@ def _api_key_sent() -> Unauthorized:
         f"This is an API key, not a bearer token: exchange it at {TOKEN_EXCHANGE} "
         '(body {"apiKey": "hsk_..."}) and send the accessToken it answers as `Authorization: Bearer <token>`.',
         extra={"tokenUrl": TOKEN_EXCHANGE.partition(" ")[2]},
+        reason="api_key",
     )
 
 
@@ -274,7 +275,7 @@ class Authenticator:
                 await conn.execution_options(**READ_ONLY)
                 valid = await AuthRepository(conn).token_is_valid(principal.token_id)
             if not valid:
-                raise Unauthorized("The bearer token has been revoked or was not issued here.")
+                raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
         except asyncio.CancelledError:
             check.cancel()  # the waiters retry on their own
             raise

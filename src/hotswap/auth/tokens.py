@@ -81,6 +81,7 @@ class TokenCodec:
                 f"The bearer token expired at {expired}. Get a new one: exchange your API key at "
                 f"{TOKEN_EXCHANGE}, or ask an admin (`hotswap token create`).",
                 extra={"expiredAt": expired, "tokenUrl": TOKEN_EXCHANGE.partition(" ")[2]},
+                reason="expired",
             )
         if isinstance(claims.get("nbf"), int) and claims["nbf"] > now + 30:
             raise Unauthorized("The bearer token is not valid yet.")

@@ -65,9 +65,13 @@ class Unauthorized(HotSwapError):
     slug = "unauthorized"
     title = "Authentication required"
 
-    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
+    def __init__(
+        self, detail: str = "A valid bearer token is required.", *, reason: str = "invalid", **kw: Any
+    ) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="hotswap"'})
         super().__init__(detail, **kw)
+        # Why, in one word an operator can count by (`expired`, `revoked`, `api_key`, `invalid`).
+        self.reason = reason
 
 
 class Forbidden(HotSwapError):

@@ -1,6 +1,6 @@
 """Requests per second of `POST /api/v1/evaluate`, against a bare ASGI route, in one run.
 
-Target (issue 3): evaluate serves at least 50% of the bare route's rate, with p99 under 10 ms at
+Target: evaluate serves at least 50% of the bare route's rate, with p99 under 10 ms at
 64 connections, under the same HTTP server and worker count.
 
 What it does:
@@ -20,7 +20,7 @@ Needs wrk (Debian package `wrk`: `make bench-tools`) and the dev dependencies.
 
     .venv/bin/python bench/player_query.py [--duration 10] [--connections 64] [--servers uvicorn,granian] [--events 50]
 
-With `--events 50` (issue 7) the snapshot also holds 50 active live events (some for a segment,
+With `--events 50` the snapshot also holds 50 active live events (some for a segment,
 some in two regions, some with A/B variants): every evaluate answer then carries the events that
 player is in, and the ratio to the bare route is the same measurement with events served.
 """
@@ -301,7 +301,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="uvicorn,granian")
-    parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (issue 7: 50)")
+    parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (the target says 50)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench-tools` (Debian package wrk)")

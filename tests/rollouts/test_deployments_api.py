@@ -1,4 +1,4 @@
-"""Deployments through HTTP against the real app: the seeds' requests, a canary's whole life
+"""Deployments through HTTP against the real app: the documented requests, a canary's whole life
 driven by the worker and the injected clock, the person's actions, and bad input."""
 
 from __future__ import annotations

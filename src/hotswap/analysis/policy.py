@@ -5,7 +5,7 @@ significantly worse: a critical gate passed means FAILED (roll back), a warning 
 INCONCLUSIVE (hold and alert). They are magnitudes of harm, always ≥ 0, measured on the metric's
 `scale`:
 
-- `relative` (the default): canary / baseline - 1. The seed's "crash rate increase > 10%" is
+- `relative` (the default): canary / baseline - 1. A "crash rate increase > 10%" is
   a crash rate 10% above the baseline's (2.0% → 2.2%), not 10 percentage points. Used for every
   "increase / decrease / drop / degradation by X%" trigger: crash, churn, session duration,
   engagement, server health.
@@ -126,7 +126,7 @@ class Policy:
 _PLAYER_STALE, _SERVER_STALE = timedelta(minutes=15), timedelta(minutes=5)
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
 
-# From the seed's "Automatic Rollback Triggers"; where it is silent, see the comments.
+# The automatic rollback triggers a game team expects by default; the comments give the reasons.
 DEFAULT_POLICY = Policy(
     metrics=(
         # crashes / sessions. Ceiling: a fifth of sessions crashing is broken, whatever the baseline.

@@ -35,7 +35,7 @@ async def test_samples_show_up_in_the_arms_at_once(client: httpx.AsyncClient, op
     ]
     r = await send(client, server, batch)
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 9, "rejected": 0}
+    assert r.json() == {"accepted": 9, "rejected": 0, "outsideEventWindow": 0}
     found = await metrics_of(client, op, dep)
     canary, baseline = found["arms"]["canary"], found["arms"]["baseline"]
     assert (canary["players"], canary["sessions"], canary["crashRate"]) == (2, 40, 0.1)

@@ -28,7 +28,9 @@ Reader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
 async def ingest_metrics(body: MetricBatch, _: Reporter, uow: UowDep, analysis: Analysis) -> IngestRead:
     """Store a batch of samples from game servers. Each sample is checked on its own: when some
     are bad, the answer is a 422 problem listing each (`body.samples[3].value`), and its
-    `acceptedIndexes` are the samples that were stored (do not send those again)."""
+    `acceptedIndexes` are the samples that were stored (do not send those again).
+    `outsideEventWindow` counts the stored samples whose `eventId` did not count towards the
+    event: taken before it started or after it ended in their server's region."""
     result = await analysis.ingest(uow, body.samples)
     await uow.commit()
     if result.errors:
@@ -36,9 +38,13 @@ async def ingest_metrics(body: MetricBatch, _: Reporter, uow: UowDep, analysis: 
             f"{len(result.errors)} of {len(body.samples)} samples were refused; the other "
             f"{len(result.accepted)} were stored.",
             errors=result.errors,
-            extra={"accepted": len(result.accepted), "acceptedIndexes": result.accepted},
+            extra={
+                "accepted": len(result.accepted),
+                "acceptedIndexes": result.accepted,
+                "outsideEventWindow": result.outside_event,
+            },
         )
-    return IngestRead(accepted=len(result.accepted))
+    return IngestRead(accepted=len(result.accepted), outside_event_window=result.outside_event)
 
 
 @router.get("/deployments/{deployment_id}/metrics", response_model=MetricsRead)

@@ -23,7 +23,8 @@ SAMPLE_SCHEMA: dict[str, Any] = {
             "type": "string",
             "pattern": EVENT_ID.pattern,
             "description": "A live event the player takes part in (requires playerId; with or without "
-            "deploymentId): counts the player as a participant, and a purchase towards the event's revenue.",
+            "deploymentId): counts the player as a participant, and a purchase towards the event's revenue, "
+            "when the sample was taken inside the event's window in the server's region.",
         },
         "metric": {
             "type": "string",
@@ -51,6 +52,11 @@ class MetricBatch(InputModel):
 class IngestRead(CamelModel):
     accepted: int
     rejected: int = 0
+    outside_event_window: int = Field(
+        default=0,
+        description="Stored samples tagged with an eventId that did not count towards the event: taken "
+        "before its window opened or after it closed in their server's region.",
+    )
 
 
 class MetricsRead(CamelModel):

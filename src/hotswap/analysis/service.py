@@ -25,7 +25,7 @@ choices where the issue is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ OPTIONS = {"requireMetrics"}
 class Ingested:
     accepted: list[int]
     errors: list[FieldError]
+    outside_event: int = 0  # accepted samples tagged with a live event outside its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,13 @@ def check_analysis(doc: Any) -> None:
         raise InvalidInput("The analysis policy is invalid.", errors=[FieldError(field, message or str(exc))]) from exc
 
 
-# Which of these ids are live events (the events slice answers; metric samples may name one).
-KnownEvents = Callable[[UnitOfWork, Sequence[str]], Awaitable[frozenset[str]]]
+# Which of these ids are live events, each with the windows in which its samples count (the
+# events slice answers; metric samples may name one).
+KnownEvents = Callable[[UnitOfWork, Sequence[str]], Awaitable[Mapping[str, Sequence[ingest.EventWindow]]]]
 
 
-async def no_events(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
-    return frozenset()
+async def no_events(uow: UnitOfWork, ids: Sequence[str]) -> Mapping[str, Sequence[ingest.EventWindow]]:
+    return {}
 
 
 class AnalysisService:
@@ -135,7 +137,7 @@ class AnalysisService:
         started = await self.deployments.started_at(uow, _ids(items, "deploymentId"))
         aliases = await self.fleet.alias_map(uow)
         event_ids = _ids(items, "eventId", ingest.EVENT_ID)
-        events = await self.known_events(uow, event_ids) if event_ids else frozenset[str]()
+        events = await self.known_events(uow, event_ids) if event_ids else {}
         known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()), events)
         good, errors = ingest.parse(items, known, now)
         if good:
@@ -146,13 +148,15 @@ class AnalysisService:
                 await self.signals.send(uow, SamplesIngested(folded.participants))
             await self.deployments.make_due(uow, touched)
         accepted, rejected = len(good), len(errors)
+        outside = sum(1 for _, s in good if s.outside_event)
 
         def count() -> None:
             self.metrics.metric_samples.labels("accepted").inc(accepted)
             self.metrics.metric_samples.labels("rejected").inc(rejected)
+            self.metrics.event_samples_outside_window.inc(outside)
 
         uow.after_commit(count)
-        return Ingested([i for i, _ in good], errors)
+        return Ingested([i for i, _ in good], errors, outside)
 
     async def active_players(
         self, uow: UnitOfWork, start: datetime, end: datetime, also: PlayerIds | None = None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotswap.analysis.policy import DEFAULT_POLICY, Kind, MetricPolicy
+from hotswap.analysis.policy import DEFAULT_POLICY, Direction, Kind, MetricPolicy
 from hotswap.analysis.stats import Moments, Proportion, log_moments
 from hotswap.analysis.verdicts import (
     Arm,
@@ -119,6 +119,15 @@ def test_the_ceiling_needs_its_minimum_count() -> None:
     v = judge(CRASH, pair(Proportion(30, 100), Proportion(1_800, 90_000)))
     assert (v.outcome, v.reason) == (Outcome.PENDING, Reason.TOO_FEW_SAMPLES)
     assert v.explanation == "crash rate: too few samples yet (100 of 500 on canary), keep waiting"
+
+
+def test_crashes_without_sessions_are_not_enough_data_rather_than_a_regression() -> None:
+    # 100 crashes reported, no session: no crash rate at all (not 100%, past the 20% ceiling).
+    v = judge(CRASH, pair(Proportion.observed(100, 0), Proportion(40, 2_000)))
+    assert (v.outcome, v.reason, v.canary) == (Outcome.PENDING, Reason.TOO_FEW_SAMPLES, None)
+    assert v.explanation == "crash rate: too few samples yet (0 of 500 on canary), keep waiting"
+    floor = MetricPolicy("retention", Kind.PROPORTION, Direction.LOWER_IS_WORSE, ceiling=0.5, ceiling_min_count=1)
+    assert judge(floor, pair(Proportion(0, 0), Proportion(40, 2_000))).outcome is Outcome.PENDING
 
 
 def test_stale_canary_data_is_an_error_not_a_failure() -> None:

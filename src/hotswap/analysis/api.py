@@ -52,11 +52,13 @@ async def deployment_metrics(
     deployment_id: str, _: Reader, uow: UowDep, deployments: Deployments, analysis: Analysis
 ) -> MetricsRead:
     """Each arm's metrics so far, canary minus baseline per metric with its interval, and the
-    judge's verdict as of now."""
+    judge's verdict as of now. The canary arm's churn, session duration, complaints and
+    engagement are also at the top level, for a glance."""
     row = await deployments.get(uow, deployment_id)
     look = await analysis.look(uow, row)
     policy, require_metrics = analysis_options(row.spec)
     verdict = look.verdict
+    canary = look.arms["canary"]
     return MetricsRead(
         deployment_id=row.id,
         at=uow.clock.now(),
@@ -64,6 +66,11 @@ async def deployment_metrics(
         action=verdict.action,
         explanation=verdict.explanation,
         judged=look.reported or require_metrics,
+        player_churn_rate=canary["playerChurnRate"],
+        avg_session_duration=canary["avgSessionDuration"],
+        avg_session_duration_seconds=canary["avgSessionDurationSeconds"],
+        player_complaints=canary["playerComplaints"],
+        engagement=canary["engagement"],
         arms=look.arms,
         metrics=[m.to_json() for m in look.metrics],
         sample_ratio=verdict.sample_ratio.to_json() if verdict.sample_ratio is not None else None,

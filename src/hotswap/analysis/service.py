@@ -229,7 +229,9 @@ class AnalysisService:
         players: dict[str, Any],
         churn: dict[str, tuple[int, int]],
     ) -> dict[str, dict[str, Any]]:
-        """The seed 001 shape per arm, plus crash rate, FPS and latency."""
+        """Per arm: what a person watches (churn, session duration, complaints, engagement), the
+        crash rate the judge holds against its gates, FPS and latency. A rate or a mean without
+        its denominator (no sessions, no eligible players, no values) is None, never 0 or 100%."""
         sketches = await repo.sketches(deployment_id)
         out: dict[str, dict[str, Any]] = {}
         for arm in ingest.ARMS:
@@ -237,14 +239,18 @@ class AnalysisService:
             churned, eligible = churn.get(arm, (0, 0))
             ends, engagement = sums.get((arm, "session_end")), sums.get((arm, "engagement_score"))
             unit = players.get(arm)
+            duration = ends.total / ends.count if ends and ends.count else None
             out[arm] = {
                 "players": unit.units if unit else 0,
                 "sessions": sessions,
-                "playerChurnRate": churned / eligible if eligible else None,
-                "avgSessionDuration": ends.total / ends.count if ends and ends.count else None,
+                "playerChurnRate": Proportion(churned, eligible).rate_or_none,
+                # An ISO 8601 duration to the second for people, and the seconds for programs.
+                "avgSessionDuration": None if duration is None else timedelta(seconds=round(duration)),
+                "avgSessionDurationSeconds": duration,
                 "playerComplaints": unit.complained if unit else 0,
                 "engagement": engagement.total / engagement.count if engagement and engagement.count else None,
-                "crashRate": crashes / max(sessions, crashes) if crashes or sessions else None,
+                "crashes": crashes,
+                "crashRate": Proportion.observed(crashes, sessions).rate_or_none,
                 "fps": _quantiles(sketches.get((arm, "fps"))),
                 "networkLatency": _quantiles(sketches.get((arm, "network_latency"))),
             }
@@ -295,7 +301,7 @@ def _value(
         sessions = sums.get((arm, "session_start"))
         events, trials = (found.count if found else 0), (sessions.count if sessions else 0)
         last = _last(found.last_at if found else None, sessions.last_at if sessions else None)
-        return Proportion(events, max(events, trials)), last
+        return Proportion.observed(events, trials), last
     if found is None:
         return Moments(0, 0.0, 0.0), None
     if kind is Kind.LOG_MEAN:

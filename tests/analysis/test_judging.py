@@ -115,7 +115,7 @@ async def test_too_little_data_holds_the_step_then_pauses_it(
     assert (held["status"], held["step"]) == ("Running", 0)
     holds = [e for e in held["log"] if e["action"] == "hold"]  # said once, when the step's time was up
     assert [(h["actor"], h["toStep"], h["toStatus"]) for h in holds] == [("worker", 0, "Running")]
-    assert holds[0]["reason"].startswith("keep waiting: crash")
+    assert holds[0]["reason"].startswith("keep waiting: not enough data yet for crash")
     assert (await metrics_of(client, op, dep))["outcome"] == "Pending"
     await send(client, server, sessions(dep, "canary", 10, 0) + sessions(dep, "baseline", 10, 0))
     await _look(container, clock, timedelta(minutes=11))  # 61 minutes: past twice the hold

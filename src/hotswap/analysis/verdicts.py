@@ -285,7 +285,11 @@ def combine(verdicts: Sequence[MetricVerdict], sample_ratio: SampleRatio | None 
         return LookVerdict(outcome, f"hold: {'; '.join(parts)}", metrics, sample_ratio)
     pending = names(Outcome.PENDING)
     if pending or not metrics:
-        text = f"keep waiting: {', '.join(pending)} need more data" if pending else "keep waiting: no metrics to judge"
+        text = (
+            f"keep waiting: not enough data yet for {', '.join(pending)}"
+            if pending
+            else "keep waiting: no metrics to judge"
+        )
         return LookVerdict(Outcome.PENDING, text, metrics, sample_ratio)
     return LookVerdict(Outcome.SUCCESSFUL, f"continue: all {len(metrics)} metrics healthy", metrics, sample_ratio)
 

@@ -111,7 +111,7 @@ async def test_tracked_samples_reach_the_deployment_under_their_arm(
     for arm, players in arms.items():
         assert reported["arms"][arm]["players"] == len(players)
         assert reported["arms"][arm]["sessions"] == len(players)
-        assert reported["arms"][arm]["avgSessionDuration"] == (600.0 if arm == "canary" else 300.0)
+        assert reported["arms"][arm]["avgSessionDurationSeconds"] == (600.0 if arm == "canary" else 300.0)
         assert reported["arms"][arm]["crashRate"] == 0.0
     assert hs.dropped_samples == 0
     batches = transport.paths(METRICS)

@@ -29,6 +29,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+SECONDS = "s"  # a metric's unit when its values are durations in seconds
+
 
 class Kind(StrEnum):
     PROPORTION = "proportion"  # events / trials per arm
@@ -63,6 +65,9 @@ class MetricPolicy:
     stale_after: timedelta = timedelta(minutes=15)  # no sample for longer: ERROR
     tightest_at: int = 2000  # canary samples at which the confidence sequence is tightest
     label: str = ""  # for explanations: "crash rate"; the metric name when empty
+    # For explanations: SECONDS shows levels as durations ("6.4 min"); empty, as plain numbers.
+    # The built-in metrics' own; an override keeps its base's.
+    unit: str = ""
 
     def __post_init__(self) -> None:
         for name in ("critical", "warning", "ceiling"):
@@ -139,7 +144,8 @@ DEFAULT_POLICY = Policy(
         # as a ceiling on the canary's own share.
         MetricPolicy("complaint", Kind.PROPORTION, _UP, critical=0.01, scale=Scale.ABSOLUTE, ceiling=0.01,
                      label="complaint rate"),
-        MetricPolicy("session_duration", Kind.LOG_MEAN, _DOWN, warning=0.10, label="session duration"),
+        MetricPolicy("session_duration", Kind.LOG_MEAN, _DOWN, warning=0.10, label="session duration",
+                     unit=SECONDS),
         MetricPolicy("engagement", Kind.MEAN, _DOWN, warning=0.15, label="engagement score"),
         # "Server health degradation > 20%": medians per server, a few canary servers.
         MetricPolicy("server_error_rate", Kind.SERVER_RANK, _UP, critical=0.20, min_samples=3,

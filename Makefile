@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= $(or $(HOTSWAP_HOST),127.0.0.1)
 PORT   ?= $(or $(HOTSWAP_PORT),8080)
 
-.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis demo
+.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis demo sdk
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,11 +49,16 @@ schemathesis: $(VENV)/.dev
 	scripts/fuzz-api
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk
+	$(BIN)/ruff format --check src tests bench sdk
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+
+## sdk: build the SDK's own wheel (hotswap-sdk: the SDK and the targeting engine, for game servers) into dist/
+SDK_DIST ?= dist
+sdk: $(VENV)/.runtime
+	$(BIN)/pip wheel -q --no-deps -w $(SDK_DIST) sdk/python
 
 ## bench: print the figures of every benchmark (bench/player_query.py needs wrk: make bench-tools)
 bench: $(VENV)/.dev

@@ -8,7 +8,7 @@ PORT   ?= $(or $(HOTSWAP_PORT),8080)
 # CI runs the suite under coverage: make test PYTEST='.venv/bin/coverage run -m pytest'
 PYTEST ?= $(BIN)/pytest
 
-.PHONY: run test test-pg coverage lint typecheck migrate bench bench-tools lock clean schemathesis demo
+.PHONY: run test test-pg coverage lint typecheck migrate bench bench-tools lock clean schemathesis demo sdk
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,11 +51,16 @@ schemathesis: $(VENV)/.dev
 	scripts/fuzz-api
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk
+	$(BIN)/ruff format --check src tests bench sdk
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+
+## sdk: build the SDK's own wheel (hotswap-sdk: the SDK and the targeting engine, for game servers) into dist/
+SDK_DIST ?= dist
+sdk: $(VENV)/.runtime
+	$(BIN)/pip wheel -q --no-deps -w $(SDK_DIST) sdk/python
 
 ## bench: print the figures of every benchmark (bench/player_query.py needs wrk: make bench-tools)
 bench: $(VENV)/.dev

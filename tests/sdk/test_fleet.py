@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Options
 from tests.delivery.test_api import release
 from tests.helpers import Headers, wait_until
@@ -78,3 +79,25 @@ def test_registering_needs_what_the_registry_requires() -> None:
     with pytest.raises(ValueError, match="game, build"):
         Options(url="http://h", token="t", register=True, server_id="gs-1", region="eu-west")
     Options(url="http://h", token="t", register=True, server_id="gs-1", region="eu-west", game="g", build="1")
+
+
+def test_a_server_id_registers_by_default() -> None:
+    member = Options(url="http://h", token="t", server_id="gs-1", region="eu-west", game="g", build="1")
+    assert member.register is True
+    assert Options(url="http://h", token="t").register is False  # no server id: nothing to register
+    elsewhere = Options(url="http://h", token="t", server_id="gs-1", register=False)  # registered some other way
+    assert elsewhere.register is False
+    with pytest.raises(ValueError, match=r"needs region, game, build: .* pass register=False"):
+        Options(url="http://h", token="t", server_id="gs-1")
+
+
+async def test_a_client_named_as_a_server_registers_it_so_its_samples_count(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    member = {k: v for k, v in MEMBER.items() if k != "register"}  # as the README's game server names itself
+    async with AsyncClient(options(transport, server, **member, now=clock.now)) as hs:
+        hs.track("session_end", 1260.0, {"playerId": "p-42"})
+    assert (hs._core.tracker.sent, hs.dropped_samples) == (1, 0)
+    found = await registered(client, op)
+    assert found is not None
+    assert (found["region"], found["game"], found["build"]) == ("EU-WEST", "arena", "1.4.2")

@@ -51,7 +51,6 @@ class Core:
         self._cache_wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._warned_no_server = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -150,21 +149,16 @@ class Core:
         try:
             problem = check_sample(metric, value, event)
             if problem is not None:
-                log.warning("hotswap: track: %s; dropped", problem)
-                self.tracker.drop(1)
+                self.tracker.drop(1, f"track: {problem}")
                 return
             ctx = to_context(context, self.default_context)
             server_id = ctx.server_id
             if server_id is None:
-                if not self._warned_no_server:
-                    self._warned_no_server = True
-                    log.warning("hotswap: track needs a server id (Options.server_id or the context's); dropped")
-                self.tracker.drop(1)
+                self.tracker.drop(1, "track needs a server id (Options.server_id or the context's)")
                 return
             if event is not None and ctx.player_id is None:
                 # The server refuses eventId without playerId: participation is counted per player.
-                log.warning("hotswap: track(%r, event=%r) needs a player id in the context; dropped", metric, event)
-                self.tracker.drop(1)
+                self.tracker.drop(1, f"track({metric!r}, event={event!r}) needs a player id in the context")
                 return
             at = self.now()
             snapshot = self.state.snapshot

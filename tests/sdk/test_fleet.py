@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -101,3 +102,38 @@ async def test_a_client_named_as_a_server_registers_it_so_its_samples_count(
     found = await registered(client, op)
     assert found is not None
     assert (found["region"], found["game"], found["build"]) == ("EU-WEST", "arena", "1.4.2")
+
+
+class SlowRegistry(httpx.AsyncBaseTransport):
+    """Holds each registration until `answer` is set (a slow registry); passes the rest on."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/servers":
+            self.asked.set()
+            await self.answer.wait()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_closing_while_registering_lets_the_registration_end_so_the_last_samples_count(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    slow = SlowRegistry(transport)
+    member = {k: v for k, v in MEMBER.items() if k != "register"}
+    hs = AsyncClient(options(slow, server, **member, now=clock.now))
+    await hs.start()
+    await asyncio.wait_for(slow.asked.wait(), 10)
+    hs.track("session_end", 1260.0, {"playerId": "p-42"})  # a short-lived server: it closes at once
+    closing = asyncio.create_task(hs.aclose())
+    await wait_until(lambda: hs._core._closing is not None and hs._core._closing.is_set(), "the close under way")
+    slow.answer.set()
+    await closing
+    assert (hs._core.tracker.sent, hs.dropped_samples) == (1, 0)
+    assert await registered(client, op) is not None

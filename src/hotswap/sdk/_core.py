@@ -127,8 +127,10 @@ class Core:
             return
         self._closing.set()
         self._nudge()
+        # The fleet task is not cancelled: it ends at the closing, after the request under way. A
+        # registration cut short would have the server refuse every sample the last flush sends.
         for task in self._tasks:
-            if task.get_name() in ("hotswap-sdk-sync", "hotswap-sdk-fleet"):
+            if task.get_name() == "hotswap-sdk-sync":
                 task.cancel()
         # The tracker and cache tasks finish their last round; do not wait forever on a dead network.
         _done, pending = await asyncio.wait(self._tasks, timeout=self.options.request_timeout + 1)
@@ -187,8 +189,10 @@ class Core:
         assert self._flush_now is not None
         assert self._http is not None
         closing, flush_now = self._closing, self._flush_now
-        if self.fleet is not None:  # samples name the server: let it register first
-            await wait_either(self.fleet.first_attempt, closing, None)
+        if self.fleet is not None:  # samples name the server: let it register first, closing or not
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.request_timeout + 1):
+                    await self.fleet.first_attempt.wait()
         failures = 0
         while True:
             if failures:

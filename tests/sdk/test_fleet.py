@@ -84,10 +84,10 @@ def test_registering_needs_what_the_registry_requires() -> None:
 
 def test_a_server_id_registers_by_default() -> None:
     member = Options(url="http://h", token="t", server_id="gs-1", region="eu-west", game="g", build="1")
-    assert member.register is True
-    assert Options(url="http://h", token="t").register is False  # no server id: nothing to register
+    assert member.registers
+    assert not Options(url="http://h", token="t").registers  # no server id: nothing to register
     elsewhere = Options(url="http://h", token="t", server_id="gs-1", register=False)  # registered some other way
-    assert elsewhere.register is False
+    assert not elsewhere.registers
     with pytest.raises(ValueError, match=r"needs region, game, build: .* pass register=False"):
         Options(url="http://h", token="t", server_id="gs-1")
 

@@ -85,7 +85,7 @@ class Core:
         )
         self.syncer = syncer = Syncer(o, self.state, http, closing, o.random or random.random)
         self._spawn(syncer.run(), "sync")
-        if o.register:
+        if o.registers:
             self.fleet = fleet = Fleet(o, self.state, http, closing, self.default_context, self.now)
             self.state.after_swap.append(lambda _compiled: fleet.revision_applied())
             self._spawn(fleet.run(), "fleet")

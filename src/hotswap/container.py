@@ -210,7 +210,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("events", event_reads.snapshot_events)
     event_scheduler = EventScheduler(
         events,
-        snapshot_changes,
         audit,
         uow,
         clock,

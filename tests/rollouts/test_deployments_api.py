@@ -4,6 +4,7 @@ driven by the worker and the injected clock, the person's actions, and bad input
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -121,7 +122,9 @@ async def test_target_instances_none_of_which_is_registered_are_refused_naming_t
         assert "POST /api/v1/servers" in message
     assert await count_rows("deployments") == 0
     # Player deployments name players, not game servers: nothing to look up in the fleet.
-    players = {"configName": "balance", "strategy": "Canary", "unitKind": "players", "targetInstances": ["p-1"]}
+    players: dict[str, Any] = {
+        "configName": "balance", "strategy": "Canary", "unitKind": "players", "targetInstances": ["p-1"]
+    }  # fmt: skip
     assert (await deploy(client, op, **players))["warnings"] == []
 
 
@@ -130,7 +133,11 @@ async def test_unregistered_target_instances_are_a_warning_until_they_register(
 ) -> None:
     await config_with_two_versions(client, op, "balance")
     await register_servers(client, server, {"pay-2": "NA-WEST"})
-    body = {"configName": "balance", "strategy": "Canary", "targetInstances": ["pay-1", "pay-2", "pay-3"]}
+    body: dict[str, Any] = {
+        "configName": "balance",
+        "strategy": "Canary",
+        "targetInstances": ["pay-1", "pay-2", "pay-3"],
+    }
     r = await client.post("/api/v1/deployments", headers=op, params={"dryRun": "true"}, json=body)
     assert [w["instances"] for w in r.json()["warnings"]] == [["pay-1", "pay-3"]]
     created = await deploy(client, op, **body)

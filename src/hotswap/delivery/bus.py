@@ -1,9 +1,10 @@
 """The change bus: how every API process learns that something it holds in memory changed.
 
 Messages are small JSON objects (`{"kind": "snapshot", "environment": "Production", "revision": 7}`,
-`{"kind": "player", "id": "p-1"}`); a receiver re-reads the store, so a message carries no data
-that could disagree with it. Redis pub/sub when HOTSWAP_REDIS_URL is set; else PostgreSQL
-LISTEN/NOTIFY when the store is PostgreSQL; else (SQLite: one process) in-process.
+`{"kind": "player", "id": "p-1"}`, `{"kind": "warm", ...}` from `delivery.warming`); a receiver
+re-reads the store, so a message carries no data that could disagree with it. Redis pub/sub
+when HOTSWAP_REDIS_URL is set; else PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL; else
+(SQLite: one process) in-process.
 Delivery is at most once: a replica that misses a message (Redis or PostgreSQL restarting, a
 connection being re-established) catches up through the periodic revision check in
 `delivery.service`, so the bus is about speed, not correctness. To shorten that gap, a bus that

@@ -188,6 +188,7 @@ def over(planning: Planning, now: datetime, *, record_past: bool, derived_end: b
     on an event that has not ended is refused too (it would be served, not recorded). A 422
     that says what to do, otherwise."""
     ended = planning.end <= now
+    now = now.replace(microsecond=0)  # as the message shows it
     if ended and not record_past:
         source = " (startTime plus the template's length)" if derived_end else ""
         message = (

@@ -50,7 +50,6 @@ from hotswap.auth.model import SYSTEM, Role
 from hotswap.configs.service import ProfileDraft
 from hotswap.container import build_container
 from hotswap.core.environments import Environment
-from hotswap.events.model import EventAction
 from hotswap.events.schemas import EventCreate
 from hotswap.segments.service import SegmentDraft
 from hotswap.settings import Settings
@@ -125,7 +124,7 @@ async def seed(database_url: str, events: int = 0) -> str:
 
 
 async def seed_events(container: Any, count: int) -> None:
-    """`count` live events in Staging, activated: every third for a segment, every fourth in two
+    """`count` live events in Staging, live now: every third for a segment, every fourth in two
     regions, every fifth with two variants (mini events: the concurrency rules do not apply)."""
     now = datetime.now(UTC)
     for i in range(count):
@@ -151,11 +150,8 @@ async def seed_events(container: Any, count: int) -> None:
                 {"name": "A", "weight": 50, "configuration": {"rewards": {"coins": 150}}},
                 {"name": "B", "weight": 50},
             ]
-        async with container.uow() as uow:
+        async with container.uow() as uow:  # its start has passed: it is Active once created
             await container.events.create(uow, SYSTEM, EventCreate.model_validate(body).command())
-            await uow.commit()
-        async with container.uow() as uow:
-            await container.events.act(uow, SYSTEM, body["eventId"], EventAction.ACTIVATE)
             await uow.commit()
 
 

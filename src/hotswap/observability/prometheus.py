@@ -93,6 +93,13 @@ class Metrics:
         self.event_dead_letters = Counter(
             "hotswap_event_dead_letters", "Scheduled event transitions that failed every retry", registry=r
         )
+        self.cache_warms = Counter(
+            "hotswap_cache_warms",
+            "Cache warm-ups run by this process (snapshots rebuilt, player profiles refilled), by origin: "
+            "request (an admin asked this process) or bus (another replica asked every process)",
+            ["origin"],
+            registry=r,
+        )
 
         self.after_commit_failures = Counter(
             "hotswap_after_commit_failures",

@@ -162,6 +162,13 @@ class LogEntryRead(CamelModel):
     snapshot_revision: int | None = Field(description="The snapshot revision this change made live, if it made one.")
 
 
+class WarningRead(CamelModel):
+    code: str = Field(description="`unregistered-instances`: named game servers the fleet does not know.")
+    field: str = Field(description="The request field it is about.")
+    message: str
+    instances: list[str]
+
+
 class DeploymentRead(CamelModel):
     id: str
     environment: str
@@ -188,6 +195,11 @@ class DeploymentRead(CamelModel):
         default=None, description="Target servers, and how many report running the revision that exposes them."
     )
     log: list[LogEntryRead] = Field(default_factory=list, description="Who or what moved it, and why.")
+    warnings: list[WarningRead] = Field(
+        default_factory=list,
+        description="What may not go as the request expects, e.g. targetInstances that are not registered game "
+        "servers (when none is, the request is refused). Judged at each read.",
+    )
     created_at: datetime
     created_by: str
     updated_at: datetime

@@ -1,9 +1,9 @@
 """Request and response bodies of the events API.
 
-Creating an event takes seed 000's body (`name`, `displayName`, `eventType`, `startTime`,
-`endTime`, `configuration`), seed 003's (`eventId` instead of `name`), or `templateId` plus what
-to change of the template. `PUT /events/{id}` takes any subset of the same fields (seed 003's
-runbook sends only `startTime`). Times that have already ended need `recordPast` (see
+Creating an event takes `name` (or `eventId`, the same thing), `displayName`, `eventType`,
+`startTime`, `endTime` and `configuration`, or `templateId` plus what to change of the
+template. `PUT /events/{id}` takes any subset of the same fields (moving an event is just
+`startTime`). Times that have already ended need `recordPast` (see
 `planning.over`)."""
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ class _Content(InputModel):
 
 
 class EventCreate(_Content):
-    event_id: EventId | None = Field(default=None, description="The event's id (seed 003).")
-    name: EventId | None = Field(default=None, description="The event's id, as seed 000 calls it.")
+    event_id: EventId | None = Field(default=None, description="The event's id.")
+    name: EventId | None = Field(default=None, description="The event's id, under another name (`eventId`).")
     template_id: TemplateId | None = Field(default=None, description="Start from this template.")
     environment: str | None = Field(default=None, description="Development, Staging or Production (default).")
 

@@ -156,6 +156,9 @@ async def test_the_game_configuration_quick_start(client: httpx.AsyncClient, op:
     metrics = await ok(await client.get(f"/api/v1/deployments/{deployment['id']}/metrics", headers=op))
     assert (metrics["deploymentId"], metrics["outcome"]) == (deployment["id"], "Pending")
     assert {"canary", "baseline"} <= metrics["arms"].keys()
+    # The canary arm's summary at the top level: no sessions yet, so no rates and no durations.
+    summary = {k: metrics[k] for k in ("playerChurnRate", "avgSessionDuration", "playerComplaints", "engagement")}
+    assert summary == {"playerChurnRate": None, "avgSessionDuration": None, "playerComplaints": 0, "engagement": None}
 
 
 async def test_the_operations_guide_requests(

@@ -5,8 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= $(or $(HOTSWAP_HOST),127.0.0.1)
 PORT   ?= $(or $(HOTSWAP_PORT),8080)
+# CI runs the suite under coverage: make test PYTEST='.venv/bin/coverage run -m pytest'
+PYTEST ?= $(BIN)/pytest
 
-.PHONY: run test test-pg lint typecheck migrate bench bench-tools lock clean schemathesis demo
+.PHONY: run test test-pg coverage lint typecheck migrate bench bench-tools lock clean schemathesis demo sdk
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,25 +37,30 @@ migrate: $(VENV)/.runtime
 
 ## test: set up and run the whole suite (SQLite unless HOTSWAP_TEST_DATABASE_URL says otherwise)
 test: $(VENV)/.dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 ## test-pg: the same suite against the local PostgreSQL and Redis
 test-pg: $(VENV)/.dev
 	HOTSWAP_TEST_DATABASE_URL=$${HOTSWAP_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} \
 	HOTSWAP_TEST_REDIS_URL=$${HOTSWAP_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	HOTSWAP_TEST_REQUIRE_SERVICES=1 \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 ## schemathesis: fuzz a running server against its own OpenAPI document (zero 5xx allowed)
 schemathesis: $(VENV)/.dev
 	scripts/fuzz-api
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk
+	$(BIN)/ruff format --check src tests bench sdk
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+
+## sdk: build the SDK's own wheel (hotswap-sdk: the SDK and the targeting engine, for game servers) into dist/
+SDK_DIST ?= dist
+sdk: $(VENV)/.runtime
+	$(BIN)/pip wheel -q --no-deps -w $(SDK_DIST) sdk/python
 
 ## bench: print the figures of every benchmark (bench/player_query.py needs wrk: make bench-tools)
 bench: $(VENV)/.dev
@@ -70,5 +77,12 @@ lock:
 	.lockenv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
 	rm -rf .lockenv
 
+## coverage: the suite on SQLite under coverage.py (branch coverage), then the report (fails under 85 %)
+coverage: $(VENV)/.dev
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*

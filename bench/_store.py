@@ -32,7 +32,7 @@ async def empty_but_seeds(conn: AsyncConnection) -> None:
 
 
 async def scratch_tokens(container: Container) -> tuple[str, str]:
-    """Empty the container's scratch store (but for the seeds); an admin token and a server
+    """Empty the container's scratch store (but for the rows the migrations seed); an admin token and a server
     (game fleet) token for it, valid a day."""
     async with container.engine.begin() as conn:
         await empty_but_seeds(conn)

@@ -1,6 +1,6 @@
 """Lag from each live event's scheduled start to the snapshot revision that makes it live.
 
-Target (issue 7): p99 under 1 s (seed 000 asks under 5 s).
+Target: p99 under 1 s (a live event must be live within 5 s of its start).
 
 What it does: in process, through the real app (httpx over ASGI) with the event scheduler
 running as in `hotswap serve` (its own task, sleeping until the earliest stored timer, woken by

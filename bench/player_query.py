@@ -1,6 +1,6 @@
 """Requests per second of `POST /api/v1/evaluate`, against a bare ASGI route, in one run.
 
-Target (issue 3): evaluate serves at least 50% of the bare route's rate, with p99 under 10 ms at
+Target: evaluate serves at least 50% of the bare route's rate, with p99 under 10 ms at
 64 connections, under the same HTTP server and worker count.
 
 What it does:
@@ -20,7 +20,7 @@ Needs wrk (Debian package `wrk`: `make bench-tools`) and the dev dependencies.
 
     .venv/bin/python bench/player_query.py [--duration 10] [--connections 64] [--servers uvicorn,granian] [--events 50]
 
-With `--events 50` (issue 7) the snapshot also holds 50 active live events (some for a segment,
+With `--events 50` the snapshot also holds 50 active live events (some for a segment,
 some in two regions, some with A/B variants): every evaluate answer then carries the events that
 player is in, and the ratio to the bare route is the same measurement with events served.
 """
@@ -50,7 +50,6 @@ from hotswap.auth.model import SYSTEM, Role
 from hotswap.configs.service import ProfileDraft
 from hotswap.container import build_container
 from hotswap.core.environments import Environment
-from hotswap.events.model import EventAction
 from hotswap.events.schemas import EventCreate
 from hotswap.segments.service import SegmentDraft
 from hotswap.settings import Settings
@@ -125,7 +124,7 @@ async def seed(database_url: str, events: int = 0) -> str:
 
 
 async def seed_events(container: Any, count: int) -> None:
-    """`count` live events in Staging, activated: every third for a segment, every fourth in two
+    """`count` live events in Staging, live now: every third for a segment, every fourth in two
     regions, every fifth with two variants (mini events: the concurrency rules do not apply)."""
     now = datetime.now(UTC)
     for i in range(count):
@@ -151,11 +150,8 @@ async def seed_events(container: Any, count: int) -> None:
                 {"name": "A", "weight": 50, "configuration": {"rewards": {"coins": 150}}},
                 {"name": "B", "weight": 50},
             ]
-        async with container.uow() as uow:
+        async with container.uow() as uow:  # its start has passed: it is Active once created
             await container.events.create(uow, SYSTEM, EventCreate.model_validate(body).command())
-            await uow.commit()
-        async with container.uow() as uow:
-            await container.events.act(uow, SYSTEM, body["eventId"], EventAction.ACTIVATE)
             await uow.commit()
 
 
@@ -301,7 +297,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="uvicorn,granian")
-    parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (issue 7: 50)")
+    parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (the target says 50)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench-tools` (Debian package wrk)")

@@ -1,7 +1,7 @@
 """Time from a rollback request to the new snapshot being live in the API process.
 
-Target (issue 4): p99 under 200 ms over 50 rollbacks, with 10,000 registered game servers and
-50 configs (the seeds ask for under 10 s end to end).
+Target: p99 under 200 ms over 50 rollbacks, with 10,000 registered game servers and
+50 configs (a rollback must be live everywhere within 10 s end to end).
 
 What it does: builds a store through the real services (10,000 servers in five regions, 50
 Staging configs each with a live 1.0.0 and a 2.0.0), then 50 times: starts a Canary deployment
@@ -54,7 +54,7 @@ async def main(rollbacks: int, servers: int, database_url: str | None) -> None:
         await asyncio.to_thread(migrate.upgrade, url)
         settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False, worker=False)
         container = build_container(settings)
-        async with container.engine.begin() as conn:  # a scratch database: start empty but for the seeds
+        async with container.engine.begin() as conn:  # a scratch database: start empty but for seeded rows
             await empty_but_seeds(conn)
         now = datetime.now(UTC)
         async with container.engine.begin() as conn:

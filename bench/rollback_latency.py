@@ -1,6 +1,6 @@
 """Time from the metric batch that tips the judge's verdict to the rollback snapshot being live.
 
-Target (issue 5): p99 under 1 s.
+Target: p99 under 1 s.
 
 What it does: in process, through the real app (httpx over ASGI) with the rollout worker running
 as in `hotswap serve` (its own task, woken by commits, polling every second), 30 times: starts a

@@ -17,12 +17,19 @@ The layers, each importing only from itself and the layers below it:
 5. the composition root: `container`, `api` (the app factory), `cli`, `settings`, `tables`
    (every table, for migrations), `storage.migrations` and the simulator, which drives the app.
 
-The SDK (`hotswap.sdk`) stands apart: it runs inside game servers and imports the kernel only.
+The SDK (`hotswap.sdk`) stands apart: it runs inside game servers, and ships with the targeting
+engine alone in its own distribution (`sdk/python`, `hotswap-sdk`). So `sdk` imports only itself
+and `targeting`, `targeting` only itself, and both import from outside the standard library only
+what that distribution declares. `core.errors` re-exports the root of the error hierarchy from
+`targeting.errors` (the engine raises it); nothing else in `core` imports outside `core`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,6 +62,12 @@ ROOT_MODULES = {"hotswap", "hotswap.api", "hotswap.container", "hotswap.settings
 ROOT_PACKAGES = ("hotswap.cli", "hotswap.simulator", "hotswap.storage.migrations")
 ADAPTER_NAMES = {"api", "schemas", "views", "hot", "openapi"}
 PRIVATE_TO_SLICE = {"tables", "repository"}
+
+# What the SDK distribution ships (sdk/python/pyproject.toml): the SDK and the targeting engine.
+SDK_DISTRIBUTION = ("sdk", "targeting")
+SDK_PROJECT = SRC.parents[1] / "sdk" / "python" / "pyproject.toml"
+# The root of the error hierarchy, which the engine raises and `core.errors` re-exports.
+ERRORS_ROOT = "hotswap.targeting.errors"
 
 # Imports kept against a rule, each with its reason: (importer, imported) -> why.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -155,16 +168,18 @@ def _problem(edge: Import) -> str | None:
     top_a, top_b = _top(a), _top(b)
     if _is_root(a):
         return None
+    if top_a in SDK_DISTRIBUTION:  # before the package itself: the SDK distribution ships without it
+        if top_a == "sdk":
+            return None if top_b in SDK_DISTRIBUTION else "the SDK imports itself and the targeting engine only"
+        return None if top_b == "targeting" else "targeting imports only itself: it ships alone in the SDK"
     if b == "hotswap":  # the package itself: its version
         return None
     if _is_root(b):
         return "only the composition root imports the composition root"
     if top_a != top_b and b.rpartition(".")[2] in PRIVATE_TO_SLICE:
         return f"{b} is private to its slice: use its service"
-    if top_a == "sdk":
-        return None if top_b in ("sdk", *KERNEL) else "the SDK imports the kernel only"
     if top_a == "core":
-        return None if top_b == "core" else "core imports nothing outside core"
+        return None if top_b == "core" or b == ERRORS_ROOT else "core imports nothing outside core"
     if top_a in KERNEL:
         return None if top_b in KERNEL else "the kernel imports only the kernel"
     if top_a in INFRASTRUCTURE:
@@ -199,6 +214,65 @@ def test_imports_follow_the_layers() -> None:
         if (why := _problem(edge)) is not None and (edge.importer, edge.imported) not in EXCEPTIONS
     ]
     assert broken == []
+
+
+def test_the_sdk_distribution_rules_see_what_they_look_for() -> None:
+    assert _problem(Import("hotswap.sdk.client", "hotswap.targeting.snapshot", 1)) is None
+    assert _problem(Import("hotswap.sdk.client", "hotswap.core.errors", 1)) is not None
+    assert _problem(Import("hotswap.sdk.client", "hotswap", 1)) is not None  # not in the SDK's wheel
+    assert _problem(Import("hotswap.targeting.rules", "hotswap.core.errors", 1)) is not None
+    assert _problem(Import("hotswap.core.errors", ERRORS_ROOT, 1)) is None
+    assert _problem(Import("hotswap.core.clock", "hotswap.targeting.snapshot", 1)) is not None
+
+
+def _distribution_names(requirements: list[str]) -> set[str]:
+    names = set()
+    for requirement in requirements:
+        found = re.match(r"[A-Za-z0-9._-]+", requirement)
+        assert found is not None, requirement
+        names.add(found.group().lower().replace("_", "-"))
+    return names
+
+
+# Where a distribution's import name is not its own name.
+IMPORT_NAMES = {"openfeature-sdk": "openfeature"}
+
+
+def _third_party(module: str) -> set[str]:
+    tops = {name.split(".")[0] for name, _ in _RAW[module]}
+    return {top for top in tops if top != "hotswap" and top not in sys.stdlib_module_names}
+
+
+def test_the_sdk_distribution_imports_only_what_it_declares() -> None:
+    """The SDK and the engine run in a game server that installed `hotswap-sdk` alone: what they
+    import from outside the standard library is a dependency of that distribution (the
+    OpenFeature provider: of its `openfeature` extra), and each dependency is used."""
+    project = tomllib.loads(SDK_PROJECT.read_text())["project"]
+    required = {IMPORT_NAMES.get(name, name) for name in _distribution_names(project["dependencies"])}
+    extra = {
+        IMPORT_NAMES.get(name, name) for name in _distribution_names(project["optional-dependencies"]["openfeature"])
+    }
+    imported = {module: _third_party(module) for module in FILES if _top(module) in SDK_DISTRIBUTION}
+    undeclared = {
+        module: sorted(names - required - (extra if module == "hotswap.sdk.openfeature" else set()))
+        for module, names in imported.items()
+    }
+    assert {module: names for module, names in undeclared.items() if names} == {}
+    assert set().union(*imported.values()) == required | extra
+    assert required == {"httpx", "orjson"}  # what a game server gets: nothing of the server
+
+
+def test_the_sdk_distribution_ships_its_packages_and_not_the_server() -> None:
+    """Its wheel takes the SDK's and the engine's source from src/, under the `hotswap` namespace
+    (no `hotswap/__init__.py`: that file is the server distribution's)."""
+    build = tomllib.loads(SDK_PROJECT.read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    shipped = build["force-include"]
+    assert sorted(shipped.values()) == [f"hotswap/{package}" for package in sorted(SDK_DISTRIBUTION)]
+    for source, target in shipped.items():
+        assert (SDK_PROJECT.parent / source).resolve() == SRC / target.removeprefix("hotswap/")
+    assert build["bypass-selection"]  # nothing else goes in
+    assert not build.get("packages")
+    assert not build.get("include")
 
 
 def test_every_exception_is_still_needed() -> None:

@@ -25,6 +25,7 @@ from hotswap.configs.api import router as configs_router
 from hotswap.container import Container, build_container
 from hotswap.core.clock import Clock
 from hotswap.delivery.api import hot_routes
+from hotswap.delivery.api import router as delivery_router
 from hotswap.delivery.openapi import OPENAPI_PATHS, SERVED_EVENT_SCHEMA
 from hotswap.event_templates.api import router as templates_router
 from hotswap.events.api import router as events_router
@@ -136,6 +137,7 @@ def create_app(
         templates_router,
         events_router,
         event_engagement_router,
+        delivery_router,
     ):
         app.include_router(router)
     _mount_operational_routes(app, container)

@@ -28,6 +28,7 @@ from hotswap.core.signals import AFTER_COMMIT, IN_TRANSACTION, Signals
 from hotswap.delivery.bus import ChangeBus, create_bus
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
+from hotswap.delivery.warming import CacheWarmer
 from hotswap.event_templates.service import TemplateService
 from hotswap.events.engagement import Engagement, known_events
 from hotswap.events.model import KIND as EVENT
@@ -92,6 +93,7 @@ class Container:
     event_reads: EventReads
     engagement: Engagement
     event_scheduler: EventScheduler
+    warmer: CacheWarmer
     rate_limiter: RateLimiter | None = None
 
     def services(self) -> dict[type, object]:
@@ -210,7 +212,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     snapshots.add_part("events", event_reads.snapshot_events)
     event_scheduler = EventScheduler(
         events,
-        snapshot_changes,
         audit,
         uow,
         clock,
@@ -260,6 +261,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         event_reads=event_reads,
         engagement=engagement,
         event_scheduler=event_scheduler,
+        # An operator's warm-up rebuilds the snapshots and refills the player cache in every process.
+        warmer=CacheWarmer(snapshots, players, bus, uow, audit, metrics, clock),
         rate_limiter=rate_limiter,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from hotswap.analysis.ingest import MAX_BATCH
 from hotswap.analysis.tables import metric_aggregates
@@ -35,20 +36,67 @@ async def test_samples_show_up_in_the_arms_at_once(client: httpx.AsyncClient, op
     ]
     r = await send(client, server, batch)
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 9, "rejected": 0}
+    assert r.json() == {"accepted": 9, "rejected": 0, "outsideEventWindow": 0}
     found = await metrics_of(client, op, dep)
     canary, baseline = found["arms"]["canary"], found["arms"]["baseline"]
     assert (canary["players"], canary["sessions"], canary["crashRate"]) == (2, 40, 0.1)
-    assert canary["avgSessionDuration"] == 900.0
+    assert (canary["avgSessionDuration"], canary["avgSessionDurationSeconds"]) == ("PT15M", 900.0)
     assert (canary["playerComplaints"], canary["engagement"]) == (1, 0.5)
     assert (baseline["players"], baseline["sessions"], baseline["crashRate"]) == (1, 10, 0.0)
     assert baseline["fps"]["mean"] == 45.0
+    assert (baseline["avgSessionDuration"], baseline["avgSessionDurationSeconds"], baseline["engagement"]) == (
+        None,
+        None,
+        None,
+    )
     assert baseline["fps"]["p50"] == pytest.approx(30.0, rel=0.02)
     assert found["judged"] is True
     assert {m["metric"] for m in found["metrics"]} >= {"crash", "complaint", "session_duration", "engagement"}
     crash = next(m for m in found["metrics"] if m["metric"] == "crash")
     assert (crash["canarySamples"], crash["baselineSamples"]) == (40, 10)
     assert found["outcome"] == "Pending"  # far below the minimum samples
+
+
+async def test_the_canary_arm_is_also_summed_up_at_the_top_level(
+    client: httpx.AsyncClient, op: Headers, server: Headers
+) -> None:
+    dep = (await running(client, op, server))["id"]
+    batch = [
+        sample(dep, "canary", "session_start", playerId="p1", count=3),
+        sample(dep, "canary", "session_end", playerId="p1", value=400.0),
+        sample(dep, "canary", "session_end", playerId="p1", value=452.4),  # 426.2 s on average
+        sample(dep, "canary", "complaint", playerId="p1"),
+        sample(dep, "canary", "complaint", playerId="p2", count=2),
+        sample(dep, "canary", "engagement_score", value=90.0),
+        sample(dep, "canary", "engagement_score", value=99.0),
+        sample(dep, "baseline", "session_end", playerId="p3", value=60.0),
+        sample(dep, "baseline", "complaint", playerId="p3"),
+    ]
+    assert (await send(client, server, batch)).status_code == 200
+    found = await metrics_of(client, op, dep)
+    summary = {k: found[k] for k in ("playerChurnRate", "avgSessionDuration", "playerComplaints", "engagement")}
+    assert summary == {
+        "playerChurnRate": None,  # nobody can have churned yet
+        "avgSessionDuration": "PT7M6S",  # an ISO 8601 duration, to the second
+        "playerComplaints": 2,  # players who complained
+        "engagement": 94.5,
+    }
+    assert found["avgSessionDurationSeconds"] == pytest.approx(426.2)
+    canary = found["arms"]["canary"]
+    assert {k: canary[k] for k in (*summary, "avgSessionDurationSeconds")} == {
+        **summary,
+        "avgSessionDurationSeconds": found["avgSessionDurationSeconds"],
+    }
+    assert found["arms"]["baseline"]["playerComplaints"] == 1  # the arms stay as they were
+
+
+async def test_the_summary_fields_are_described_in_the_openapi_document(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    read = schemas["MetricsRead"]["properties"]
+    for name in ("playerChurnRate", "avgSessionDuration", "avgSessionDurationSeconds", "playerComplaints"):
+        assert "canary arm" in read[name]["description"], name
+    assert "ISO 8601" in read["avgSessionDuration"]["description"]
+    assert "null without sessions" in schemas["ArmRead"]["properties"]["crashRate"]["description"]
 
 
 async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(

@@ -62,3 +62,28 @@ def test_a_sample_keeps_its_own_time_within_limits() -> None:
     assert good[0][1].at == NOW - timedelta(minutes=3)
     _, errors = ingest.parse([item | {"at": "2026-06-01T12:00:00"}, item | {"at": "2026-05-31T00:00:00Z"}], KNOWN, NOW)
     assert [e.message for e in errors] == ["needs a time zone offset (Z for UTC)", "is more than 6 hours old"]
+
+
+def test_an_event_sample_counts_only_inside_the_window_of_its_servers_region() -> None:
+    windows = [ingest.EventWindow("NA-WEST", NOW - timedelta(hours=1), NOW + timedelta(minutes=1))]
+    known = ingest.Known(
+        {"gs-1": "NA-WEST", "gs-2": "EU-WEST"}, frozenset(), {"na-west": "NA-WEST"}.get, {"e1": windows}
+    )
+
+    def sample(server: str, at: datetime) -> dict[str, Any]:
+        return {"serverId": server, "playerId": "p1", "eventId": "e1", "metric": "purchase", "value": 2.0,
+                "at": at.isoformat()}  # fmt: skip
+
+    items = [
+        sample("gs-1", NOW),  # inside
+        sample("gs-1", NOW - timedelta(hours=2)),  # before the window
+        sample("gs-1", NOW + timedelta(minutes=1)),  # at its end: outside
+        sample("gs-2", NOW),  # a region the event does not run in
+    ]
+    good, errors = ingest.parse(items, known, NOW)
+    assert errors == []
+    assert [s.in_event_window for _, s in good] == [True, False, False, False]
+    assert [s.outside_event for _, s in good] == [False, True, True, True]
+    folded = ingest.fold([s for _, s in good])
+    assert folded.participants[("e1", "p1")].revenue == 2.0  # only the sample inside counts
+    assert set(folded.players) == {"p1"}  # every one still says the player was active

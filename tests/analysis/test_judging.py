@@ -63,6 +63,23 @@ async def test_a_crash_regression_rolls_the_canary_back_with_the_reason(
     assert registry.get_sample_value("hotswap_rollbacks_total", {"strategy": "Canary", "trigger": "judge"}) == 1
 
 
+async def test_crashes_without_sessions_are_no_crash_rate_and_roll_nothing_back(
+    client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
+) -> None:
+    dep = (await running(client, op, server, analysis=ONLY_CRASH))["id"]
+    batch = [sample(dep, "canary", "crash", count=100), *sessions(dep, "baseline", 2000, 40)]
+    assert (await send(client, server, batch)).status_code == 200
+    await _look(container, clock)
+    assert (await get(client, op, dep))["status"] == "Running"
+    found = await metrics_of(client, op, dep)
+    canary = found["arms"]["canary"]
+    assert (canary["crashes"], canary["sessions"], canary["crashRate"]) == (100, 0, None)
+    assert found["arms"]["baseline"]["crashRate"] == 0.02
+    crash = next(m for m in found["metrics"] if m["metric"] == "crash")
+    assert (crash["outcome"], crash["reason"], crash["canary"]) == ("Pending", "too_few_samples", None)
+    assert found["outcome"] == "Pending"
+
+
 async def test_a_shorter_session_on_canary_pauses_it_and_fires_the_webhook(
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock, auth: Any
 ) -> None:
@@ -98,7 +115,7 @@ async def test_too_little_data_holds_the_step_then_pauses_it(
     assert (held["status"], held["step"]) == ("Running", 0)
     holds = [e for e in held["log"] if e["action"] == "hold"]  # said once, when the step's time was up
     assert [(h["actor"], h["toStep"], h["toStatus"]) for h in holds] == [("worker", 0, "Running")]
-    assert holds[0]["reason"].startswith("keep waiting: crash")
+    assert holds[0]["reason"].startswith("keep waiting: not enough data yet for crash")
     assert (await metrics_of(client, op, dep))["outcome"] == "Pending"
     await send(client, server, sessions(dep, "canary", 10, 0) + sessions(dep, "baseline", 10, 0))
     await _look(container, clock, timedelta(minutes=11))  # 61 minutes: past twice the hold

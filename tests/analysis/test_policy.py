@@ -1,4 +1,4 @@
-"""Policies: the seed's defaults, and overrides merged from plain JSON with field-path errors."""
+"""Policies: the defaults, and overrides merged from plain JSON with field-path errors."""
 
 from __future__ import annotations
 

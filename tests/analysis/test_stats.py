@@ -71,6 +71,19 @@ def test_a_proportion_cannot_have_more_events_than_trials() -> None:
         Proportion(5, 4)
 
 
+def test_an_observed_rate_has_no_value_without_trials_rather_than_a_rate_of_one() -> None:
+    crashes_alone = Proportion.observed(5, 0)
+    assert crashes_alone == Proportion(0, 0)
+    assert math.isnan(crashes_alone.rate)
+    assert crashes_alone.rate_or_none is None
+    # 12 crashes in 10 reported sessions: two belong to sessions never reported.
+    assert Proportion.observed(12, 10) == Proportion(10, 10)
+    assert Proportion.observed(3, 10).rate_or_none == 0.3
+    assert Proportion.observed(0, 10).rate_or_none == 0.0
+    with pytest.raises(ValueError, match="negative"):
+        Proportion.observed(-1, 10)
+
+
 def test_boundary_is_where_the_one_sided_normal_mixture_reaches_one_over_alpha() -> None:
     # alpha 0.01, progress 1: L = 2 ln(1 / 0.02) = 7.824; rho = 1 / (L + ln(1 + L)) = 1 / 10.0015.
     # The mixture at z is sqrt(4 rho / (1 + rho)) · exp(z² / (2 (1 + rho))) · Φ(z / sqrt(1 + rho)).

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotswap.analysis.policy import DEFAULT_POLICY, Kind, MetricPolicy
+from hotswap.analysis.policy import DEFAULT_POLICY, Direction, Kind, MetricPolicy
 from hotswap.analysis.stats import Moments, Proportion, log_moments
 from hotswap.analysis.verdicts import (
     Arm,
@@ -89,8 +89,18 @@ def test_shorter_sessions_are_judged_on_geometric_means() -> None:
     assert v.low is not None
     assert v.high is not None
     assert v.low < -0.15 < v.high < 0
-    assert v.explanation.startswith("session duration 17 on canary vs 20 on baseline (geometric means; -15%")
+    assert v.explanation.startswith("session duration 17 s on canary vs 20 s on baseline (geometric means; -15%")
     assert v.explanation.endswith(": below the warning -10%, hold")
+
+
+def test_session_durations_are_explained_with_their_unit() -> None:
+    canary = log_moments([384 / 1.5, 384.0, 384 * 1.5] * 400)
+    baseline = log_moments([9000 / 1.5, 9000.0, 9000 * 1.5] * 1_200)
+    v = judge(DEFAULT_POLICY["session_duration"], pair(canary, baseline))
+    assert v.explanation.startswith("session duration 6.4 min on canary vs 2.5 h on baseline (geometric means")
+    # A metric without a unit is a plain number.
+    plain = MetricPolicy("load", Kind.LOG_MEAN, Direction.LOWER_IS_WORSE, warning=0.1)
+    assert judge(plain, pair(canary, baseline)).explanation.startswith("load 384 on canary vs 9,000 on baseline")
 
 
 def test_few_canary_servers_with_a_lower_tick_rate_fail_the_rank_test() -> None:
@@ -119,6 +129,15 @@ def test_the_ceiling_needs_its_minimum_count() -> None:
     v = judge(CRASH, pair(Proportion(30, 100), Proportion(1_800, 90_000)))
     assert (v.outcome, v.reason) == (Outcome.PENDING, Reason.TOO_FEW_SAMPLES)
     assert v.explanation == "crash rate: too few samples yet (100 of 500 on canary), keep waiting"
+
+
+def test_crashes_without_sessions_are_not_enough_data_rather_than_a_regression() -> None:
+    # 100 crashes reported, no session: no crash rate at all (not 100%, past the 20% ceiling).
+    v = judge(CRASH, pair(Proportion.observed(100, 0), Proportion(40, 2_000)))
+    assert (v.outcome, v.reason, v.canary) == (Outcome.PENDING, Reason.TOO_FEW_SAMPLES, None)
+    assert v.explanation == "crash rate: too few samples yet (0 of 500 on canary), keep waiting"
+    floor = MetricPolicy("retention", Kind.PROPORTION, Direction.LOWER_IS_WORSE, ceiling=0.5, ceiling_min_count=1)
+    assert judge(floor, pair(Proportion(0, 0), Proportion(40, 2_000))).outcome is Outcome.PENDING
 
 
 def test_stale_canary_data_is_an_error_not_a_failure() -> None:
@@ -172,7 +191,7 @@ def _verdict(metric: str, outcome: Outcome, reason: Reason = Reason.NOT_WORSE) -
             "hold: a inconclusive; no fresh data for b",
         ),
         ([Outcome.ERROR, Outcome.PENDING], Outcome.ERROR, "hold", "hold: no fresh data for a"),
-        ([Outcome.SUCCESSFUL, Outcome.PENDING], Outcome.PENDING, "hold", "keep waiting: b need more data"),
+        ([Outcome.SUCCESSFUL, Outcome.PENDING], Outcome.PENDING, "hold", "keep waiting: not enough data yet for b"),
         ([Outcome.SUCCESSFUL, Outcome.SUCCESSFUL], Outcome.SUCCESSFUL, "continue", "continue: all 2 metrics healthy"),
         ([], Outcome.PENDING, "hold", "keep waiting: no metrics to judge"),
     ],

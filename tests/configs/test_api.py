@@ -1,4 +1,4 @@
-"""Config profiles, versions, diff, inheritance and releases over HTTP (seed 004)."""
+"""Config profiles, versions, diff, inheritance and releases over HTTP."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ async def audit_actions(client: httpx.AsyncClient, headers: Headers, target_id: 
     return [item["action"] for item in r.json()["items"]]
 
 
-# -- seed 004 quick start ----------------------------------------------------------------
+# -- a service config's quick start ------------------------------------------------------------
 
 
 async def test_seed_004_quick_start_steps_1_and_2(client: httpx.AsyncClient, op: Headers) -> None:

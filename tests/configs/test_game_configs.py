@@ -1,4 +1,4 @@
-"""Game configs (seed 001): a profile plus its first or next version in one request."""
+"""Game configs: a profile plus its first or next version in one request."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -121,6 +122,33 @@ async def test_a_write_through_one_replica_reaches_a_stream_client_of_the_other(
         assert stream.document["configs"]["balance"]["value"] == {"hp": 120}
         assert stream.revisions == sorted(set(stream.revisions))  # only forward
     assert await served_snapshot(reader.url, tokens.server) == expected
+
+
+async def metric_line(url: str, headers: dict[str, str], line: str) -> None:
+    """Wait (up to WAIT) until the replica's Prometheus text has this line."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+        while True:
+            r = await client.get("/metrics")
+            assert r.status_code == 200, r.text
+            if line in r.text.splitlines():
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"no {line!r} in:\n{r.text}"
+            await asyncio.sleep(0.05)  # polling another process's state, not timing anything
+
+
+async def test_a_warm_up_asked_of_one_replica_warms_every_replica(bus_env: dict[str, str], replicas: Replicas) -> None:
+    asked, other = await replicas(bus_env), await replicas(bus_env)
+    admin = {"Authorization": "Bearer " + cli("token", "create", "--role", "admin", "--subject", "ada", env=bus_env)}
+    async with httpx.AsyncClient(base_url=asked.url, headers=admin, timeout=10) as client:
+        r = await client.post("/api/v1/admin/cache/warm")
+    assert r.status_code == 200, r.text
+    # Redis counts the processes it reached (both replicas); NOTIFY cannot tell.
+    assert r.json()["replicasNotified"] == (2 if "HOTSWAP_REDIS_URL" in bus_env else None)
+    await metric_line(other.url, admin, 'hotswap_cache_warms_total{origin="bus"} 1.0')
+    await metric_line(asked.url, admin, 'hotswap_cache_warms_total{origin="request"} 1.0')
+    async with httpx.AsyncClient(base_url=asked.url, headers=admin, timeout=10) as client:
+        assert 'hotswap_cache_warms_total{origin="bus"} 1.0' not in (await client.get("/metrics")).text
 
 
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])

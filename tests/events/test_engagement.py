@@ -4,7 +4,7 @@ samples game servers tag with `eventId` (POST /api/v1/metrics), with the injecte
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from hotswap.analysis import ingest
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
-from hotswap.events.model import EVENT_ID_PATTERN
+from hotswap.events.engagement import counted_span, counted_windows
+from hotswap.events.model import EVENT_ID_PATTERN, EventStatus, WindowRow
 from hotswap.events.tables import event_participants
 from tests.analysis.support import metrics_of, running
 from tests.helpers import Auth, Headers, fields, problem
@@ -98,6 +99,9 @@ async def test_participants_purchases_and_revenue_add_up_across_batches(
     assert found == {
         "eventId": "e1",
         "status": found["status"],
+        "startTime": event["startTime"],
+        "endTime": event["endTime"],
+        "windows": [{"region": None, "startTime": event["startTime"], "endTime": event["endTime"], "counted": True}],
         "from": _z(start),
         "to": _z(clock.now()),  # capped at now while the event runs
         "participants": 3,
@@ -161,7 +165,8 @@ async def test_participation_rate_is_among_players_active_during_the_event(
 ) -> None:
     await sent(client, server, [tagged("gone", event_id=None)])  # seen only before the event
     empty = await metrics(client, op)
-    assert empty["from"] == empty["to"] == event["startTime"]  # nothing of the event has passed yet
+    assert empty["from"] is empty["to"] is None  # nothing of the event has passed yet
+    assert (empty["startTime"], empty["endTime"]) == (event["startTime"], event["endTime"])
     assert (empty["participants"], empty["activePlayers"]) == (0, 0)
     assert (empty["participationRate"], empty["conversionRate"], empty["meetsParticipationTarget"]) == (None,) * 3
     assert (empty["revenuePerParticipant"], empty["averageSamplesPerParticipant"]) == (None, None)
@@ -176,7 +181,7 @@ async def test_participation_rate_is_among_players_active_during_the_event(
     clock.advance(timedelta(days=4))  # the event is over: the span stops at its end
     await sent(client, server, [tagged("later", event_id=None)])
     over = await metrics(client, op)
-    assert over["to"] == event["endTime"]
+    assert (over["from"], over["to"]) == (event["startTime"], event["endTime"])
     assert (over["participants"], over["activePlayers"]) == (1, 4)
 
 
@@ -245,3 +250,156 @@ async def test_viewers_read_the_metrics_and_game_servers_do_not(
 
 def test_ingestion_checks_event_ids_as_the_events_api_does() -> None:
     assert ingest.EVENT_ID.pattern == EVENT_ID_PATTERN
+
+
+# -- only samples inside the event's window count -------------------------------------------------
+
+
+async def test_a_purchase_before_the_event_starts_counts_for_nothing(
+    client: httpx.AsyncClient, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    await register_servers(client, server, {"na-1": "NA-WEST"})
+    body = {
+        "eventId": "summer-fest-2027",
+        "displayName": "Summer Fest",
+        "startTime": "2027-07-01T00:00:00Z",
+        "endTime": "2027-07-15T00:00:00Z",
+        "configuration": {},
+    }
+    r = await client.post("/api/v1/events", headers=op, json=body)
+    assert r.status_code == 201, r.text
+    r = await send(client, server, [tagged("p-1", "purchase", "summer-fest-2027", value=4.99)])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 1, "rejected": 0, "outsideEventWindow": 1}  # stored, not counted
+    found = await metrics(client, op, "summer-fest-2027")
+    assert (found["participants"], found["activePlayers"], found["payers"], found["purchases"]) == (0, 0, 0, 0)
+    assert (found["revenue"], found["participationRate"], found["meetsParticipationTarget"]) == (0.0, None, None)
+    assert found["from"] is found["to"] is None
+    assert (found["startTime"], found["endTime"]) == ("2027-07-01T00:00:00Z", "2027-07-15T00:00:00Z")
+    assert found["windows"] == [
+        {"region": None, "startTime": "2027-07-01T00:00:00Z", "endTime": "2027-07-15T00:00:00Z", "counted": True}
+    ]
+
+
+async def test_a_sample_taken_after_the_event_ended_does_not_count_and_a_late_one_from_inside_does(
+    client: httpx.AsyncClient,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+    event: dict[str, Any],
+    container: Container,
+) -> None:
+    end = datetime.fromisoformat(event["endTime"])
+    clock.set(end - timedelta(hours=1))
+    await container.event_scheduler.run_due()  # the window opens (late: nobody ran the scheduler)
+    inside = clock.now()
+    clock.set(end + timedelta(minutes=30))
+    await container.event_scheduler.run_due()  # and closes: the event has expired
+    r = await send(
+        client,
+        server,
+        [
+            tagged("after", "purchase", value=10.0),  # now: half an hour after the end
+            tagged("at-end", at=event["endTime"]),  # the end itself is outside
+            tagged("late", "purchase", value=2.0, at=_z(inside)),  # taken inside, delivered late
+        ],
+    )
+    assert r.json()["outsideEventWindow"] == 2
+    found = await metrics(client, op)
+    assert found["status"] == "Expired"
+    assert (found["participants"], found["payers"], found["revenue"]) == (1, 1, 2.0)
+    assert (found["from"], found["to"]) == (event["startTime"], event["endTime"])
+
+
+async def test_a_region_local_event_counts_each_region_from_its_own_start(
+    client: httpx.AsyncClient, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    await register_servers(client, server, {"eu-1": "EU-EAST", "na-1": "NA-EAST", "sg-1": "APAC"})
+    clock.set(datetime.fromisoformat("2026-07-01T00:00:00+00:00"))
+    body = {
+        "eventId": "midsummer",
+        "displayName": "Midsummer",
+        "timeMode": "regionLocal",
+        "startTime": "2026-07-04T00:00:00",
+        "endTime": "2026-07-11T00:00:00",
+        "regions": ["eu-east", "us-east"],
+        "configuration": {},
+    }
+    r = await client.post("/api/v1/events", headers=op, json=body)
+    assert r.status_code == 201, r.text
+    # Midnight in Berlin (22:00Z, CEST) has passed, midnight in New York (04:00Z, EDT) has not.
+    clock.set(datetime.fromisoformat("2026-07-04T01:00:00+00:00"))
+    batch = [
+        {"serverId": "eu-1", "playerId": "berlin", "eventId": "midsummer", "metric": "session_start"},
+        {"serverId": "na-1", "playerId": "boston", "eventId": "midsummer", "metric": "session_start"},
+        {"serverId": "sg-1", "playerId": "singapore", "eventId": "midsummer", "metric": "session_start"},
+    ]
+    r = await send(client, server, batch)
+    assert r.json()["outsideEventWindow"] == 2  # New York's window has not opened; Singapore has none
+    found = await metrics(client, op, "midsummer")
+    assert (found["participants"], found["from"], found["to"]) == (1, "2026-07-03T22:00:00Z", "2026-07-04T01:00:00Z")
+    assert {w["region"]: w["startTime"] for w in found["windows"]} == {
+        "EU-EAST": "2026-07-03T22:00:00Z",
+        "NA-EAST": "2026-07-04T04:00:00Z",
+    }
+
+    clock.set(datetime.fromisoformat("2026-07-04T05:00:00+00:00"))
+    assert (await send(client, server, batch)).json()["outsideEventWindow"] == 1  # Singapore still has none
+    found = await metrics(client, op, "midsummer")
+    assert (found["participants"], found["averageSamplesPerParticipant"]) == (2, 1.5)
+
+
+async def test_a_cancelled_event_never_ran_so_nothing_counts_in_its_window(
+    client: httpx.AsyncClient, op: Headers, server: Headers, clock: ManualClock, event: dict[str, Any]
+) -> None:
+    clock.advance(timedelta(hours=2))  # inside the planned window; the scheduler has not opened it
+    await sent(client, server, [tagged("p1")])
+    assert (await metrics(client, op))["participants"] == 1
+    r = await client.post("/api/v1/events/e1/cancel", headers=op)
+    assert r.status_code == 200, r.text
+    r = await send(client, server, [tagged("p2", "purchase", value=3.0)])
+    assert r.json()["outsideEventWindow"] == 1
+    found = await metrics(client, op)
+    assert (found["from"], found["to"], found["participants"], found["revenue"]) == (None, None, 0, 0.0)
+    assert [w["counted"] for w in found["windows"]] == [False]
+
+
+def _window(region: str, start: str, end: str, opened: str | None = None) -> WindowRow:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(f"{text}+00:00")
+
+    return WindowRow("e", region, at(start), at(end), None if opened is None else at(opened), None)
+
+
+def test_samples_count_in_an_event_that_no_longer_runs_only_in_the_windows_that_opened() -> None:
+    opened = _window("EU-EAST", "2026-10-23T22:00:00", "2026-10-30T23:00:00", opened="2026-10-23T22:00:00")
+    never = _window("NA-EAST", "2026-10-24T04:00:00", "2026-10-31T04:00:00")
+    for status in (EventStatus.SCHEDULED, EventStatus.ACTIVE, EventStatus.PAUSED):
+        assert counted_windows(status, [opened, never]) == [opened, never]
+    for status in (EventStatus.EXPIRED, EventStatus.ARCHIVED):
+        assert counted_windows(status, [opened, never]) == [opened]
+    assert counted_windows(EventStatus.CANCELLED, [never]) == []
+
+
+def test_the_span_counted_so_far_starts_with_the_first_window_and_stops_at_now_or_the_end() -> None:
+    eu = _window("EU-EAST", "2026-10-23T22:00:00", "2026-10-30T23:00:00")
+    na = _window("NA-EAST", "2026-10-24T04:00:00", "2026-10-31T04:00:00")
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(f"{text}+00:00")
+
+    assert counted_span([eu, na], at("2026-10-23T21:59:59")) is None
+    assert counted_span([], at("2026-10-24T00:00:00")) is None
+    assert counted_span([eu, na], at("2026-10-24T01:00:00")) == (eu.start_at, at("2026-10-24T01:00:00"))
+    assert counted_span([eu, na], at("2026-11-01T00:00:00")) == (eu.start_at, na.end_at)
+
+
+def test_a_sample_is_inside_a_window_of_its_region_or_of_every_region() -> None:
+    start, end = datetime(2026, 10, 24, 4, tzinfo=UTC), datetime(2026, 10, 31, 4, tzinfo=UTC)
+    regional = [ingest.EventWindow("NA-EAST", start, end)]
+    assert ingest.in_window(regional, "NA-EAST", start)
+    assert not ingest.in_window(regional, "NA-EAST", start - timedelta(microseconds=1))
+    assert not ingest.in_window(regional, "NA-EAST", end)  # the end is outside
+    assert not ingest.in_window(regional, "EU-EAST", start + timedelta(hours=1))
+    assert ingest.in_window([ingest.EventWindow(ingest.EVERYWHERE, start, end)], "EU-EAST", start)
+    assert not ingest.in_window([], "NA-EAST", start)

@@ -1,4 +1,4 @@
-"""Live events over HTTP: the seeds' requests, the lifecycle, the scheduling rules, hot swaps,
+"""Live events over HTTP: the documented requests, the lifecycle, the scheduling rules, hot swaps,
 region-local times, the calendar and the history. The scheduler is driven by the injected clock."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ for _ in range(33):
 
 @pytest.fixture(autouse=True)
 def _before_the_seeds(clock: ManualClock) -> None:
-    clock.set(T0)  # the seeds' events lie ahead, as a team would create them
+    clock.set(T0)  # the events below lie ahead, as a team would create them
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ async def test_the_seed_requests_work_as_written(client: httpx.AsyncClient, op: 
     test = await create(client, op, SEED_003)
     assert test["eventId"] == "test-event"
     assert test["eventType"] == "General"
-    # Seed 003's runbook: an operator activates by hand, and fixes a start time.
+    # The operations runbook: an operator activates by hand, and fixes a start time.
     r = await client.post("/api/v1/events/test-event/activate", headers=op)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "Active"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from hotswap.core.clock import ManualClock
 from hotswap.events.scheduler import EventScheduler
 from hotswap.segments.tables import segments
 from tests.events.test_events_api import at, create, event, served
-from tests.helpers import Auth, Headers, problem
+from tests.helpers import Auth, Headers, fields, problem
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -28,9 +27,7 @@ async def admin(auth: Auth, clock: ManualClock) -> Headers:
 
 def fresh_scheduler(container: Container) -> EventScheduler:
     """Another worker process (or this one after a restart): nothing but the store in common."""
-    return EventScheduler(
-        container.events, container.snapshot_changes, container.audit, container.uow, container.clock, container.metrics
-    )
+    return EventScheduler(container.events, container.audit, container.uow, container.clock, container.metrics)
 
 
 async def drop_segment(container: Container, segment_id: str) -> None:
@@ -164,16 +161,6 @@ async def test_cancelling_drops_the_timers_and_rescheduling_replaces_them(
     assert await status(client, admin, "gone") == "Cancelled"
 
 
-async def test_an_event_created_after_its_end_never_goes_live(
-    client: httpx.AsyncClient, admin: Headers, container: Container
-) -> None:
-    past: dict[str, Any] = event("last-year", T0 - timedelta(days=30))
-    await create(client, admin, past)
-    await container.event_scheduler.run_due()
-    assert await status(client, admin, "last-year") == "Expired"
-    assert (await served(client, admin))["events"] == []
-
-
 async def test_one_failing_timer_does_not_hold_back_the_others_of_its_event(
     client: httpx.AsyncClient, admin: Headers, container: Container, clock: ManualClock
 ) -> None:
@@ -236,9 +223,12 @@ async def test_edits_keep_what_has_happened(
     windows = {w["region"]: w for w in r.json()["windows"]}
     assert (windows["APAC"]["openedAt"], windows["APAC"]["closedAt"]) == ("2026-12-01T03:00:00Z", None)
     assert any(e["id"] == "world" and len(e["windows"]) == 2 for e in (await served(client, admin))["events"])
-    # The one open region edited away while the other has closed: the event is over.
+    # The one open region edited away while the other has closed: the event would be over, so
+    # the edit says it records the past.
     await at(container, clock, datetime(2026, 12, 3, 3, tzinfo=UTC))  # APAC closed again; London open
-    r = await client.put("/api/v1/events/world", headers=admin, json={"regions": ["apac"]})
+    apac = {"regions": ["apac"]}
+    assert fields(problem(await client.put("/api/v1/events/world", headers=admin, json=apac), 422)) == ["body.endTime"]
+    r = await client.put("/api/v1/events/world", headers=admin, json=apac | {"recordPast": True})
     assert r.json()["status"] == "Expired"
     assert all(e["id"] != "world" for e in (await served(client, admin))["events"])
 

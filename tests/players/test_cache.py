@@ -103,3 +103,63 @@ async def test_entries_expire_so_a_lost_invalidation_heals() -> None:
     clock[0] = 30.0
     assert await cache.get("p", store.loader("p")) == "new"
     assert store.reads == 2
+
+
+Pairs = list[tuple[str, str | None]]
+
+
+def bulk(pairs: Pairs, gate: asyncio.Event | None = None) -> Callable[[], Awaitable[Pairs]]:
+    """A bulk read of the store (the warm-up's), held at `gate` after reading."""
+
+    async def load() -> Pairs:
+        read = list(pairs)  # read "now"
+        if gate is not None:
+            await gate.wait()
+        return read
+
+    return load
+
+
+async def test_a_fill_puts_what_it_read_and_hits_follow() -> None:
+    store, cache = Store(), LoadingCache[str](10)
+    assert await cache.fill(bulk([("a", "1"), ("b", "2")])) == 2
+    assert await cache.get("a", store.loader("a")) == "1"
+    assert store.reads == 0
+    assert cache.hits == 1
+
+
+async def test_a_fill_leaves_out_the_keys_written_while_it_read() -> None:
+    store, cache = Store(), LoadingCache[str](10)
+    gate = asyncio.Event()
+    filling = asyncio.ensure_future(cache.fill(bulk([("a", "old"), ("b", "2")], gate)))
+    await asyncio.sleep(0)  # the fill has read
+    store.values["a"] = "new"
+    cache.invalidate("a")  # the write commits while the fill is in flight
+    gate.set()
+    assert await filling == 1
+    assert "a" not in cache
+    assert await cache.get("a", store.loader("a")) == "new"
+
+
+async def test_a_fill_overtaken_by_a_clear_keeps_nothing() -> None:
+    cache = LoadingCache[str](10)
+    gate = asyncio.Event()
+    filling = asyncio.ensure_future(cache.fill(bulk([("a", "1")], gate)))
+    await asyncio.sleep(0)
+    cache.clear()
+    gate.set()
+    assert await filling == 0
+    assert len(cache) == 0
+
+
+async def test_a_fill_larger_than_the_cache_keeps_the_most_wanted() -> None:
+    cache = LoadingCache[str](2)
+    # The most wanted first (the most recently active players): they survive, the last is dropped.
+    assert await cache.fill(bulk([("a", "1"), ("b", "2"), ("c", "3")])) == 2
+    assert ("a" in cache, "b" in cache, "c" in cache) == (True, True, False)
+    # And they are the most recently used: an entry loaded earlier is evicted before them.
+    cache = LoadingCache[str](3)
+    await cache.get("old", Store().loader("old"))
+    await cache.fill(bulk([("a", "1"), ("b", "2"), ("c", "3")]))
+    assert "old" not in cache
+    assert len(cache) == 3

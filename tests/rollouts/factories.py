@@ -12,7 +12,7 @@ from hotswap.rollouts.strategies import plan
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
-# Seed 001's regions in its order, with the time zones a game team would give them.
+# Five regions, in this order, with the time zones a game team would give them.
 REGIONS = (
     RegionInfo("NA-WEST", "America/Los_Angeles", 1, frozenset({"us-west"})),
     RegionInfo("NA-EAST", "America/New_York", 2, frozenset({"us-east"})),

@@ -1,9 +1,10 @@
-"""Deployments through HTTP against the real app: the seeds' requests, a canary's whole life
+"""Deployments through HTTP against the real app: the documented requests, a canary's whole life
 driven by the worker and the injected clock, the person's actions, and bad input."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -104,6 +105,52 @@ async def test_seed_004_request_as_written(
         else:
             assert answer is None
     assert running["applied"] == {"targets": 1, "applied": 0, "revision": running["log"][-1]["snapshotRevision"]}
+
+
+async def test_target_instances_none_of_which_is_registered_are_refused_naming_them(
+    client: httpx.AsyncClient, op: Headers, server: Headers, count_rows: CountRows
+) -> None:
+    await config_with_two_versions(client, op, "balance")
+    await register_servers(client, server, {"gs-1": "NA-WEST"})
+    body = {"configName": "balance", "strategy": "Canary", "targetInstances": ["pay-1", "pay-2"]}
+    for params in ({}, {"dryRun": "true"}):
+        found = problem(await client.post("/api/v1/deployments", headers=op, params=params, json=body), 422)
+        assert fields(found) == ["body.targetInstances"]
+        assert found["unregisteredInstances"] == ["pay-1", "pay-2"]
+        message = found["errors"][0]["message"]
+        assert "pay-1, pay-2" in message
+        assert "POST /api/v1/servers" in message
+    assert await count_rows("deployments") == 0
+    # Player deployments name players, not game servers: nothing to look up in the fleet.
+    players: dict[str, Any] = {
+        "configName": "balance", "strategy": "Canary", "unitKind": "players", "targetInstances": ["p-1"]
+    }  # fmt: skip
+    assert (await deploy(client, op, **players))["warnings"] == []
+
+
+async def test_unregistered_target_instances_are_a_warning_until_they_register(
+    client: httpx.AsyncClient, op: Headers, server: Headers
+) -> None:
+    await config_with_two_versions(client, op, "balance")
+    await register_servers(client, server, {"pay-2": "NA-WEST"})
+    body: dict[str, Any] = {
+        "configName": "balance",
+        "strategy": "Canary",
+        "targetInstances": ["pay-1", "pay-2", "pay-3"],
+    }
+    r = await client.post("/api/v1/deployments", headers=op, params={"dryRun": "true"}, json=body)
+    assert [w["instances"] for w in r.json()["warnings"]] == [["pay-1", "pay-3"]]
+    created = await deploy(client, op, **body)
+    [warning] = created["warnings"]
+    assert (warning["code"], warning["field"], warning["instances"]) == (
+        "unregistered-instances",
+        "targetInstances",
+        ["pay-1", "pay-3"],
+    )
+    assert warning["message"].startswith("2 of the 3 targetInstances are not registered game servers")
+    assert created["steps"][-1]["servers"] == 1  # of the three, only pay-2 is counted
+    await register_servers(client, server, {"pay-1": "NA-WEST", "pay-3": "EU-WEST"})
+    assert (await get(client, op, created["id"]))["warnings"] == []
 
 
 async def test_a_canary_lives_its_whole_life_under_the_worker(

@@ -1,4 +1,4 @@
-"""Live events rolled out through deployments, over HTTP against the real app: seed 000's request
+"""Live events rolled out through deployments, over HTTP against the real app: the summer event's request
 as written, the canary's steps widening who sees the event in the snapshot, success, a rollback
 (by a person or by the judge) taking the event off the air and pausing it, and bad requests.
 The worker and the events scheduler are driven by the injected clock."""
@@ -37,7 +37,7 @@ ONLY_CRASH = {"metrics": [{"metric": m, "enabled": False} for m in ("churn", "co
 
 @pytest.fixture(autouse=True)
 def _seed_time(clock: ManualClock) -> None:
-    clock.set(clock.now().replace(year=2025))  # seed 000's event lies ahead (2025-06-21)
+    clock.set(clock.now().replace(year=2025))  # the summer event lies ahead (2025-06-21)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ async def server(auth: Auth, _seed_time: None) -> Headers:
 async def live_event(
     client: httpx.AsyncClient, op: Headers, environment: str = "Staging", *, activate: bool = True, **extra: Any
 ) -> dict[str, Any]:
-    """Seed 000's event in `environment`, activated by an operator unless `activate` is false."""
+    """The summer event in `environment`, activated by an operator unless `activate` is false."""
     r = await client.post("/api/v1/events", headers=op, json=SEED_000_EVENT | {"environment": environment} | extra)
     assert r.status_code == 201, r.text
     if activate:
@@ -76,7 +76,7 @@ async def snapshot(client: httpx.AsyncClient, headers: Headers, environment: str
 
 
 async def exposure(client: httpx.AsyncClient, headers: Headers, environment: str = "Staging") -> Any:
-    """The snapshot's `exposure` of seed 000's event (which must be served: Active, open window)."""
+    """The snapshot's `exposure` of the summer event (which must be served: Active, open window)."""
     [entry] = [e for e in (await snapshot(client, headers, environment))["events"] if e["id"] == "summer-fest-2025"]
     return entry["exposure"]
 
@@ -84,7 +84,7 @@ async def exposure(client: httpx.AsyncClient, headers: Headers, environment: str
 async def players_seeing(
     client: httpx.AsyncClient, headers: Headers, region: str, environment: str = "Staging", players: int = 200
 ) -> int:
-    """How many of `players` players in `region` are served seed 000's event."""
+    """How many of `players` players in `region` are served the summer event."""
     seeing = 0
     for i in range(players):
         r = await client.get(

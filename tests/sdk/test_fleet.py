@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
+from hotswap.core.clock import ManualClock
 from hotswap.sdk import AsyncClient, Options
 from tests.delivery.test_api import release
 from tests.helpers import Headers, wait_until
@@ -78,3 +80,60 @@ def test_registering_needs_what_the_registry_requires() -> None:
     with pytest.raises(ValueError, match="game, build"):
         Options(url="http://h", token="t", register=True, server_id="gs-1", region="eu-west")
     Options(url="http://h", token="t", register=True, server_id="gs-1", region="eu-west", game="g", build="1")
+
+
+def test_a_server_id_registers_by_default() -> None:
+    member = Options(url="http://h", token="t", server_id="gs-1", region="eu-west", game="g", build="1")
+    assert member.registers
+    assert not Options(url="http://h", token="t").registers  # no server id: nothing to register
+    elsewhere = Options(url="http://h", token="t", server_id="gs-1", register=False)  # registered some other way
+    assert not elsewhere.registers
+    with pytest.raises(ValueError, match=r"needs region, game, build: .* pass register=False"):
+        Options(url="http://h", token="t", server_id="gs-1")
+
+
+async def test_a_client_named_as_a_server_registers_it_so_its_samples_count(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    member = {k: v for k, v in MEMBER.items() if k != "register"}  # as the README's game server names itself
+    async with AsyncClient(options(transport, server, **member, now=clock.now)) as hs:
+        hs.track("session_end", 1260.0, {"playerId": "p-42"})
+    assert (hs._core.tracker.sent, hs.dropped_samples) == (1, 0)
+    found = await registered(client, op)
+    assert found is not None
+    assert (found["region"], found["game"], found["build"]) == ("EU-WEST", "arena", "1.4.2")
+
+
+class SlowRegistry(httpx.AsyncBaseTransport):
+    """Holds each registration until `answer` is set (a slow registry); passes the rest on."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/servers":
+            self.asked.set()
+            await self.answer.wait()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_closing_while_registering_lets_the_registration_end_so_the_last_samples_count(
+    client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
+) -> None:
+    slow = SlowRegistry(transport)
+    member = {k: v for k, v in MEMBER.items() if k != "register"}
+    hs = AsyncClient(options(slow, server, **member, now=clock.now))
+    await hs.start()
+    await asyncio.wait_for(slow.asked.wait(), 10)
+    hs.track("session_end", 1260.0, {"playerId": "p-42"})  # a short-lived server: it closes at once
+    closing = asyncio.create_task(hs.aclose())
+    await wait_until(lambda: hs._core._closing is not None and hs._core._closing.is_set(), "the close under way")
+    slow.answer.set()
+    await closing
+    assert (hs._core.tracker.sent, hs.dropped_samples) == (1, 0)
+    assert await registered(client, op) is not None

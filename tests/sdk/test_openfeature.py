@@ -97,7 +97,7 @@ def openfeature_api() -> Iterator[None]:
 
 @pytest.fixture
 async def hs() -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(local_options(server_id="gs-1")) as client:
+    async with AsyncClient(local_options(server_id="gs-1", register=False)) as client:
         assert client.ready
         yield client
 
@@ -216,7 +216,7 @@ def test_the_evaluation_context_becomes_a_hotswap_context() -> None:
 
 
 async def test_a_context_without_a_region_is_served_as_in_this_servers_region(openfeature_api: None) -> None:
-    async with AsyncClient(local_options(server_id="gs-eu-1", region="EU-WEST")) as eu_server:
+    async with AsyncClient(local_options(server_id="gs-eu-1", region="EU-WEST", register=False)) as eu_server:
         api.set_provider_and_wait(HotSwapProvider(eu_server))
         flags = api.get_client()
         assert flags.get_integer_value("balance:hero.hp", 0, EvaluationContext("p1")) == 90
@@ -320,7 +320,7 @@ async def test_the_apps_rules_and_rollouts_show_their_reasons_and_variants(
     deployment = (await running(client, op, server))["id"]  # balance: 1.0.0 {"hp": 100}, canary 2.0.0 {"hp": 200}
     await release(client, op, "shop", {"discount": 0})
     await set_rules(client, op, "shop", [{"id": "vip-deal", "segment": "vip", "value": {"discount": 25}}])
-    async with AsyncClient(options(transport, server, server_id="na-1", region="NA-WEST")) as hs:
+    async with AsyncClient(options(transport, server, server_id="na-1", region="NA-WEST", register=False)) as hs:
         await wait_until(lambda: hs.config("shop") is not None, "the shop config")
         api.set_provider_and_wait(HotSwapProvider(hs))
         flags = api.get_client()

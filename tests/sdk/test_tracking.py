@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -90,7 +92,7 @@ async def test_tracked_samples_reach_the_deployment_under_their_arm(
     clock: ManualClock,
 ) -> None:
     deployment = (await running(client, op, server))["id"]
-    overrides = {"server_id": "na-1", "region": "NA-WEST", "now": clock.now, "track_batch_size": 7}
+    overrides = {"server_id": "na-1", "region": "NA-WEST", "register": False, "now": clock.now, "track_batch_size": 7}
     async with AsyncClient(options(transport, server, **overrides)) as hs:
         arms: dict[str, list[str]] = {"canary": [], "baseline": []}
         for i in range(200):
@@ -111,7 +113,7 @@ async def test_tracked_samples_reach_the_deployment_under_their_arm(
     for arm, players in arms.items():
         assert reported["arms"][arm]["players"] == len(players)
         assert reported["arms"][arm]["sessions"] == len(players)
-        assert reported["arms"][arm]["avgSessionDuration"] == (600.0 if arm == "canary" else 300.0)
+        assert reported["arms"][arm]["avgSessionDurationSeconds"] == (600.0 if arm == "canary" else 300.0)
         assert reported["arms"][arm]["crashRate"] == 0.0
     assert hs.dropped_samples == 0
     batches = transport.paths(METRICS)
@@ -131,7 +133,13 @@ async def test_beyond_the_bound_samples_are_dropped_and_counted(
     caplog.set_level(logging.WARNING, "hotswap.sdk")
     await running(client, op, server)
     transport.refused[METRICS] = 503
-    overrides = {"server_id": "na-1", "now": clock.now, "track_max_pending": 5, "track_batch_size": 2}
+    overrides = {
+        "server_id": "na-1",
+        "register": False,
+        "now": clock.now,
+        "track_max_pending": 5,
+        "track_batch_size": 2,
+    }
     async with AsyncClient(options(transport, server, **overrides)) as hs:
         for i in range(8):
             hs.track("fps", 60.0, {"playerId": f"p{i}"})
@@ -151,7 +159,13 @@ async def test_a_failing_metrics_route_is_backed_off_not_hammered(
 ) -> None:
     await running(client, op, server)
     transport.refused[METRICS] = 429
-    overrides = {"server_id": "na-1", "now": clock.now, "track_batch_size": 1, "track_flush_interval": 0.5}
+    overrides = {
+        "server_id": "na-1",
+        "register": False,
+        "now": clock.now,
+        "track_batch_size": 1,
+        "track_flush_interval": 0.5,
+    }
     async with AsyncClient(options(transport, server, **overrides)) as hs:
         hs.track("fps", 60.0, {"playerId": "p0"})  # a full batch: posted at once, and refused
         await wait_until(lambda: len(transport.paths(METRICS)) == 1, "the first post")
@@ -163,7 +177,11 @@ async def test_a_failing_metrics_route_is_backed_off_not_hammered(
         await wait_until(lambda: hs._core.tracker.sent == 51, "everything, once the route works again")
 
 
-async def test_samples_the_server_refuses_are_logged_and_counted_as_dropped(
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "hotswap.sdk" and r.levelno == logging.WARNING]
+
+
+async def test_a_refused_sample_is_logged_once_per_reason_and_counted_as_dropped(
     client: httpx.AsyncClient,
     transport: FlakyTransport,
     op: Headers,
@@ -171,18 +189,54 @@ async def test_samples_the_server_refuses_are_logged_and_counted_as_dropped(
     clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await running(client, op, server)
-    overrides = {"server_id": "na-1", "now": clock.now}
+    caplog.set_level(logging.WARNING, "hotswap.sdk")
+    await running(client, op, server)  # registers na-1, not the ghosts
+    overrides = {"server_id": "na-1", "register": False, "now": clock.now, "track_batch_size": 4}
     async with AsyncClient(options(transport, server, **overrides)) as hs:
-        hs.track("fps", 60.0, {"playerId": "p1"})
-        hs.track("fps", 60.0, {"playerId": "p2", "serverId": "unknown-server"})
-        hs.track("Not A Metric")
-        hs.track("fps", float("nan"))
-        assert hs.dropped_samples == 2  # refused before they were queued
-        await wait_until(lambda: hs.dropped_samples == 3, "the refused sample counted")
-        assert hs._core.tracker.sent == 1
-    assert "refused 1 of 2 samples" in caplog.text
-    assert "samples[1].serverId" in caplog.text
+        for batch in (1, 2):  # a batch of four each time: the second brings no reason not seen before
+            hs.track("fps", 60.0, {"playerId": "p1"})
+            hs.track("fps", 60.0, {"playerId": "p2", "serverId": "ghost-1"})
+            hs.track("fps", 60.0, {"playerId": "p3", "serverId": "ghost-1"})
+            hs.track("Not A Metric")  # refused before it is queued
+            hs.track("fps", 60.0, {"playerId": "p4", "serverId": "ghost-2"})
+            await wait_until(lambda: hs._core.tracker.sent == batch, f"batch {batch} answered")  # noqa: B023
+            await wait_until(lambda: hs.dropped_samples == 4 * batch, f"batch {batch}'s refusals counted")  # noqa: B023
+    once = "; dropped (logged once for this reason; dropped_samples counts them all)"
+    assert warnings_of(caplog) == [
+        "hotswap: track: 'Not A Metric' is not a metric name (lower case letters, digits and _ . : -, up to 64)" + once,
+        "hotswap: the server refused a tracked sample: serverId: no game server 'ghost-1' is registered" + once,
+        "hotswap: the server refused a tracked sample: serverId: no game server 'ghost-2' is registered" + once,
+    ]
+
+
+async def test_a_batch_refused_whole_is_logged_once_with_the_servers_reason(
+    client: httpx.AsyncClient,
+    transport: FlakyTransport,
+    op: Headers,
+    server: Headers,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "hotswap.sdk")
+    await running(client, op, server)
+    transport.refused[METRICS] = 403  # as a token without the right to report would be
+    overrides = {"server_id": "na-1", "register": False, "now": clock.now, "track_batch_size": 2}
+    async with AsyncClient(options(transport, server, **overrides)) as hs:
+        for i in range(6):
+            hs.track("fps", 60.0, {"playerId": f"p{i}"})
+        await wait_until(lambda: hs.dropped_samples == 6, "three batches refused")
+    assert warnings_of(caplog) == [
+        "hotswap: the server refused a tracked sample: HTTP 403: refused by the test; dropped "
+        "(logged once for this reason; dropped_samples counts them all)"
+    ]
+
+
+def test_without_logging_configured_the_sdks_warnings_reach_stderr() -> None:
+    """The SDK adds no handler: Python's last-resort handler prints its warnings when the game
+    configures no logging, so a refused sample is never silent."""
+    code = "import logging, hotswap.sdk; logging.getLogger('hotswap.sdk').warning('hotswap: refused')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert done.stderr == "hotswap: refused\n"
 
 
 async def test_without_a_server_id_track_drops_and_says_so_once(
@@ -200,7 +254,7 @@ async def test_close_sends_what_is_still_waiting(
     client: httpx.AsyncClient, transport: FlakyTransport, op: Headers, server: Headers, clock: ManualClock
 ) -> None:
     await running(client, op, server)
-    overrides = {"server_id": "na-1", "now": clock.now, "track_flush_interval": 3600.0}
+    overrides = {"server_id": "na-1", "register": False, "now": clock.now, "track_flush_interval": 3600.0}
     hs = AsyncClient(options(transport, server, **overrides))
     await hs.start()
     hs.track("fps", 60.0, {"playerId": "p1"})
@@ -251,7 +305,7 @@ async def test_samples_tagged_with_an_event_count_their_players_as_participants(
     deployment = (await running(client, op, server))["id"]
     await create_event(client, op, clock)  # "e1", from an hour ahead
     clock.advance(timedelta(hours=2))
-    async with AsyncClient(options(transport, server, server_id="na-1", now=clock.now)) as hs:
+    async with AsyncClient(options(transport, server, server_id="na-1", register=False, now=clock.now)) as hs:
         hs.track("session_start", context={"playerId": "p1"}, event="e1")
         hs.track("purchase", 4.99, {"playerId": "p1"}, event="e1")
         hs.track("session_start", context={"playerId": "p2"}, event="e1")
@@ -264,7 +318,7 @@ async def test_samples_tagged_with_an_event_count_their_players_as_participants(
         await wait_until(lambda: hs.dropped_samples == 3, "the unknown event refused by the server")
     assert "track('session_start', event='e1') needs a player id in the context; dropped" in caplog.text
     assert "'E1' is not a live event id" in caplog.text
-    assert "samples[0].eventId: no live event 'no-such-event'" in caplog.text
+    assert "the server refused a tracked sample: eventId: no live event 'no-such-event'" in caplog.text
     posted = [s for r in transport.paths(METRICS) for s in httpx.Response(200, content=r.content).json()["samples"]]
     assert [(s["playerId"], s["metric"], s.get("eventId"), s["deploymentId"]) for s in posted] == [
         ("p1", "session_start", "e1", deployment),

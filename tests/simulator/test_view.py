@@ -31,7 +31,8 @@ DEPLOYMENT: dict[str, Any] = {
 }  # fmt: skip
 ARM = {
     "players": 700, "sessions": 1500, "crashRate": 0.04, "playerChurnRate": None, "playerComplaints": 1,
-    "avgSessionDuration": 420.0, "engagement": 62.0, "fps": {"p50": 60.0}, "networkLatency": {"p50": 45.0},
+    "avgSessionDuration": "PT7M", "avgSessionDurationSeconds": 420.0, "engagement": 62.0, "fps": {"p50": 60.0},
+    "networkLatency": {"p50": 45.0},
 }  # fmt: skip
 CRASH = {"metric": "crash", "outcome": "Failed", "explanation": REASON}
 METRICS: dict[str, Any] = {

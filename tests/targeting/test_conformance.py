@@ -1,6 +1,6 @@
-"""GrowthBook's public conformance cases, read from ../shared/conformance/growthbook-cases.json.
+"""GrowthBook's public conformance cases, vendored in data/growthbook-cases.json (MIT; see data/README.md).
 
-The file is read, never copied into the code. Cases we skip are listed in SKIPPED with the
+The file is read as it is, never copied into the code. Cases we skip are listed in SKIPPED with the
 reason; pytest's summary line counts them.
 """
 
@@ -17,7 +17,7 @@ from hotswap.targeting.conditions import compile_condition
 from hotswap.targeting.experiments import EvalOptions, compile_experiment
 from hotswap.targeting.features import compile_features, evaluate_feature, run
 
-CASES_FILE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "growthbook-cases.json"
+CASES_FILE = Path(__file__).resolve().parent / "data" / "growthbook-cases.json"
 CASES: dict[str, Any] = json.loads(CASES_FILE.read_text())
 
 # (section, case name) -> why we don't run it.

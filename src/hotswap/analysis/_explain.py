@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hotswap.analysis.policy import Kind, MetricPolicy, Scale
+from hotswap.analysis.policy import SECONDS, Kind, MetricPolicy, Scale
 
 
 def percent(fraction: float) -> str:
@@ -34,9 +34,23 @@ def points(fraction: float) -> str:
     return f"{value:+.1f}" if abs(value) >= 0.1 or value == 0 else f"{value:+.2g}"
 
 
+def minutes(seconds: float) -> str:
+    """A duration as people read a session's length: 45 -> '45 s', 384 -> '6.4 min', 9000 -> '2.5 h'."""
+    if abs(seconds) < 60:
+        return f"{seconds:.0f} s"
+    if abs(seconds) < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def amount(policy: MetricPolicy, value: float) -> str:
+    """A value in the metric's own unit: a duration for seconds, else a plain number."""
+    return minutes(value) if policy.unit == SECONDS else number(value)
+
+
 def level(policy: MetricPolicy, value: float) -> str:
-    """A level of the metric as shown to people: rates in percent, the rest as numbers."""
-    return percent(value) if policy.kind is Kind.PROPORTION else number(value)
+    """A level of the metric as shown to people: rates in percent, the rest in their unit."""
+    return percent(value) if policy.kind is Kind.PROPORTION else amount(policy, value)
 
 
 def gate(policy: MetricPolicy, magnitude: float) -> str:
@@ -47,7 +61,7 @@ def gate(policy: MetricPolicy, magnitude: float) -> str:
     if policy.kind is Kind.PROPORTION:
         pts = magnitude * 100
         return f"{sign}{pts:.3g} point{'' if pts == 1 else 's'}"
-    return f"{sign}{number(magnitude)}"
+    return f"{sign}{amount(policy, magnitude)}"
 
 
 def estimates(
@@ -65,13 +79,13 @@ def estimates(
     if policy.kind is Kind.PROPORTION:
         detail = f"interval {points(low)} to {points(high)} points"
     elif policy.kind is Kind.MEAN:
-        detail = f"interval {signed(low, number(low))} to {signed(high, number(high))}"
+        detail = f"interval {signed(low, amount(policy, low))} to {signed(high, amount(policy, high))}"
     elif policy.kind is Kind.LOG_MEAN:
         head = f"{head} (geometric means"
         detail = f"interval {change(low)} to {change(high)}"
         return f"{head}; {change(relative)}, {detail})"
     else:
-        head = f"{policy.name} median {number(canary)} on canary vs {number(baseline)} on baseline"
+        head = f"{policy.name} median {amount(policy, canary)} on canary vs {amount(policy, baseline)} on baseline"
         detail = f"Mann-Whitney p={p_value:.2g}, {samples[0]} vs {samples[1]} servers"
     return f"{head} ({change(relative)}, {detail})"
 

@@ -26,7 +26,11 @@ A sample may name a live event (`eventId`, with or without a deployment): it the
 player's participation in that event (`playerId` is required with it). Every such sample counts
 towards the player's samples in the event (`count` times); a `purchase` adds `count` purchases
 and `value * count` to the event's revenue, as it adds to the moments above. An id that names no
-live event is refused like an unknown deployment.
+live event is refused like an unknown deployment. Only a sample taken inside the event's window
+in its server's region counts (`at` in [start, end); a region-local event has a window per
+region): one taken before the event starts there or after it ends is stored for everything else
+it says, and the answer counts it as outside the event's window, so a game server that tags too
+eagerly sees it.
 """
 
 from __future__ import annotations
@@ -70,7 +74,13 @@ class Sample:
     player_id: str | None = None
     value: float | None = None
     count: int = 1
-    event_id: str | None = None  # a live event the player took part in (then player_id is set)
+    event_id: str | None = None  # a live event the sample is tagged with (then player_id is set)
+    in_event_window: bool = True  # False: taken outside that event's window in its server's region
+
+    @property
+    def outside_event(self) -> bool:
+        """Tagged with a live event, but taken outside its window: it does not count towards it."""
+        return self.event_id is not None and not self.in_event_window
 
 
 @dataclass(slots=True)
@@ -163,7 +173,7 @@ def fold(samples: Sequence[Sample]) -> Folded:
         if s.player_id is not None:
             seen = out.players.get(s.player_id)
             out.players[s.player_id] = s.at if seen is None else max(seen, s.at)
-            if s.event_id is not None:
+            if s.event_id is not None and s.in_event_window:
                 out.participants.setdefault((s.event_id, s.player_id), Participation(s.at, s.at)).add(s)
         if s.deployment_id is None or s.arm is None:
             continue
@@ -187,15 +197,34 @@ def _see(out: Folded, key: tuple[str, str, str], s: Sample, *, complained: bool)
     unit.complained = unit.complained or complained
 
 
+EVERYWHERE = ""  # the region of an event window that holds in every region
+
+
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    """Where and when samples tagged with a live event count towards it: in `region` (EVERYWHERE:
+    in all), at `start` or after and before `end` (UTC instants)."""
+
+    region: str
+    start: datetime
+    end: datetime
+
+
+def in_window(windows: Sequence[EventWindow], region: str, at: datetime) -> bool:
+    """Whether a sample from a server in `region`, taken at `at`, falls inside one of `windows`."""
+    return any(w.region in (EVERYWHERE, region) and w.start <= at < w.end for w in windows)
+
+
 @dataclass(frozen=True, slots=True)
 class Known:
     """What the store knows, for the batch's ids: each server's region, the deployments, how
-    to resolve a region name or alias (None: no such region), and the live events."""
+    to resolve a region name or alias (None: no such region), and the live events with the
+    windows in which their samples count (none: the event never ran)."""
 
     servers: Mapping[str, str]
     deployments: frozenset[str]
     region: Callable[[str], str | None]
-    events: frozenset[str] = frozenset()
+    events: Mapping[str, Sequence[EventWindow]] = field(default_factory=dict)
 
 
 def parse(items: Sequence[Any], known: Known, now: datetime) -> tuple[list[tuple[int, Sample]], list[FieldError]]:
@@ -255,16 +284,18 @@ def _sample(item: Any, known: Known, now: datetime) -> Sample:
     if not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric):
         raise _Bad("metric", "must be a metric name: lower case letters, digits and _ . : -, up to 64")
     value, count = _value_and_count(item, metric)
+    at = _at(item.get("at"), now)
     return Sample(
         server_id=server_id,
         deployment_id=deployment_id,
         arm=arm,
         metric=metric,
-        at=_at(item.get("at"), now),
+        at=at,
         player_id=player_id,
         value=value,
         count=count,
         event_id=event_id,
+        in_event_window=event_id is None or in_window(known.events[event_id], known.servers[server_id], at),
     )
 
 

@@ -5,7 +5,7 @@ significantly worse: a critical gate passed means FAILED (roll back), a warning 
 INCONCLUSIVE (hold and alert). They are magnitudes of harm, always ≥ 0, measured on the metric's
 `scale`:
 
-- `relative` (the default): canary / baseline - 1. The seed's "crash rate increase > 10%" is
+- `relative` (the default): canary / baseline - 1. A "crash rate increase > 10%" is
   a crash rate 10% above the baseline's (2.0% → 2.2%), not 10 percentage points. Used for every
   "increase / decrease / drop / degradation by X%" trigger: crash, churn, session duration,
   engagement, server health.
@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+
+SECONDS = "s"  # a metric's unit when its values are durations in seconds
 
 
 class Kind(StrEnum):
@@ -63,6 +65,9 @@ class MetricPolicy:
     stale_after: timedelta = timedelta(minutes=15)  # no sample for longer: ERROR
     tightest_at: int = 2000  # canary samples at which the confidence sequence is tightest
     label: str = ""  # for explanations: "crash rate"; the metric name when empty
+    # For explanations: SECONDS shows levels as durations ("6.4 min"); empty, as plain numbers.
+    # The built-in metrics' own; an override keeps its base's.
+    unit: str = ""
 
     def __post_init__(self) -> None:
         for name in ("critical", "warning", "ceiling"):
@@ -126,7 +131,7 @@ class Policy:
 _PLAYER_STALE, _SERVER_STALE = timedelta(minutes=15), timedelta(minutes=5)
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
 
-# From the seed's "Automatic Rollback Triggers"; where it is silent, see the comments.
+# The automatic rollback triggers a game team expects by default; the comments give the reasons.
 DEFAULT_POLICY = Policy(
     metrics=(
         # crashes / sessions. Ceiling: a fifth of sessions crashing is broken, whatever the baseline.
@@ -139,7 +144,8 @@ DEFAULT_POLICY = Policy(
         # as a ceiling on the canary's own share.
         MetricPolicy("complaint", Kind.PROPORTION, _UP, critical=0.01, scale=Scale.ABSOLUTE, ceiling=0.01,
                      label="complaint rate"),
-        MetricPolicy("session_duration", Kind.LOG_MEAN, _DOWN, warning=0.10, label="session duration"),
+        MetricPolicy("session_duration", Kind.LOG_MEAN, _DOWN, warning=0.10, label="session duration",
+                     unit=SECONDS),
         MetricPolicy("engagement", Kind.MEAN, _DOWN, warning=0.15, label="engagement score"),
         # "Server health degradation > 20%": medians per server, a few canary servers.
         MetricPolicy("server_error_rate", Kind.SERVER_RANK, _UP, critical=0.20, min_samples=3,

@@ -25,7 +25,7 @@ choices where the issue is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ OPTIONS = {"requireMetrics"}
 class Ingested:
     accepted: list[int]
     errors: list[FieldError]
+    outside_event: int = 0  # accepted samples tagged with a live event outside its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,13 @@ def check_analysis(doc: Any) -> None:
         raise InvalidInput("The analysis policy is invalid.", errors=[FieldError(field, message or str(exc))]) from exc
 
 
-# Which of these ids are live events (the events slice answers; metric samples may name one).
-KnownEvents = Callable[[UnitOfWork, Sequence[str]], Awaitable[frozenset[str]]]
+# Which of these ids are live events, each with the windows in which its samples count (the
+# events slice answers; metric samples may name one).
+KnownEvents = Callable[[UnitOfWork, Sequence[str]], Awaitable[Mapping[str, Sequence[ingest.EventWindow]]]]
 
 
-async def no_events(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
-    return frozenset()
+async def no_events(uow: UnitOfWork, ids: Sequence[str]) -> Mapping[str, Sequence[ingest.EventWindow]]:
+    return {}
 
 
 class AnalysisService:
@@ -135,7 +137,7 @@ class AnalysisService:
         started = await self.deployments.started_at(uow, _ids(items, "deploymentId"))
         aliases = await self.fleet.alias_map(uow)
         event_ids = _ids(items, "eventId", ingest.EVENT_ID)
-        events = await self.known_events(uow, event_ids) if event_ids else frozenset[str]()
+        events = await self.known_events(uow, event_ids) if event_ids else {}
         known = ingest.Known(servers, frozenset(started), lambda name: aliases.get(name.lower()), events)
         good, errors = ingest.parse(items, known, now)
         if good:
@@ -146,13 +148,15 @@ class AnalysisService:
                 await self.signals.send(uow, SamplesIngested(folded.participants))
             await self.deployments.make_due(uow, touched)
         accepted, rejected = len(good), len(errors)
+        outside = sum(1 for _, s in good if s.outside_event)
 
         def count() -> None:
             self.metrics.metric_samples.labels("accepted").inc(accepted)
             self.metrics.metric_samples.labels("rejected").inc(rejected)
+            self.metrics.event_samples_outside_window.inc(outside)
 
         uow.after_commit(count)
-        return Ingested([i for i, _ in good], errors)
+        return Ingested([i for i, _ in good], errors, outside)
 
     async def active_players(
         self, uow: UnitOfWork, start: datetime, end: datetime, also: PlayerIds | None = None
@@ -225,7 +229,9 @@ class AnalysisService:
         players: dict[str, Any],
         churn: dict[str, tuple[int, int]],
     ) -> dict[str, dict[str, Any]]:
-        """The seed 001 shape per arm, plus crash rate, FPS and latency."""
+        """Per arm: what a person watches (churn, session duration, complaints, engagement), the
+        crash rate the judge holds against its gates, FPS and latency. A rate or a mean without
+        its denominator (no sessions, no eligible players, no values) is None, never 0 or 100%."""
         sketches = await repo.sketches(deployment_id)
         out: dict[str, dict[str, Any]] = {}
         for arm in ingest.ARMS:
@@ -233,14 +239,18 @@ class AnalysisService:
             churned, eligible = churn.get(arm, (0, 0))
             ends, engagement = sums.get((arm, "session_end")), sums.get((arm, "engagement_score"))
             unit = players.get(arm)
+            duration = ends.total / ends.count if ends and ends.count else None
             out[arm] = {
                 "players": unit.units if unit else 0,
                 "sessions": sessions,
-                "playerChurnRate": churned / eligible if eligible else None,
-                "avgSessionDuration": ends.total / ends.count if ends and ends.count else None,
+                "playerChurnRate": Proportion(churned, eligible).rate_or_none,
+                # An ISO 8601 duration to the second for people, and the seconds for programs.
+                "avgSessionDuration": None if duration is None else timedelta(seconds=round(duration)),
+                "avgSessionDurationSeconds": duration,
                 "playerComplaints": unit.complained if unit else 0,
                 "engagement": engagement.total / engagement.count if engagement and engagement.count else None,
-                "crashRate": crashes / max(sessions, crashes) if crashes or sessions else None,
+                "crashes": crashes,
+                "crashRate": Proportion.observed(crashes, sessions).rate_or_none,
                 "fps": _quantiles(sketches.get((arm, "fps"))),
                 "networkLatency": _quantiles(sketches.get((arm, "network_latency"))),
             }
@@ -291,7 +301,7 @@ def _value(
         sessions = sums.get((arm, "session_start"))
         events, trials = (found.count if found else 0), (sessions.count if sessions else 0)
         last = _last(found.last_at if found else None, sessions.last_at if sessions else None)
-        return Proportion(events, max(events, trials)), last
+        return Proportion.observed(events, trials), last
     if found is None:
         return Moments(0, 0.0, 0.0), None
     if kind is Kind.LOG_MEAN:

@@ -91,12 +91,28 @@ class Proportion:
         if not 0 <= self.events <= self.trials:
             raise ValueError(f"need 0 <= events <= trials, got {self.events} of {self.trials}")
 
+    @classmethod
+    def observed(cls, events: int, trials: int) -> Proportion:
+        """Events out of trials as reported, where each event belongs to one trial (a crash ends
+        its session). Events beyond the trials belong to trials that were never reported (a
+        session begun before the counting did) and are left out: the denominator does not hold
+        them. Without trials there is no rate at all (NaN, "not enough data"), never 100%."""
+        if events < 0 or trials < 0:
+            raise ValueError(f"counts cannot be negative, got {events} of {trials}")
+        return cls(min(events, trials), trials)
+
     def merge(self, other: Proportion) -> Proportion:
         return Proportion(self.events + other.events, self.trials + other.trials)
 
     @property
     def rate(self) -> float:
+        """events / trials; NaN without trials (no denominator, no rate)."""
         return self.events / self.trials if self.trials else math.nan
+
+    @property
+    def rate_or_none(self) -> float | None:
+        """The rate for an answer: None (JSON null) without trials."""
+        return self.events / self.trials if self.trials else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ A metric's verdict, in the order the checks run:
    FAILED on stale or missing data.
 2. FAILED when the canary alone passes the policy's `ceiling` (circuit breaker).
 3. The same freshness check for the baseline, then PENDING below `min_samples` on either arm.
+   A rate without trials (crashes reported, no session) has no level: it is never past a
+   ceiling, and it is PENDING ("too few samples"), whatever its events.
 4. The test (see `stats`): if the canary is significantly worse at the policy's per-metric alpha,
    its estimate is held against the gates: FAILED past critical, INCONCLUSIVE past warning,
    SUCCESSFUL within them. Not significantly worse: SUCCESSFUL.
@@ -283,7 +285,11 @@ def combine(verdicts: Sequence[MetricVerdict], sample_ratio: SampleRatio | None 
         return LookVerdict(outcome, f"hold: {'; '.join(parts)}", metrics, sample_ratio)
     pending = names(Outcome.PENDING)
     if pending or not metrics:
-        text = f"keep waiting: {', '.join(pending)} need more data" if pending else "keep waiting: no metrics to judge"
+        text = (
+            f"keep waiting: not enough data yet for {', '.join(pending)}"
+            if pending
+            else "keep waiting: no metrics to judge"
+        )
         return LookVerdict(Outcome.PENDING, text, metrics, sample_ratio)
     return LookVerdict(Outcome.SUCCESSFUL, f"continue: all {len(metrics)} metrics healthy", metrics, sample_ratio)
 
@@ -339,8 +345,8 @@ def _level(kind: Kind, value: ArmValue) -> float:
 
 
 def _ceiling(policy: MetricPolicy, value: ArmValue) -> MetricVerdict | None:
-    if policy.ceiling is None:
-        return None
+    if policy.ceiling is None or _samples(value) == 0:
+        return None  # no gate, or no level to hold against it (a rate without trials has none)
     count = value.events if isinstance(value, Proportion) else _samples(value)
     level = _level(policy.kind, value)
     passed = level > policy.ceiling if policy.higher_is_worse else level < policy.ceiling

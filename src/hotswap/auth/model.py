@@ -34,6 +34,7 @@ class Permission(StrEnum):
     WEBHOOK_ADMIN = "webhook:admin"  # subscribe URLs to deployment events, read their delivery log
     EVENT_WRITE = "event:write"  # create, edit, schedule and move live events and their templates
     EVENT_ADMIN = "event:admin"  # override the scheduling rules; read and replay dead letters
+    CACHE_ADMIN = "cache:admin"  # rebuild the snapshots and refill the player cache in every replica
 
 
 _READ = {

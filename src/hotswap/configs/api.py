@@ -311,7 +311,7 @@ async def cancel_release(name: str, release_id: str, actor: Releaser, uow: UowDe
     return _release_read(view)
 
 
-# -- game configs (seed 001) -------------------------------------------------------------
+# -- game configs: a profile and a version in one request ---------------------------------------------------------
 
 
 def _game_config_read(profile: m.Profile, version: m.Version, live: str | None) -> GameConfigRead:

@@ -38,7 +38,8 @@ def parse_semver(value: str, field: str) -> semver.Version:
 
 
 def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
-    """Config data arrives as a JSON object or, as in the seeds, as a string holding one."""
+    """Config data arrives as a JSON object or as a string holding one (as many
+    game teams' tools send it)."""
     if isinstance(value, str):
         try:
             value = orjson.loads(value)

@@ -335,7 +335,7 @@ class ConfigService:
         result = m.diff(old.effective, new.effective)
         return result, old, new
 
-    # -- game configs (seed 001) ----------------------------------------------------------
+    # -- game configs: a profile and a version in one request ------------------------------------------------------
 
     async def put_game_config(
         self,

@@ -1,57 +1,31 @@
-"""One error hierarchy for domain, services and HTTP; rendered once as RFC 9457 problem+json."""
+"""One error hierarchy for domain, services and HTTP; rendered once as RFC 9457 problem+json.
+
+Its root (`HotSwapError`, `InvalidInput`, `FieldError`) is defined in `hotswap.targeting.errors`,
+because the targeting engine raises it and ships without this package in the SDK distribution;
+it is re-exported here, and the rest of the hierarchy builds on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-PROBLEM_BASE = "urn:hotswap:problem:"
+from hotswap.targeting.errors import PROBLEM_BASE, FieldError, HotSwapError, InvalidInput
 
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One failing input: `field` is a dotted path (body.configData.weapons), `pointer` a JSON Pointer."""
-
-    field: str
-    message: str
-    pointer: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        out = {"field": self.field, "message": self.message}
-        if self.pointer is not None:
-            out["pointer"] = self.pointer
-        return out
-
-
-class HotSwapError(Exception):
-    status: ClassVar[int] = 500
-    slug: ClassVar[str] = "internal"
-    title: ClassVar[str] = "Internal error"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        errors: Sequence[FieldError] = (),
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = list(errors)
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-    @property
-    def type_uri(self) -> str:
-        return PROBLEM_BASE + self.slug
-
-
-class InvalidInput(HotSwapError):
-    status = 422
-    slug = "validation"
-    title = "Invalid input"
+__all__ = [
+    "PROBLEM_BASE",
+    "BadRequest",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "HotSwapError",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "RateLimited",
+    "Unauthorized",
+    "Unavailable",
+]
 
 
 class BadRequest(HotSwapError):

@@ -2,7 +2,8 @@
 
 These are hot routes (`web.fastpath`): they answer from the in-memory snapshot, decode with
 orjson and send bytes encoded at compile time. Not being FastAPI routes, they are described
-for OpenAPI by hand, in `openapi.py`.
+for OpenAPI by hand, in `openapi.py`. One ordinary route, for operators, warms what they serve
+from (`router`: `POST /api/v1/admin/cache/warm`).
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
+from fastapi import APIRouter, Depends
 from sqlalchemy.exc import DBAPIError
 
-from hotswap.auth.model import Permission
+from hotswap.auth.model import Permission, Principal
 from hotswap.core.clock import Clock
 from hotswap.core.environments import parse_environment
 from hotswap.core.errors import FieldError, InvalidInput, Unavailable
+from hotswap.delivery.schemas import CacheWarm, WarmRead
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
+from hotswap.delivery.warming import CacheWarmer
 from hotswap.players.model import PlayerProfile, targeting_attributes
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
 from hotswap.web.decoding import UNKNOWN_FIELD, field_error
+from hotswap.web.deps import UowDep, require, service
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 MAX_ATTRIBUTES = 200
@@ -271,3 +276,18 @@ def hot_routes(snapshots: SnapshotService, streams: StreamHub, clock: Clock, pro
             template="/api/v1/players/{playerId}/events",
         ),
     ]
+
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+Warmer = Annotated[CacheWarmer, Depends(service(CacheWarmer))]
+CacheAdmin = Annotated[Principal, Depends(require(Permission.CACHE_ADMIN))]
+
+
+@router.post("/admin/cache/warm", response_model=WarmRead)
+async def warm_caches(actor: CacheAdmin, uow: UowDep, warmer: Warmer, body: CacheWarm | None = None) -> WarmRead:
+    """Rebuild every environment's snapshot from the store and refill the player-profile cache
+    with the players seen recently (`window`, default PT24H), here and, through the change bus,
+    in every other API process. Admins only; audited."""
+    warmed = await warmer.warm(uow, actor, (body or CacheWarm()).command())
+    await uow.commit()
+    return WarmRead.of(warmed, await warmer.notify(warmed))

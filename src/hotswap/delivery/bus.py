@@ -1,9 +1,10 @@
 """The change bus: how every API process learns that something it holds in memory changed.
 
 Messages are small JSON objects (`{"kind": "snapshot", "environment": "Production", "revision": 7}`,
-`{"kind": "player", "id": "p-1"}`); a receiver re-reads the store, so a message carries no data
-that could disagree with it. Redis pub/sub when HOTSWAP_REDIS_URL is set; else PostgreSQL
-LISTEN/NOTIFY when the store is PostgreSQL; else (SQLite: one process) in-process.
+`{"kind": "player", "id": "p-1"}`, `{"kind": "warm", ...}` from `delivery.warming`); a receiver
+re-reads the store, so a message carries no data that could disagree with it. Redis pub/sub
+when HOTSWAP_REDIS_URL is set; else PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL; else
+(SQLite: one process) in-process.
 Delivery is at most once: a replica that misses a message (Redis or PostgreSQL restarting, a
 connection being re-established) catches up through the periodic revision check in
 `delivery.service`, so the bus is about speed, not correctness. To shorten that gap, a bus that
@@ -35,7 +36,10 @@ log = logging.getLogger(__name__)
 class ChangeBus(Protocol):
     def subscribe(self, handler: Handler) -> None: ...
 
-    async def publish(self, message: dict[str, Any]) -> None: ...
+    async def publish(self, message: dict[str, Any]) -> int | None:
+        """Send `message` to every process on the bus (this one too). Answers how many processes
+        it reached when the bus can tell (None: it cannot, or the publication failed)."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -71,8 +75,9 @@ class InProcessBus:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: dict[str, Any]) -> int | None:
         await _dispatch(self._handlers, message)
+        return 1  # this process is the only one
 
     async def start(self) -> None:
         return None
@@ -147,11 +152,13 @@ class RedisBus(_ListeningBus):
             url, retry=Retry(NoBackoff(), 0), health_check_interval=30, client_name=f"hotswap-bus:{channel}"
         )
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: dict[str, Any]) -> int | None:
         try:
-            await self._redis.publish(self._channel, orjson.dumps(message))
+            # Redis answers how many subscribers received it: one listener per process.
+            return int(await self._redis.publish(self._channel, orjson.dumps(message)))
         except Exception:  # the store has the change; other replicas catch up on their next check
             log.warning("change bus publish failed", exc_info=True, extra={"bus_message": message})
+            return None
 
     async def _listen_once(self) -> None:
         async with self._listener.pubsub() as pubsub:
@@ -194,7 +201,8 @@ class PostgresBus(_ListeningBus):
         """`postgresql+asyncpg://...` (SQLAlchemy's form) -> the plain DSN asyncpg takes."""
         return cls(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), channel)
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: dict[str, Any]) -> int | None:
+        """NOTIFY does not say who heard it: always None."""
         payload = orjson.dumps(message).decode()
         async with self._publish_lock:
             for attempt in range(2):  # once more on a fresh connection: the old one may have died idle
@@ -202,11 +210,12 @@ class PostgresBus(_ListeningBus):
                     if self._publisher is None or self._publisher.is_closed():
                         self._publisher = await asyncpg.connect(self.dsn, timeout=5)
                     await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, payload, timeout=5)
-                    return
+                    return None
                 except Exception:  # the store has the change; other replicas catch up on their next check
                     self._drop_publisher()
                     if attempt:
                         log.warning("change bus publish failed", exc_info=True, extra={"bus_message": message})
+        return None
 
     def _drop_publisher(self) -> None:
         if self._publisher is not None:

@@ -73,23 +73,29 @@ class SnapshotService:
 
     # -- keeping current ------------------------------------------------------------------
 
-    async def refresh(self, environment: Environment) -> CompiledSnapshot:
+    async def refresh(self, environment: Environment, *, force: bool = False) -> CompiledSnapshot:
+        """The environment's snapshot as the store has it, if that is newer than the one held.
+        `force`: rebuilt from the store even at the revision held (an operator's reload), and a
+        failure to build it is raised rather than hidden behind the one held."""
         async with self._locks[environment]:
             started = time.perf_counter()
             held = self._current.get(environment)
             try:
                 document = await load_document(self.engine, environment, self._parts)
-                if held is not None and held.revision >= document["revision"]:
-                    return held
+                stored = document["revision"]
+                if held is not None and (held.revision > stored or (held.revision == stored and not force)):
+                    return held  # never back to an older revision
                 compiled = compile_snapshot(document)
             except Exception as exc:
                 # The last good snapshot keeps serving; the periodic check tries again. Stored
                 # data that does not compile is a bug or a bad migration, never the caller's fault.
                 self.metrics.snapshot_failures.inc()
                 log.exception("snapshot refresh failed", extra={"environment": environment.value})
-                if held is None:
+                if held is None or force:
                     raise Unavailable(
-                        f"The {environment.value} snapshot cannot be built right now.", headers={"Retry-After": "5"}
+                        f"The {environment.value} snapshot cannot be built right now"
+                        + ("; the last good one keeps serving." if held is not None else "."),
+                        headers={"Retry-After": "5"},
                     ) from exc
                 return held
             self._current[environment] = compiled

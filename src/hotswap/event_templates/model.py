@@ -33,16 +33,17 @@ class EventClass(enum.StrEnum):
 
 
 TEMPLATE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")  # the slug rule of segment ids
-# Any word-like type is accepted, so a game team can add its own; these are the seeds' own.
+# Any word-like type is accepted, so a game team can add its own; these are the ones game teams
+# name most.
 EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,49}$")
 KNOWN_EVENT_TYPES = (
-    # seed 002, "Event Template"
+    # event themes
     "Seasonal",
     "Competitive",
     "Cooperative",
     "Crossover",
     "Gacha",
-    # seed 000, the quick start and "Target Use Cases"
+    # live-ops campaign kinds
     "SeasonalPromotion",
     "LimitedTimeOffer",
     "Tournament",

@@ -1,5 +1,5 @@
-"""Request and response bodies of the event-template routes (seed 002, "Event Template",
-"Objective", "Milestone", "Reward Data"). Each item's own shape is checked here; the rules across
+"""Request and response bodies of the event-template routes (a template, its objectives,
+milestones and reward data). Each item's own shape is checked here; the rules across
 items (unique ids, rising thresholds) are `model.check_content`."""
 
 from __future__ import annotations

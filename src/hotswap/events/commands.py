@@ -42,9 +42,11 @@ class CreateEvent:
     environment: Environment = Environment.PRODUCTION
     template_id: str | None = None
     override: str | None = None  # why the scheduling rules are overridden (admins only)
+    record_past: bool = False  # a window that has ended is stored as a record, never served
 
 
 @dataclass(frozen=True, slots=True)
 class EditEvent:
     content: EventContent
     override: str | None = None
+    record_past: bool = False  # new times that have ended make the event a record of the past

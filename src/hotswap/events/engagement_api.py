@@ -24,16 +24,40 @@ Reader = Annotated[Principal, Depends(require(Permission.METRICS_READ))]
 
 
 class EventTargets(CamelModel):
-    participation_rate: float = Field(description="Seed 000: 40 % of active players.")
+    participation_rate: float = Field(description="The target share of active players taking part: 40 %.")
+
+
+class EventWindowRead(CamelModel):
+    region: str | None = Field(description="The region the window holds in; null: every region.")
+    start_time: datetime
+    end_time: datetime
+    counted: bool = Field(
+        description="Whether samples taken inside this window count. False for a window that never opened "
+        "of an event that no longer runs (cancelled, or expired without going live)."
+    )
 
 
 class EventMetricsRead(CamelModel):
     event_id: str
     status: str
-    start: datetime = Field(alias="from", description="The event's start.")
-    end: datetime = Field(alias="to", description="The event's end, or now while it runs.")
-    participants: int = Field(description="Players with at least one sample tagged with the event.")
-    active_players: int = Field(description="Players seen between from and to, participants included.")
+    start_time: datetime = Field(description="The event's start (the earliest of its windows).")
+    end_time: datetime = Field(description="The event's end (the latest of its windows).")
+    windows: list[EventWindowRead] = Field(
+        description="Where and when the event runs: a sample tagged with it counts only when taken inside "
+        "the window of its server's region (one per target region for a region-local event)."
+    )
+    start: datetime | None = Field(
+        alias="from",
+        description="Where the span counted so far begins: the start of the earliest window that has started. "
+        "Null before the event starts anywhere (then every count is zero).",
+    )
+    end: datetime | None = Field(
+        alias="to", description="Where the span counted so far ends: the event's end, or now while it runs."
+    )
+    participants: int = Field(
+        description="Players with at least one sample tagged with the event, taken inside its window."
+    )
+    active_players: int = Field(description="Players seen between from and the event's end, participants included.")
     participation_rate: float | None = Field(description="participants / activePlayers; null without active players.")
     payers: int = Field(description="Participants with at least one purchase tagged with the event.")
     conversion_rate: float | None = Field(description="payers / participants; null without participants.")
@@ -50,6 +74,7 @@ async def get_event_metrics(
     event_id: str, _: Reader, uow: UowDep, events: Events, engagement: EngagementDep
 ) -> EventMetricsRead:
     """Who took part in the event, out of the players active meanwhile, who paid and how much,
-    from the metric samples game servers tag with `eventId` (`POST /api/v1/metrics`)."""
+    from the metric samples game servers tag with `eventId` (`POST /api/v1/metrics`) inside the
+    event's window in their server's region. Before the event starts: zeros, `from` and `to` null."""
     row = await events.get(uow, event_id)
     return EventMetricsRead.model_validate(await engagement.event_metrics(uow, row))

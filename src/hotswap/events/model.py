@@ -7,7 +7,7 @@ Lifecycle (an illegal step is a 409 at the API):
     Scheduled --cancel--> Cancelled --archive--> Archived
     Scheduled --expire--> Expired   (its time passed and it never went live: a dead-lettered start)
 
-Scheduling rules (seed 002, "Event Scheduling Rules"), checked for a candidate against the
+Scheduling rules, checked for a candidate against the
 events already planned: at most 4 events at once, at most 2 of one type at once, and at least
 48 hours between the end of a major event and the start of the next (so two majors never
 overlap either). Mini events and daily activities are exempt from the limits on running at

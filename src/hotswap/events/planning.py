@@ -182,6 +182,31 @@ async def conflicts(repo: EventRepository, environment: str, planning: Planning,
     return m.conflicts(planning.planned(event_id), planned)
 
 
+def over(planning: Planning, now: datetime, *, record_past: bool, derived_end: bool = False) -> bool:
+    """Whether the planned event has ended everywhere by `now`: it then never runs, so it is
+    stored only when the request says it records a past event (`recordPast`), and `recordPast`
+    on an event that has not ended is refused too (it would be served, not recorded). A 422
+    that says what to do, otherwise."""
+    ended = planning.end <= now
+    now = now.replace(microsecond=0)  # as the message shows it
+    if ended and not record_past:
+        source = " (startTime plus the template's length)" if derived_end else ""
+        message = (
+            f"the window ended at {iso(planning.end)}{source}, before now ({iso(now)}); move endTime into the "
+            'future, or send "recordPast": true to record a past event'
+        )
+        raise InvalidInput(
+            f"The event is over before it starts: {message}.", errors=[FieldError("body.endTime", message)]
+        )
+    if record_past and not ended:
+        message = (
+            f"the window ends at {iso(planning.end)}, after now ({iso(now)}): the event is not past; leave out "
+            "recordPast to schedule it"
+        )
+        raise InvalidInput(f"Not a past event: {message}.", errors=[FieldError("body.recordPast", message)])
+    return ended
+
+
 def effective(windows: Sequence[m.Window], held: Sequence[WindowRow]) -> list[m.Window]:
     """The windows an edit plans, as they apply to what has happened: a window already open
     keeps its start when that was earlier (an operator's early activation is not undone)."""
@@ -192,6 +217,16 @@ def effective(windows: Sequence[m.Window], held: Sequence[WindowRow]) -> list[m.
         start = min(old.start_at, window.start) if old is not None and old.opened_at is not None else window.start
         out.append(m.Window(window.region, start, window.end))
     return out
+
+
+async def store_past_windows(
+    repo: EventRepository, uow: UnitOfWork, event_id: str, windows: Sequence[m.Window]
+) -> None:
+    """A past event's windows, closed now and never opened: no timer will ever touch them."""
+    now = uow.clock.now()
+    for window in windows:
+        values = {"event_id": event_id, "region": window.region, "start_at": window.start, "end_at": window.end}
+        await repo.put_window(values | {"closed_at": now})
 
 
 async def store_windows(

@@ -268,12 +268,24 @@ class EventRepository:
 
     # -- participation (from metric samples tagged with an event) -----------------------------
 
-    async def existing(self, ids: Sequence[str]) -> frozenset[str]:
-        """Which of `ids` are live events (whatever their status), in one query."""
+    async def statuses_and_windows(self, ids: Sequence[str]) -> dict[str, tuple[EventStatus, list[WindowRow]]]:
+        """Which of `ids` are live events (whatever their status), each with its status and
+        windows, in one query."""
         if not ids:
-            return frozenset()
-        rows = await self.conn.execute(sa.select(live_events.c.id).where(live_events.c.id.in_(ids)))
-        return frozenset(r.id for r in rows)
+            return {}
+        e, w = live_events.c, live_event_windows.c
+        query = (
+            sa.select(e.id, e.status, *(c for c in live_event_windows.c if c.name != "event_id"))
+            .select_from(live_events.outerjoin(live_event_windows, w.event_id == e.id))
+            .where(e.id.in_(sorted(set(ids))))
+            .order_by(e.id, w.region)
+        )
+        out: dict[str, tuple[EventStatus, list[WindowRow]]] = {}
+        for row in (await self.conn.execute(query)).all():
+            _, windows = out.setdefault(row.id, (EventStatus(row.status), []))
+            if row.region is not None:  # none left when an edit removed every window
+                windows.append(WindowRow(row.id, row.region, row.start_at, row.end_at, row.opened_at, row.closed_at))
+        return out
 
     async def forget_participant(self, player_id: str) -> int:
         p = event_participants.c

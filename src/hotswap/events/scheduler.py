@@ -17,28 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from hotswap.audit.service import AuditLog
-from hotswap.auth.model import Principal, Role
+from hotswap.auth.model import Principal
 from hotswap.core.clock import Clock
 from hotswap.core.dueloop import DueLoop
-from hotswap.core.environments import Environment
 from hotswap.core.errors import Conflict, NotFound
-from hotswap.events import model as m
-from hotswap.events.model import CLOSE, DEAD, DONE, OPEN, PENDING, EventRow, TimerRow, WindowRow
+from hotswap.events.history import record_history
+from hotswap.events.model import DEAD, PENDING, TimerRow
 from hotswap.events.repository import EventRepository
-from hotswap.events.service import EventService, record_history
+from hotswap.events.service import EventService
+from hotswap.events.timers import SCHEDULER
 from hotswap.observability.prometheus import Metrics
-from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 3
-SCHEDULER = "scheduler"
-ACTOR = Principal(SCHEDULER, Role.ADMIN, "-")
 
 
 class EventScheduler(DueLoop):
@@ -47,7 +43,6 @@ class EventScheduler(DueLoop):
     def __init__(
         self,
         events: EventService,
-        snapshots: SnapshotChanges,
         audit: AuditLog,
         uow: UnitOfWorkFactory,
         clock: Clock,
@@ -59,7 +54,6 @@ class EventScheduler(DueLoop):
     ) -> None:
         super().__init__(clock, poll_seconds)
         self.events = events
-        self.snapshots = snapshots
         self.audit = audit
         self.uow = uow
         self.metrics = metrics
@@ -94,82 +88,7 @@ class EventScheduler(DueLoop):
             await self._failed(event_id, f"{type(exc).__name__}: {exc}")
 
     async def _apply(self, uow: UnitOfWork, event_id: str) -> None:
-        repo = EventRepository(uow.conn)
-        now = uow.clock.now()
-        # The event's row first, then its timers: the order every writer of an event takes
-        # (an edit locks the row, then replaces the timers), so none waits on another in a cycle.
-        row = await repo.get(event_id, for_update=True)
-        timers = await repo.due_timers(event_id, now)
-        if row is None or not timers:
-            return  # another worker did them (an event is never deleted, so its row exists)
-        status = row.status
-        windows = {w.region: w for w in (await repo.windows([event_id])).get(event_id, [])}
-        serving_changed = False
-        for timer in timers:
-            # Each timer in its own savepoint: one that fails (an open whose segment is gone) is
-            # retried alone, and never holds back another (the close of a window already open).
-            try:
-                async with uow.conn.begin_nested():
-                    status, windows, changed = await self._one(uow, repo, row, status, windows, timer, now)
-                    await repo.update_timer(timer.id, {"state": DONE, "done_at": now, "attempts": timer.attempts + 1})
-            except Conflict as exc:
-                log.warning("live event %s: its scheduled %s failed: %s", event_id, timer.action, exc)
-                await self._count_failure(uow, repo, timer, f"{type(exc).__name__}: {exc}", now)
-                continue
-            serving_changed |= changed
-        if status is not row.status:
-            await repo.update(event_id, {"status": status.value, "updated_at": now, "updated_by": SCHEDULER})
-            await self.audit.record(
-                uow,
-                ACTOR,
-                "event.schedule",
-                target_type="live_event",
-                target_id=event_id,
-                summary=f"live event {event_id!r}: {row.status.value} -> {status.value} on schedule",
-            )
-        if serving_changed:
-            await self.snapshots.mark_changed(uow, [Environment(row.environment)])
-
-    async def _one(
-        self,
-        uow: UnitOfWork,
-        repo: EventRepository,
-        row: EventRow,
-        status: m.EventStatus,
-        windows: dict[str, WindowRow],
-        timer: TimerRow,
-        now: datetime,
-    ) -> tuple[m.EventStatus, dict[str, WindowRow], bool]:
-        """Apply one timer: the event's status and windows after it, and whether what the
-        snapshot serves changed. Changes nothing when the window is already as asked."""
-        window = windows.get(timer.region)
-        if status not in m.PLANNED or window is None:
-            return status, windows, False
-        event_id = row.id
-        if timer.action == OPEN and window.opened_at is None and window.closed_at is None:
-            if window.end_at <= now:  # over before it could open
-                note = {"missed": True, "dueAt": timer.due_at.isoformat()}
-                await record_history(
-                    uow, event_id, SCHEDULER, "window", action="skip", region=timer.region, detail=note
-                )
-                return status, windows, False
-            await self.events.segments_exist(uow, row)
-            await repo.update_window(event_id, timer.region, {"opened_at": now})
-            self._lag(timer, now)
-            after = m.transition(status, m.EventAction.ACTIVATE) if status is m.EventStatus.SCHEDULED else status
-            await self._note(uow, event_id, timer, status, after)
-            return after, {**windows, timer.region: replace(window, opened_at=now)}, after is m.EventStatus.ACTIVE
-        if timer.action == CLOSE and window.closed_at is None:
-            await repo.update_window(event_id, timer.region, {"closed_at": now})
-            windows = {**windows, timer.region: replace(window, closed_at=now)}
-            changed = status is m.EventStatus.ACTIVE and window.opened_at is not None
-            if all(w.closed_at is not None for w in windows.values()):
-                after = m.transition(status, m.EventAction.EXPIRE)
-                await self._note(uow, event_id, timer, status, after)
-                return after, windows, changed
-            await record_history(uow, event_id, SCHEDULER, "window", action="close", region=timer.region)
-            return status, windows, changed
-        return status, windows, False
+        await self.events.due.apply(uow, event_id, failed=self._count_failure, opened=self._lag)
 
     async def _count_failure(
         self, uow: UnitOfWork, repo: EventRepository, timer: TimerRow, error: str, now: datetime
@@ -192,24 +111,6 @@ class EventScheduler(DueLoop):
             action=timer.action,
             region=timer.region,
             detail={"error": error[:2000], "attempt": attempts, "deadLetter": dead},
-        )
-
-    async def _note(
-        self, uow: UnitOfWork, event_id: str, timer: TimerRow, before: m.EventStatus, after: m.EventStatus
-    ) -> None:
-        if after is before:
-            await record_history(uow, event_id, SCHEDULER, "window", action=timer.action, region=timer.region)
-            return
-        action = m.EventAction.ACTIVATE if timer.action == OPEN else m.EventAction.EXPIRE
-        await record_history(
-            uow,
-            event_id,
-            SCHEDULER,
-            "transition",
-            action=action.value,
-            from_status=before,
-            to_status=after,
-            region=timer.region,
         )
 
     def _lag(self, timer: TimerRow, now: datetime) -> None:

@@ -1,9 +1,10 @@
 """Request and response bodies of the events API.
 
-Creating an event takes seed 000's body (`name`, `displayName`, `eventType`, `startTime`,
-`endTime`, `configuration`), seed 003's (`eventId` instead of `name`), or `templateId` plus what
-to change of the template. `PUT /events/{id}` takes any subset of the same fields (seed 003's
-runbook sends only `startTime`)."""
+Creating an event takes `name` (or `eventId`, the same thing), `displayName`, `eventType`,
+`startTime`, `endTime` and `configuration`, or `templateId` plus what to change of the
+template. `PUT /events/{id}` takes any subset of the same fields (moving an event is just
+`startTime`). Times that have already ended need `recordPast` (see
+`planning.over`)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ class _Content(InputModel):
     override: Override | None = Field(
         default=None, description="Admins only: schedule despite the scheduling rules, saying why."
     )
+    record_past: bool = Field(
+        default=False,
+        description="Store an event whose window has already ended as a record of the past: Expired at once, "
+        "never served. Without it, times that have ended are a 422 on endTime; with it, times that have not "
+        "ended are a 422 on recordPast.",
+    )
 
     @field_validator("start_time", "end_time", mode="after")
     @classmethod
@@ -90,7 +97,9 @@ class _Content(InputModel):
 
     def content(self) -> EventContent:
         """The command's content: objectives and milestones as served (camelCase objects)."""
-        sent = frozenset(self.model_fields_set - {"override", "event_id", "name", "template_id", "environment"})
+        sent = frozenset(
+            self.model_fields_set - {"override", "record_past", "event_id", "name", "template_id", "environment"}
+        )
         return EventContent(
             display_name=self.display_name,
             description=self.description,
@@ -121,8 +130,8 @@ class _Content(InputModel):
 
 
 class EventCreate(_Content):
-    event_id: EventId | None = Field(default=None, description="The event's id (seed 003).")
-    name: EventId | None = Field(default=None, description="The event's id, as seed 000 calls it.")
+    event_id: EventId | None = Field(default=None, description="The event's id.")
+    name: EventId | None = Field(default=None, description="The event's id, under another name (`eventId`).")
     template_id: TemplateId | None = Field(default=None, description="Start from this template.")
     environment: str | None = Field(default=None, description="Development, Staging or Production (default).")
 
@@ -149,6 +158,7 @@ class EventCreate(_Content):
             environment=parse_environment(self.environment, "body.environment"),
             template_id=self.template_id,
             override=self.override.reason if self.override else None,
+            record_past=self.record_past,
         )
 
 
@@ -156,7 +166,11 @@ class EventUpdate(_Content):
     """Only the fields sent change. `null` clears segment, regions, description or theme."""
 
     def command(self) -> EditEvent:
-        return EditEvent(content=self.content(), override=self.override.reason if self.override else None)
+        return EditEvent(
+            content=self.content(),
+            override=self.override.reason if self.override else None,
+            record_past=self.record_past,
+        )
 
 
 class WindowRead(CamelModel):

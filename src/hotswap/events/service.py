@@ -24,9 +24,11 @@ from hotswap.event_templates.service import TemplateService
 from hotswap.events import model as m
 from hotswap.events import planning as p
 from hotswap.events.commands import CreateEvent, EditEvent
+from hotswap.events.history import record_history
 from hotswap.events.model import EVENT_ID_PATTERN, EventRow
 from hotswap.events.repository import EventRepository
 from hotswap.events.signals import EventStartMoved, EventTimersSet
+from hotswap.events.timers import DueTimers
 from hotswap.fleet.service import FleetService
 from hotswap.segments.service import SegmentService
 from hotswap.storage.revisions import SnapshotChanges
@@ -61,6 +63,7 @@ class EventService:
         self.segments = segments
         self.templates = templates
         self.signals = signals
+        self.due = DueTimers(audit, snapshots, self.segments_exist)
 
     async def start_moved(self, uow: UnitOfWork, actor: Principal, row: EventRow, start: datetime) -> None:
         """`row` (as it was) now starts at `start`: tell whoever waits for its start."""
@@ -102,7 +105,10 @@ class EventService:
         environment = body.environment
         template = await self._template(uow, body.template_id, count=False)
         planning = await p.plan(uow, self.fleet, p.spec_from_template(body.content, template, body.id))
+        past = _over(uow, planning, body)
         await self._check_segment(uow, planning.spec)
+        if past:  # a record of the past runs beside nothing: the rules concern what will run
+            return planning, []
         found = await p.conflicts(EventRepository(uow.conn), environment.value, planning, body.id)
         return planning, found
 
@@ -116,18 +122,22 @@ class EventService:
         _check_override(actor, body.override)
         template = await self._template(uow, body.template_id, count=True)
         planning = await p.plan(uow, self.fleet, p.spec_from_template(body.content, template, body.id))
+        past = _over(uow, planning, body)
         await self._check_segment(uow, planning.spec)
-        await repo.lock_schedule(environment.value)
-        found = await p.conflicts(repo, environment.value, planning, body.id)
-        _refuse(found, body.override)
+        found: list[m.Conflict] = []
+        if not past:  # a record of the past runs beside nothing: the rules concern what will run
+            await repo.lock_schedule(environment.value)
+            found = await p.conflicts(repo, environment.value, planning, body.id)
+            _refuse(found, body.override)
         now = uow.clock.now()
         spec = planning.spec
+        status = m.EventStatus.EXPIRED if past else m.EventStatus.SCHEDULED
         try:
             await repo.add(
                 {
                     "id": body.id,
                     "environment": environment.value,
-                    "status": m.EventStatus.SCHEDULED.value,
+                    "status": status.value,
                     "event_type": spec["type"],
                     "event_class": spec["class"],
                     "template_id": template.id if template else None,
@@ -147,21 +157,29 @@ class EventService:
         await repo.add_version(
             {"event_id": body.id, "version": 1, "spec": spec, "created_at": now, "created_by": actor.subject}
         )
-        await self._history(uow, body.id, actor, "created", version=1, to_status=m.EventStatus.SCHEDULED)
+        detail = {"recordPast": True} if past else None
+        await self._history(uow, body.id, actor, "created", version=1, to_status=status, detail=detail)
         await self._overridden(uow, body.id, actor, found, body.override)
-        await p.store_windows(repo, uow, body.id, planning.windows, [])
+        if past:
+            await p.store_past_windows(repo, uow, body.id, planning.windows)
+        else:
+            await p.store_windows(repo, uow, body.id, planning.windows, [])
+        what = f"recorded past live event {body.id!r} (ended {p.iso(planning.end)})" if past else "scheduled live event"
         await self.audit.record(
             uow,
             actor,
             "event.create",
             target_type="live_event",
             target_id=body.id,
-            summary=f"scheduled live event {body.id!r} in {environment.value}"
+            summary=(what if past else f"{what} {body.id!r}")
+            + f" in {environment.value}"
             + (f" from template {template.id!r}" if template else ""),
             after_ref="version:1",
         )
+        if past:
+            return await self.get(uow, body.id)
         await self.timers_set(uow)
-        return await self.get(uow, body.id)
+        return await self.settled(uow, body.id)
 
     async def update(
         self, uow: UnitOfWork, actor: Principal, event_id: str, body: EditEvent, *, expected_revision: int | None
@@ -190,7 +208,11 @@ class EventService:
         planning = replace(planning, windows=p.effective(planning.windows, windows_before))
         await self._check_segment(uow, spec)
         found: list[m.Conflict] = []
-        if any(spec.get(k) != row.spec.get(k) for k in p.TIMING):
+        moved = any(spec.get(k) != row.spec.get(k) for k in p.TIMING)
+        # New times that have ended close the event at once (`settled`): a record of the past
+        # runs beside nothing, so the scheduling rules, which concern what will run, pass it.
+        past = (moved or body.record_past) and p.over(planning, uow.clock.now(), record_past=body.record_past)
+        if moved and not past:
             await repo.lock_schedule(row.environment)
             found = await p.conflicts(repo, row.environment, planning, event_id)
             _refuse(found, body.override)
@@ -241,7 +263,7 @@ class EventService:
         )
         if row.status is m.EventStatus.ACTIVE:
             await self.snapshots.mark_changed(uow, [Environment(row.environment)])
-        return await self.get(uow, event_id)
+        return await self.settled(uow, event_id)
 
     async def act(self, uow: UnitOfWork, actor: Principal, event_id: str, action: m.EventAction) -> EventRow:
         """activate, pause, resume, cancel or archive: 409 when the lifecycle does not allow it."""
@@ -280,6 +302,14 @@ class EventService:
         )
         if m.EventStatus.ACTIVE in (row.status, after):
             await self.snapshots.mark_changed(uow, [Environment(row.environment)])
+        return await self.settled(uow, event_id)
+
+    async def settled(self, uow: UnitOfWork, event_id: str) -> EventRow:
+        """The event after a write, with the timers already due applied in the write's own
+        transaction: the answer shows what the next read will (an event whose start has passed
+        is Active at once; one edited to end now is Expired), not what the scheduler is about to
+        change. A timer that cannot be applied stays due for the scheduler, which retries it."""
+        await self.due.apply(uow, event_id)
         return await self.get(uow, event_id)
 
     async def _open_now(self, uow: UnitOfWork, repo: EventRepository, row: EventRow) -> dict[str, Any]:
@@ -362,33 +392,10 @@ class EventService:
         await self.signals.send(uow, EventTimersSet())
 
 
-async def record_history(
-    uow: UnitOfWork,
-    event_id: str,
-    actor: str,
-    kind: str,
-    *,
-    action: str | None = None,
-    from_status: m.EventStatus | None = None,
-    to_status: m.EventStatus | None = None,
-    version: int | None = None,
-    region: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await EventRepository(uow.conn).record(
-        {
-            "event_id": event_id,
-            "at": uow.clock.now(),
-            "actor": actor,
-            "kind": kind,
-            "action": action,
-            "from_status": from_status.value if from_status else None,
-            "to_status": to_status.value if to_status else None,
-            "version": version,
-            "region": region or None,
-            "detail": detail,
-        }
-    )
+def _over(uow: UnitOfWork, planning: p.Planning, body: CreateEvent) -> bool:
+    """Whether a new event records the past (see `planning.over`)."""
+    derived = body.content.end_time is None
+    return p.over(planning, uow.clock.now(), record_past=body.record_past, derived_end=derived)
 
 
 def conflict_dict(conflict: m.Conflict) -> dict[str, Any]:

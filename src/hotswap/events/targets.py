@@ -23,9 +23,10 @@ from hotswap.auth.model import Principal
 from hotswap.core.errors import Conflict, InvalidInput
 from hotswap.events import model as m
 from hotswap.events import planning as p
+from hotswap.events.history import record_history
 from hotswap.events.model import PLANNED, EventRow, TimeMode
 from hotswap.events.repository import EventRepository
-from hotswap.events.service import EventService, record_history
+from hotswap.events.service import EventService
 from hotswap.fleet.signals import RegionChanged, RegionDeleting
 from hotswap.segments.signals import SegmentDeleting
 from hotswap.storage.uow import UnitOfWork

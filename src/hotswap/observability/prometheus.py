@@ -50,6 +50,12 @@ class Metrics:
             "hotswap_metric_samples", "Metric samples from game servers, by outcome (accepted, rejected)",
             ["outcome"], registry=r,
         )  # fmt: skip
+        # A game server that tags samples with an event before or after it runs in its region.
+        self.event_samples_outside_window = Counter(
+            "hotswap_event_samples_outside_window",
+            "Accepted metric samples tagged with a live event, not counted towards it: outside its window",
+            registry=r,
+        )
         self.judge_verdicts = Counter(
             "hotswap_judge_verdicts",
             "The canary judge's looks, by outcome (Successful, Pending, Inconclusive, Error, Failed)",
@@ -86,6 +92,13 @@ class Metrics:
         )
         self.event_dead_letters = Counter(
             "hotswap_event_dead_letters", "Scheduled event transitions that failed every retry", registry=r
+        )
+        self.cache_warms = Counter(
+            "hotswap_cache_warms",
+            "Cache warm-ups run by this process (snapshots rebuilt, player profiles refilled), by origin: "
+            "request (an admin asked this process) or bus (another replica asked every process)",
+            ["origin"],
+            registry=r,
         )
 
         self.after_commit_failures = Counter(

@@ -96,3 +96,9 @@ class PlayerRepository:
         if after_id is not None:
             query = query.where(players.c.id > after_id)
         return [_profile(r) for r in (await self.conn.execute(query)).all()]
+
+    async def recently_active(self, *, since: datetime, limit: int) -> list[PlayerProfile]:
+        """Players seen (a session or a purchase) at `since` or later, the most recent first."""
+        t = players.c
+        query = sa.select(players).where(t.last_seen >= since).order_by(t.last_seen.desc(), t.id).limit(limit)
+        return [_profile(r) for r in (await self.conn.execute(query)).all()]

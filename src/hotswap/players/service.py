@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -63,6 +64,22 @@ class PlayerService:
                 return await PlayerRepository(uow.conn).get(player_id)
 
         return await self._cache.get(player_id, load)
+
+    @property
+    def cache_capacity(self) -> int:
+        return self._cache.max_entries
+
+    async def warm(self, uows: UnitOfWorkFactory, *, since: datetime, limit: int) -> int:
+        """Fill the cache with the profiles of the players seen since `since` (at most `limit`,
+        the most recent first), read in one read-only unit of work of its own; how many were put.
+        A player written while they are read is left out: its next query reads it afresh."""
+
+        async def load() -> list[tuple[str, m.PlayerProfile | None]]:
+            async with uows(read_only=True) as uow:
+                found = await PlayerRepository(uow.conn).recently_active(since=since, limit=limit)
+            return [(profile.id, profile) for profile in found]
+
+        return await self._cache.fill(load)
 
     def invalidate(self, player_id: str) -> None:
         """Forget a player's cached profile (e.g. when another replica announces a write)."""

@@ -12,18 +12,19 @@ start moves before the first step, the deployment follows it (`follow_start`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from hotswap.auth.model import Principal
-from hotswap.core.errors import Conflict
+from hotswap.core.errors import Conflict, FieldError, InvalidInput
 from hotswap.core.ids import new_id
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
 from hotswap.rollouts.exposure import KEEPS_EXPOSURE
 from hotswap.rollouts.lifecycle import initial_progress
-from hotswap.rollouts.model import LogEntry, Plan, RegionInfo, Row, Status
+from hotswap.rollouts.model import DeploymentSpec, LogEntry, Plan, RegionInfo, Row, Status, UnitKind
 from hotswap.rollouts.repository import DeploymentRepository
 from hotswap.rollouts.requests import DeploymentRequest, spec_for
 from hotswap.rollouts.strategies import plan as make_plan
@@ -51,10 +52,37 @@ async def draft(
     regions = await region_infos(uow, fleet)
     seed = subject.seed or request.hash_seed or deployment_id
     spec = spec_for(request, seed=seed, regions=regions, unit_kinds=port.unit_kinds, subject_name=port.name)
+    await _some_target_registered(uow, fleet, spec)
     now = uow.clock.now()
     plan = _from_start(make_plan(spec, regions, now), subject.starts_at, now)
     spec_json = codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if subject.keeps_exposure else {})
     return Draft(_row(uow, actor, request, deployment_id, subject, plan, spec_json), plan, subject)
+
+
+async def unregistered_targets(uow: UnitOfWork, fleet: FleetService, targets: Sequence[str]) -> list[str]:
+    """The named game servers that are not registered in the fleet, in the request's order."""
+    known = await fleet.server_regions(uow, list(targets))
+    return [unit for unit in targets if unit not in known]
+
+
+async def _some_target_registered(uow: UnitOfWork, fleet: FleetService, spec: DeploymentSpec) -> None:
+    """A deployment to named game servers none of which is registered would roll out to nobody
+    the fleet knows: no step counts a server, and their metric samples are refused. 422, naming
+    them. When only some are unknown it goes ahead, and its view warns (`views`)."""
+    if spec.unit_kind is not UnitKind.SERVERS or not spec.target_units:
+        return
+    unknown = await unregistered_targets(uow, fleet, spec.target_units)
+    if len(unknown) == len(spec.target_units):
+        listed = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+        message = (
+            f"none of them is a registered game server ({listed}); register them first (POST /api/v1/servers), "
+            "or leave out targetInstances to roll out over the servers that are registered"
+        )
+        raise InvalidInput(
+            f"No target instance is registered: {message}.",
+            errors=[FieldError("body.targetInstances", message)],
+            extra={"unregisteredInstances": unknown},
+        )
 
 
 def _from_start(plan: Plan, starts_at: datetime | None, now: datetime) -> Plan:

@@ -8,7 +8,7 @@ dies after committing has moved the state, and the next one goes on from there. 
 skipped (`decide` moves one step at a time) and none is repeated (a step is entered only from
 the step before it).
 
-Choices where the seeds are silent:
+Choices made here:
 - A rollback needs something exposed: from PendingApproval it is illegal (cancel or reject it).
 - Cancel withdraws the exposure like a rollback; only the reason differs (nothing was wrong).
 - Promote works at any step of a Running or Paused deployment, not only at a gate: it ends the

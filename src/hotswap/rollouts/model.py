@@ -212,7 +212,7 @@ def covers_everyone(exposure: Sequence[Grant]) -> bool:
 class RegionInfo:
     """A region as the fleet registry knows it: `order` sets a Geographic rollout's sequence,
     `time_zone` (IANA, e.g. America/New_York) its local start times. `aliases` are other names a
-    request may use for it (seed 000 says "us-east"); they match without case."""
+    request may use for it (such as "us-east"); they match without case."""
 
     id: str
     time_zone: str
@@ -331,7 +331,7 @@ class DeploymentSpec:
 
     - `seed`: the hash seed; the service picks one per deployment (its id will do).
     - `target_regions`: region ids or aliases; None means every region.
-    - `target_units`: named units (seed 004's `targetInstances`); every step is limited to them.
+    - `target_units`: named units (a request's `targetInstances`); every step is limited to them.
     - `canary_percentage`: the first canary step (Canary; Geographic: first within each region).
     - `steps`: custom canary percentages, strictly increasing; 100 is added when missing.
     - `evaluation_period`: how long each step is watched (default 30 minutes; Geographic 1 hour).

@@ -1,10 +1,11 @@
 """Request and response bodies of the deployments API.
 
-`DeploymentCreate` takes the seeds' bodies as written: seed 001 (`configName`, `strategy`,
-`targetRegions`, `canaryPercentage`, `evaluationPeriod` as ISO 8601), seed 004 (`configName`,
-`configVersion`, `strategy`, `targetInstances`, `canaryPercentage`, `healthCheckEnabled`) and
-seed 000 (`eventId`, `regions`, `rolloutStrategy`, `targetPlayerPercentage`), plus the options
-each strategy has.
+`DeploymentCreate` takes a config rollout by region (`configName`, `strategy`, `targetRegions`,
+`canaryPercentage`, `evaluationPeriod` as ISO 8601), a config rollout to named game servers
+(`configName`, `configVersion`, `strategy`, `targetInstances`, `canaryPercentage`,
+`healthCheckEnabled`) and a live event's rollout to players (`eventId`, `regions`,
+`rolloutStrategy`, `targetPlayerPercentage`), plus the options each strategy has. The
+synonyms (`regions` for `targetRegions`, ...) are there because game teams' tools send both.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ MAX_UNITS = 10_000
 class DeploymentCreate(InputModel):
     """What to roll out (a config version, or a live event), how, and to whom."""
 
-    config_name: Name | None = Field(default=None, description="The config to roll out (seeds 001, 004).")
+    config_name: Name | None = Field(default=None, description="The config to roll out.")
     config_version: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
         default=None, description="Its version; default: the newest version, if it is not live already."
     )
-    event_id: Name | None = Field(default=None, description="A live event to roll out instead (seed 000).")
+    event_id: Name | None = Field(default=None, description="A live event to roll out instead.")
     strategy: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
         default=None, description="Direct, Canary, BlueGreen, Rolling, Geographic or Segmented."
     )
     rollout_strategy: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
-        default=None, description="Seed 000's name for `strategy`."
+        default=None, description="Another name for `strategy`."
     )
     unit_kind: Literal["servers", "players"] | None = Field(
         default=None,
@@ -47,17 +48,21 @@ class DeploymentCreate(InputModel):
         "config, players for an event or when `targetPlayerPercentage` is given.",
     )
     target_regions: list[RegionId] | None = Field(default=None, max_length=100)
-    regions: list[RegionId] | None = Field(default=None, max_length=100, description="Seed 000's `targetRegions`.")
+    regions: list[RegionId] | None = Field(
+        default=None, max_length=100, description="Another name for `targetRegions`."
+    )
     target_instances: list[UnitId] | None = Field(
-        default=None, max_length=MAX_UNITS, description="Named game servers (seed 004): steps pick among them."
+        default=None, max_length=MAX_UNITS, description="Named game servers: steps pick among them."
     )
     canary_percentage: Percentage | None = Field(default=None, description="The first canary step, in percent.")
-    target_player_percentage: Percentage | None = Field(default=None, description="Seed 000's `canaryPercentage`.")
+    target_player_percentage: Percentage | None = Field(
+        default=None, description="A player rollout's `canaryPercentage`."
+    )
     steps: list[Percentage] | None = Field(
         default=None, min_length=1, max_length=20, description="Custom canary steps in percent, increasing."
     )
     evaluation_period: Period | None = Field(default=None, description="How long each step is watched.")
-    health_check_enabled: bool = Field(default=True, description="Judge each step before going on (seed 004).")
+    health_check_enabled: bool = Field(default=True, description="Judge each step before going on.")
     analysis: dict[str, Any] | None = Field(
         default=None,
         description="The canary judge's policy over the defaults: `alpha`, `sampleRatioThreshold`, `metrics` "
@@ -162,6 +167,13 @@ class LogEntryRead(CamelModel):
     snapshot_revision: int | None = Field(description="The snapshot revision this change made live, if it made one.")
 
 
+class WarningRead(CamelModel):
+    code: str = Field(description="`unregistered-instances`: named game servers the fleet does not know.")
+    field: str = Field(description="The request field it is about.")
+    message: str
+    instances: list[str]
+
+
 class DeploymentRead(CamelModel):
     id: str
     environment: str
@@ -188,6 +200,11 @@ class DeploymentRead(CamelModel):
         default=None, description="Target servers, and how many report running the revision that exposes them."
     )
     log: list[LogEntryRead] = Field(default_factory=list, description="Who or what moved it, and why.")
+    warnings: list[WarningRead] = Field(
+        default_factory=list,
+        description="What may not go as the request expects, e.g. targetInstances that are not registered game "
+        "servers (when none is, the request is refused). Judged at each read.",
+    )
     created_at: datetime
     created_by: str
     updated_at: datetime

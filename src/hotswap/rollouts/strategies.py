@@ -30,9 +30,9 @@ from hotswap.rollouts.model import (
     position,
 )
 
-DEFAULT_CANARY_STEPS = (10.0, 30.0, 50.0, 100.0)  # seeds 001 and 004
-DEFAULT_EVALUATION_PERIOD = timedelta(minutes=30)  # seed 001: "Monitor 30 minutes"
-DEFAULT_REGION_WINDOW = timedelta(hours=1)  # seed 001: each region "Monitor 1 hour"
+DEFAULT_CANARY_STEPS = (10.0, 30.0, 50.0, 100.0)  # percent of units at each step
+DEFAULT_EVALUATION_PERIOD = timedelta(minutes=30)  # each canary step is watched this long
+DEFAULT_REGION_WINDOW = timedelta(hours=1)  # each region is watched this long
 DEFAULT_BATCH_PERCENTAGE = 20.0  # five batches; one server at a time on a fleet of five or fewer
 DEFAULT_BATCH_WAIT = timedelta(minutes=5)
 MAX_STEPS = 100
@@ -46,7 +46,7 @@ def validate_spec(spec: DeploymentSpec, regions: Sequence[RegionInfo] = ()) -> l
     will accept it. Never raises on bad input.
 
     Paths are the API's camelCase names relative to the body (`canaryPercentage`, `steps.2`,
-    `targetRegions.0`); the service prefixes `body.` and renames seed 000's aliases if it wants.
+    `targetRegions.0`); the service prefixes `body.` and renames the request's aliases if it wants.
     Target regions are checked against `regions` (ids or aliases, any case) when any are known.
     """
     selected = _selected(spec, regions)
@@ -182,7 +182,7 @@ def _steps(spec: DeploymentSpec, selected: list[RegionInfo] | None, now: datetim
     for index, draft in enumerate(drafts):
         hold = draft.hold
         if index == len(drafts) - 1 and spec.strategy in (Strategy.CANARY, Strategy.ROLLING, Strategy.SEGMENTED):
-            hold = None  # seed 001: "100% → Complete": reaching the last step is success
+            hold = None  # reaching 100 % is success: the deployment completes
         not_before = None
         if draft.local is not None and index == 0 and now is not None:
             not_before = next_local_start(draft.local.at, draft.local.time_zone, now)

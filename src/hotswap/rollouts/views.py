@@ -9,9 +9,10 @@ from datetime import datetime
 from hotswap.core.environments import Environment
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
+from hotswap.rollouts.drafts import unregistered_targets
 from hotswap.rollouts.lifecycle import Progress, projected_starts
 from hotswap.rollouts.model import LogEntry, Plan, Row, Status, Unit, UnitKind, exposed, units_per_step
-from hotswap.rollouts.schemas import DeploymentRead, GrantRead, LogEntryRead, StepRead
+from hotswap.rollouts.schemas import DeploymentRead, GrantRead, LogEntryRead, StepRead, WarningRead
 from hotswap.rollouts.service import DeploymentService
 from hotswap.storage.uow import UnitOfWork
 
@@ -49,6 +50,7 @@ async def deployment_view(
             applied = {"targets": len(targets), "applied": count, "revision": revision or 0}
     if detail and not dry_run and not entries:
         entries = await deployments.decisions(uow, row.id)
+    warnings = await _warnings(uow, fleet, row) if detail and servers_kind else []
     steps = [
         StepRead(
             index=step.index,
@@ -85,6 +87,7 @@ async def deployment_view(
         regions=_regions(plan, row),
         applied=applied,
         log=[LogEntryRead.model_validate(e, from_attributes=True) for e in entries],
+        warnings=warnings,
         created_at=row.created_at,
         created_by=row.created_by,
         updated_at=row.updated_at,
@@ -92,6 +95,20 @@ async def deployment_view(
         revision=row.revision,
         dry_run=dry_run,
     )
+
+
+async def _warnings(uow: UnitOfWork, fleet: FleetService, row: Row) -> list[WarningRead]:
+    """Named target servers that are not registered: no step counts them, their metric samples
+    are refused, and whoever runs them unregistered is served the version while exposed."""
+    targets = row.spec.get("targetInstances") or []
+    unknown = await unregistered_targets(uow, fleet, targets) if targets else []
+    if not unknown:
+        return []
+    message = (
+        f"{len(unknown)} of the {len(targets)} targetInstances are not registered game servers: no step counts "
+        "them and their metric samples are refused until they register (POST /api/v1/servers)"
+    )
+    return [WarningRead(code="unregistered-instances", field="targetInstances", message=message, instances=unknown)]
 
 
 def _dry_run_starts(plan: Plan, now: datetime) -> tuple[datetime | None, ...]:

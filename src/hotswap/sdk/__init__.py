@@ -5,7 +5,7 @@ membership.
     from hotswap.sdk import Client, Options
 
     hs = Client(Options(url="http://hotswap:8000", token=TOKEN, server_id="gs-eu-1", region="EU-WEST",
-                        cache_path="/var/lib/game/hotswap.json"))
+                        game="battle-royale", build="2.1.0", cache_path="/var/lib/game/hotswap.json"))
     hs.start()                                   # serves the cache at once; never raises for the network
     hs.on_change("balance", lambda name, revision: print(name, "is now at", revision))
     with hs.session() as match:                  # a match keeps the snapshot it started with
@@ -16,8 +16,6 @@ membership.
 It imports only the standard library, httpx, orjson and the shared targeting engine.
 """
 
-import logging
-
 from hotswap.sdk.client import AsyncClient
 from hotswap.sdk.options import Evaluation, Options
 from hotswap.sdk.session import Session
@@ -26,6 +24,7 @@ from hotswap.targeting.snapshot import Context
 
 __all__ = ["AsyncClient", "Client", "Context", "Evaluation", "Options", "Session"]
 
-# A library's convention: its records go wherever the application's logging sends them (the
-# "hotswap.sdk" logger), and nowhere on their own when it configures none.
-logging.getLogger("hotswap.sdk").addHandler(logging.NullHandler())
+# Records go to the "hotswap.sdk" logger and wherever the application's logging sends them. The
+# SDK adds no handler, not even a NullHandler: in an application that configures no logging,
+# Python's last-resort handler then prints warnings (a refused sample, a failed refresh) to
+# stderr, where a game developer sees them, rather than dropping them.

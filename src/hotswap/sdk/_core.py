@@ -51,7 +51,6 @@ class Core:
         self._cache_wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._warned_no_server = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -86,7 +85,7 @@ class Core:
         )
         self.syncer = syncer = Syncer(o, self.state, http, closing, o.random or random.random)
         self._spawn(syncer.run(), "sync")
-        if o.register:
+        if o.registers:
             self.fleet = fleet = Fleet(o, self.state, http, closing, self.default_context, self.now)
             self.state.after_swap.append(lambda _compiled: fleet.revision_applied())
             self._spawn(fleet.run(), "fleet")
@@ -128,8 +127,10 @@ class Core:
             return
         self._closing.set()
         self._nudge()
+        # The fleet task is not cancelled: it ends at the closing, after the request under way. A
+        # registration cut short would have the server refuse every sample the last flush sends.
         for task in self._tasks:
-            if task.get_name() in ("hotswap-sdk-sync", "hotswap-sdk-fleet"):
+            if task.get_name() == "hotswap-sdk-sync":
                 task.cancel()
         # The tracker and cache tasks finish their last round; do not wait forever on a dead network.
         _done, pending = await asyncio.wait(self._tasks, timeout=self.options.request_timeout + 1)
@@ -150,21 +151,16 @@ class Core:
         try:
             problem = check_sample(metric, value, event)
             if problem is not None:
-                log.warning("hotswap: track: %s; dropped", problem)
-                self.tracker.drop(1)
+                self.tracker.drop(1, f"track: {problem}")
                 return
             ctx = to_context(context, self.default_context)
             server_id = ctx.server_id
             if server_id is None:
-                if not self._warned_no_server:
-                    self._warned_no_server = True
-                    log.warning("hotswap: track needs a server id (Options.server_id or the context's); dropped")
-                self.tracker.drop(1)
+                self.tracker.drop(1, "track needs a server id (Options.server_id or the context's)")
                 return
             if event is not None and ctx.player_id is None:
                 # The server refuses eventId without playerId: participation is counted per player.
-                log.warning("hotswap: track(%r, event=%r) needs a player id in the context; dropped", metric, event)
-                self.tracker.drop(1)
+                self.tracker.drop(1, f"track({metric!r}, event={event!r}) needs a player id in the context")
                 return
             at = self.now()
             snapshot = self.state.snapshot
@@ -193,8 +189,10 @@ class Core:
         assert self._flush_now is not None
         assert self._http is not None
         closing, flush_now = self._closing, self._flush_now
-        if self.fleet is not None:  # samples name the server: let it register first
-            await wait_either(self.fleet.first_attempt, closing, None)
+        if self.fleet is not None:  # samples name the server: let it register first, closing or not
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.request_timeout + 1):
+                    await self.fleet.first_attempt.wait()
         failures = 0
         while True:
             if failures:

@@ -1,7 +1,7 @@
 """`AsyncClient`: the SDK for a game server built on asyncio. (`Client`, in `sync.py`, is the same
 client for a game server that is not: it runs this machinery on a thread of its own.)
 
-    async with AsyncClient(Options(url="http://hotswap:8000", token=TOKEN, server_id="gs-1")) as hs:
+    async with AsyncClient(Options(url="http://hotswap:8000", token=TOKEN)) as hs:
         gold = hs.value("economy", "rewards.daily.0.gold", default=0, context={"playerId": "p1"})
 
 Reads (`config`, `value`, `evaluate`, `active_events`, `session`) evaluate in memory on the held

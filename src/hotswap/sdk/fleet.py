@@ -82,7 +82,7 @@ class Fleet:
             try:
                 if not self.registered:
                     await self._register()
-                if self.registered:
+                if self.registered and not self.closing.is_set():
                     await self._beat()
             except Exception as exc:
                 what = "heartbeat" if self.registered else "registration"

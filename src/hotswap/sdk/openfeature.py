@@ -9,7 +9,8 @@ itself does not, and never imports this module.
     from hotswap.sdk import Client, Options
     from hotswap.sdk.openfeature import HotSwapProvider
 
-    hs = Client(Options(url="http://hotswap:8000", token=TOKEN, server_id="gs-eu-1", region="EU-WEST"))
+    hs = Client(Options(url="http://hotswap:8000", token=TOKEN, server_id="gs-eu-1", region="EU-WEST",
+                        game="battle-royale", build="2.1.0"))
     hs.start()
     api.set_provider(HotSwapProvider(hs))
     flags = api.get_client()

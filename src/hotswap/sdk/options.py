@@ -17,9 +17,12 @@ __all__ = ["Evaluation", "Options"]
 class Options:
     """Everything a client needs, in one object. Only `url` and `token` are required.
 
-    Fleet registration (`register=True`) needs `server_id`, `region`, `game` and `build`: the
-    fleet registry requires all four. `random` is the jitter source for reconnect delays (a
-    callable returning a float in [0, 1)); tests pass a fixed one.
+    A client given a `server_id` registers that game server in the fleet and heartbeats
+    (`register`, which defaults to whether `server_id` is given): the server stores metric
+    samples only from game servers its fleet registry knows, and every `track()` sample names
+    this one. Registering needs `server_id`, `region`, `game` and `build` (the registry requires
+    all four); `register=False` is for a server registered some other way. `random` is the jitter
+    source for reconnect delays (a callable returning a float in [0, 1)); tests pass a fixed one.
     """
 
     url: str
@@ -36,7 +39,7 @@ class Options:
     cache_path: str | os.PathLike[str] | None = None
     server_id: str | None = None
     region: str | None = None
-    register: bool = False
+    register: bool | None = None  # None: whether server_id is given (see `registers`)
     heartbeat_interval: float = 10.0
     track_batch_size: int = 500
     track_flush_interval: float = 5.0
@@ -70,10 +73,22 @@ class Options:
             raise ValueError("Options.track_batch_size must be between 1 and 5000")
         if self.track_max_pending < 1:
             raise ValueError("Options.track_max_pending must be positive")
-        if self.register:
+        if self.registers:
             missing = [n for n in ("server_id", "region", "game", "build") if not getattr(self, n)]
             if missing:
-                raise ValueError(f"Options.register needs {', '.join(missing)}")
+                raise ValueError(
+                    f"Options.register (the default when server_id is given) needs {', '.join(missing)}: "
+                    "the fleet registry requires them; pass register=False for a server registered elsewhere"
+                )
+
+    @property
+    def registers(self) -> bool:
+        """Whether the client registers its game server in the fleet: `register`, or by default
+        whether `server_id` is given. Registering by default, rather than having the server take
+        samples from servers it has not seen, keeps the fleet's check: it refuses an unknown id for
+        good reasons (a typo, a decommissioned server, a token used elsewhere), and a game server
+        that names itself is a member."""
+        return self.register if self.register is not None else self.server_id is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ of its own; reads are plain method calls on the game's threads, each one referen
 snapshot held at that instant (the background thread swaps a new one in whole), so they take no
 lock and never wait for the network.
 
-    with Client(Options(url="http://hotswap:8000", token=TOKEN, server_id="gs-1")) as hs:
+    with Client(Options(url="http://hotswap:8000", token=TOKEN)) as hs:
         hp = hs.value("balance", "hero.hp", default=100, context={"playerId": "p1"})
 """
 

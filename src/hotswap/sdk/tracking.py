@@ -4,8 +4,10 @@ Each sample says which deployment arm its context was evaluated under, so the an
 can compare canary and baseline. Memory is bounded: at most `track_max_pending` samples wait;
 beyond that new ones are dropped and counted (`dropped_samples`). A batch that could not be
 sent (network, 5xx, 429) goes back to the front of the queue, as far as the bound allows, and is
-sent at the next flush; one the server refuses (a 4xx) would be refused again: it is logged and
-counted as dropped, and so are the samples a 422 names.
+sent at the next flush; one the server refuses (a 4xx) would be refused again: it is counted as
+dropped, and so are the samples a 422 names. Each reason a sample is dropped for (the server's,
+e.g. "serverId: no game server 'gs-1' is registered", or the SDK's own) is logged as a warning
+the first time it comes up: once, not per sample, since a game server tracks thousands a minute.
 
 `track(..., event=...)` tags the call with a live event (`eventId`): the server then counts the
 context's player as a participant, and a purchase towards the event's revenue. The server counts
@@ -41,6 +43,11 @@ METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 EVENT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
 MAX_COUNT = 1_000_000
 _RETRY = frozenset({408, 425, 429})
+# A reason names ids (a server, a deployment, an event): a few in practice. The bound keeps a
+# client that meets a new one per sample from growing without end; past it, reasons are not logged.
+MAX_REASONS = 1000
+_FULL = "more samples wait than track_max_pending allows (the server is unreachable or slow)"
+_SAMPLE_FIELD = re.compile(r"^body\.samples\[\d+\]\.?")
 
 Sample = dict[str, Any]
 
@@ -121,25 +128,44 @@ class Tracker:
         self._pending: deque[Sample] = deque()
         self._lock = threading.Lock()
         self._nudged = False
+        self._reasons: set[str] = set()  # why samples were dropped, each logged once
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    def drop(self, count: int) -> None:
+    def drop(self, count: int, reason: str) -> None:
+        """Count `count` samples as dropped, and log `reason` the first time it comes up."""
         with self._lock:
-            self.dropped += count
+            first = self._count_dropped(count, reason)
+        if first:
+            self._warn(reason)
+
+    def _count_dropped(self, count: int, reason: str) -> bool:
+        """Under the lock: count them; whether `reason` is new (and to be logged)."""
+        self.dropped += count
+        if count <= 0 or reason in self._reasons or len(self._reasons) >= MAX_REASONS:
+            return False
+        self._reasons.add(reason)
+        return True
+
+    @staticmethod
+    def _warn(reason: str) -> None:
+        log.warning("hotswap: %s; dropped (logged once for this reason; dropped_samples counts them all)", reason)
 
     def add(self, samples: list[Sample]) -> None:
+        first = False
         with self._lock:
             room = max(0, self.max_pending - len(self._pending))
             if len(samples) > room:
-                self.dropped += len(samples) - room
+                first = self._count_dropped(len(samples) - room, _FULL)
                 samples = samples[:room]
             self._pending.extend(samples)
             nudge = len(self._pending) >= self.batch_size and not self._nudged
             if nudge:
                 self._nudged = True
+        if first:
+            self._warn(_FULL)
         if nudge:
             self.wake()
 
@@ -154,8 +180,10 @@ class Tracker:
         with self._lock:
             room = max(0, self.max_pending - len(self._pending))
             kept = batch[:room]
-            self.dropped += len(batch) - len(kept)
+            first = self._count_dropped(len(batch) - len(kept), _FULL)
             self._pending.extendleft(reversed(kept))
+        if first:
+            self._warn(_FULL)
 
     async def flush(self, http: httpx.AsyncClient) -> bool:
         """Send every full or partial batch waiting; False when one failed (it waits for the next)."""
@@ -184,14 +212,13 @@ class Tracker:
             return False
         accepted = _accepted(r) if r.status_code == 422 else 0
         self.sent += accepted
-        self.drop(len(batch) - accepted)
-        log.warning(
-            "hotswap: the server refused %d of %d samples (%s)%s",
-            len(batch) - accepted,
-            len(batch),
-            describe(r),
-            _first_errors(r),
-        )
+        refused = len(batch) - accepted
+        log.debug("hotswap: the server refused %d of %d samples (%s)", refused, len(batch), describe(r))
+        reasons = _reasons(r) if r.status_code == 422 else {}
+        if sum(reasons.values()) != refused:  # refused as a whole (a 403, a batch too large): one reason
+            reasons = {"; ".join(reasons) or describe(r): refused}
+        for reason, count in reasons.items():
+            self.drop(count, f"the server refused a tracked sample: {reason}")
         return True
 
 
@@ -204,16 +231,22 @@ def _accepted(response: httpx.Response) -> int:
     return accepted if isinstance(accepted, int) and not isinstance(accepted, bool) else 0
 
 
-def _first_errors(response: httpx.Response) -> str:
+def _reasons(response: httpx.Response) -> dict[str, int]:
+    """How many samples a 422 refused for each reason, a reason being the problem's message for
+    the field the sample is refused on (without its index: many samples share one reason)."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return ""
+        return {}
     errors = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(errors, list) or not errors:
-        return ""
-    shown = [f"{e.get('field')}: {e.get('message')}" for e in errors[:3] if isinstance(e, dict)]
-    return "; " + "; ".join(shown)
+    counts: dict[str, int] = {}
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, dict):
+            continue
+        where = _SAMPLE_FIELD.sub("", str(error.get("field") or ""))
+        reason = f"{where}: {error.get('message')}" if where else str(error.get("message"))
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def deployment_units(document: Mapping[str, Any]) -> dict[str, str]:

@@ -75,8 +75,10 @@ def run_embedded(
         async with client.embedded(make_container, scenario.start, lifetime) as (api, clock):
             return await simulate(scenario, api, clock, seed=seed, on_frame=on_frame)
 
+    out = _console(console)
+    live = live and out.is_terminal
     pace = speed if speed is not None else (scenario.speed if live else None)
-    return _run(scenario, go, live=live, pace=pace, console=console)
+    return _run(scenario, go, live=live, pace=pace, out=out)
 
 
 def run_remote(
@@ -89,7 +91,7 @@ def run_remote(
     console: Console | None = None,
 ) -> int:
     """Run against a running server, in real time."""
-    out = console or Console()
+    out = _console(console)
     if not token:
         out.print("[red]--url needs --token[/red]: an operator's or admin's token (hotswap token create ...)")
         return CANNOT_RUN
@@ -105,7 +107,7 @@ def run_remote(
         async with client.remote(url, token) as (api, clock):
             return await _cleaning_up(scenario, api, clock, run_id, seed, on_frame)
 
-    return _run(scenario, go, live=live, pace=None, console=out)
+    return _run(scenario, go, live=live and out.is_terminal, pace=None, out=out)
 
 
 async def _cleaning_up(
@@ -128,16 +130,23 @@ async def _cleaning_up(
             await api.deregister(server.id)
 
 
+def _console(console: Console | None) -> Console:
+    # Logs and CI are not terminals: give the tables room rather than Rich's default 80 columns.
+    return console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
 def _run(
     scenario: Scenario,
     go: Callable[[OnFrame], Coroutine[Any, Any, SimulationResult]],
     *,
     live: bool,
     pace: float | None,
-    console: Console | None,
+    out: Console,
 ) -> int:
-    # Logs and CI are not terminals: give the tables room rather than Rich's default 80 columns.
-    out = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    """The run, shown live or as plain lines, then the summary. The callers ask for the live view
+    only on a terminal: it redraws one frame in place, which a pipe or a file cannot do (Rich
+    prints the last frame there instead, without a line break, then the summary repeats its
+    tables), so anywhere else the run is plain lines and the final tables once."""
     started = time.perf_counter()
     try:
         if live:

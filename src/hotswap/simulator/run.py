@@ -24,7 +24,14 @@ from hotswap.simulator.scenario import Expectation, Scenario
 from hotswap.targeting.snapshot import CompiledSnapshot, Context, compile_snapshot
 
 TERMINAL = frozenset({"Succeeded", "RolledBack", "Failed", "Cancelled"})
-ARM_NUMBERS = ("players", "sessions", "crashRate", "playerChurnRate", "playerComplaints", "avgSessionDuration")
+ARM_NUMBERS = (
+    "players",
+    "sessions",
+    "crashRate",
+    "playerChurnRate",
+    "playerComplaints",
+    "avgSessionDurationSeconds",
+)
 
 
 @dataclass(frozen=True, slots=True)

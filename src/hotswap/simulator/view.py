@@ -112,7 +112,8 @@ def arms_table(metrics: Mapping[str, Any]) -> Table:
     for arm in ("canary", "baseline"):
         a = metrics.get("arms", {}).get(arm) or {}
         fps, latency = a.get("fps") or {}, a.get("networkLatency") or {}
-        minutes = None if a.get("avgSessionDuration") is None else float(a["avgSessionDuration"]) / 60
+        seconds = a.get("avgSessionDurationSeconds")
+        minutes = None if seconds is None else float(seconds) / 60
         table.add_row(
             arm, f"{a.get('players', 0):,}", f"{a.get('sessions', 0):,}", _rate(a.get("crashRate")),
             _rate(a.get("playerChurnRate")), f"{a.get('playerComplaints', 0):,}",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hotswap.core.errors import FieldError, InvalidInput
+from hotswap.targeting.errors import FieldError, InvalidInput
 
 RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")

@@ -16,8 +16,8 @@ import re._constants as re_constants  # type: ignore[import-not-found]
 import re._parser as re_parser  # type: ignore[import-not-found]
 from typing import Any
 
-from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.targeting.conditions import ConditionError, compile_condition, is_operator_object
+from hotswap.targeting.errors import FieldError, InvalidInput
 
 MAX_CONDITION_DEPTH = 16  # nesting of objects and lists
 MAX_CONDITION_NODES = 10_000  # objects, lists and scalars (a `$in` of a few thousand ids fits)

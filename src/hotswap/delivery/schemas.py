@@ -1,0 +1,78 @@
+"""Request and response bodies of the delivery slice's FastAPI routes (the hot routes have none:
+they are described in `openapi.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from hotswap.delivery.warming import DEFAULT_WINDOW, Warmed, WarmRequest
+from hotswap.web.schemas import CamelModel, InputModel
+
+
+class CacheWarm(InputModel):
+    window: timedelta = Field(
+        default=DEFAULT_WINDOW,
+        description="Refill the profiles of the players seen within this long (an ISO 8601 duration such as "
+        "PT24H, or seconds; more than 0, at most P30D).",
+    )
+    limit: int | None = Field(
+        default=None,
+        description="At most this many profiles, the most recently seen first (default: what the cache holds).",
+    )
+
+    def command(self) -> WarmRequest:
+        return WarmRequest(window=self.window, limit=self.limit)
+
+
+class RebuiltRead(CamelModel):
+    environment: str
+    revision: int
+    compiled_in_ms: float
+
+
+class SnapshotsWarmed(CamelModel):
+    environments: list[RebuiltRead]
+    compiled_in_ms: float = Field(description="Loading and compiling every environment's snapshot.")
+
+
+class ProfilesWarmed(CamelModel):
+    warmed: int = Field(description="Player profiles put in this process's cache.")
+    window: timedelta
+    window_seconds: float
+    since: datetime
+    limit: int
+
+
+class WarmRead(CamelModel):
+    snapshot: SnapshotsWarmed = Field(description="Every environment's snapshot, rebuilt from the store here.")
+    player_profiles: ProfilesWarmed
+    replicas_notified: int | None = Field(
+        description="How many API processes the change bus reached (this one included): each rebuilds its own "
+        "snapshots and refills its own cache. null when the bus cannot tell (PostgreSQL LISTEN/NOTIFY)."
+    )
+
+    @classmethod
+    def of(cls, warmed: Warmed, notified: int | None) -> WarmRead:
+        return cls(
+            snapshot=SnapshotsWarmed(
+                environments=[
+                    RebuiltRead(environment=r.environment.value, revision=r.revision, compiled_in_ms=_ms(r.seconds))
+                    for r in warmed.snapshots
+                ],
+                compiled_in_ms=_ms(warmed.seconds),
+            ),
+            player_profiles=ProfilesWarmed(
+                warmed=warmed.players,
+                window=warmed.window,
+                window_seconds=warmed.window.total_seconds(),
+                since=warmed.since,
+                limit=warmed.limit,
+            ),
+            replicas_notified=notified,
+        )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from hotswap.auth.model import Role
+from hotswap.auth.model import Principal, Role
 from hotswap.auth.tokens import TokenCodec
 from hotswap.cli import app, parse_ttl
 from hotswap.container import build_container
@@ -20,9 +22,11 @@ from hotswap.core.clock import ManualClock
 from hotswap.core.errors import Unauthorized
 from hotswap.settings import DEV_JWT_SECRET, Settings
 from hotswap.storage import migrate as migrations
+from hotswap.storage.preflight import DatabaseUnusable
 from hotswap.tables import metadata
 
 SECRET = "cli-test-secret-0123456789-0123456789-abcdef"
+CLI = Principal(subject="cli", role=Role.ADMIN, token_id="-")
 
 
 @pytest.fixture
@@ -289,3 +293,284 @@ def test_no_command_prints_help(runner: CliRunner) -> None:
     result = runner.invoke(app, [])
     assert "migrate" in said(result)
     assert "token" in said(result)
+
+
+# -- errors that say what to do ---------------------------------------------------------------
+
+
+def lines_of(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def assert_one_clear_line(result: Result, *needles: str, code: int = 1) -> str:
+    """Exit `code`, one line on stderr holding every needle, nothing on stdout, no traceback."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    [line] = lines_of(result)
+    for needle in needles:
+        assert needle in line, line
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    return line
+
+
+def test_a_command_before_migrate_says_to_migrate_and_creates_nothing(cli: CliRunnerCall, tmp_path: Path) -> None:
+    nested = tmp_path / "not-yet" / "hotswap.db"
+    result = cli("token", "create", "--role", "admin", "--subject", "ada", HOTSWAP_DATABASE_URL=f"sqlite:///{nested}")
+    assert_one_clear_line(result, f"no database at {nested}", "run `hotswap migrate`")
+    assert not nested.parent.exists()
+
+
+def test_the_default_database_is_not_created_in_another_directory(
+    cli: CliRunnerCall, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("token", "list", HOTSWAP_DATABASE_URL=None)  # type: ignore[arg-type]
+    assert_one_clear_line(result, f"no database at {tmp_path / 'data' / 'hotswap.db'}", "run `hotswap migrate`")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_without_tables_says_to_migrate(cli: CliRunnerCall, db_path: Path) -> None:
+    sqlite3.connect(db_path).close()  # an empty SQLite file
+    for command in (["token", "list"], ["key", "create", "--role", "admin", "--name", "k"], ["token", "revoke", "x"]):
+        result = cli(*command)
+        assert_one_clear_line(result, "has no tables: run `hotswap migrate`")
+    assert tables_in(db_path) == set()
+
+
+def test_a_database_behind_the_code_says_to_migrate(cli: CliRunnerCall, env: dict[str, str], db_path: Path) -> None:
+    migrations.upgrade(env["HOTSWAP_DATABASE_URL"], "0001")
+    result = cli("token", "list")
+    assert_one_clear_line(result, "is at migration 0001", f"needs {migrations.head_revision()}", "hotswap migrate")
+
+
+def test_a_database_ahead_of_the_code_says_so(cli: CliRunnerCall, db_path: Path) -> None:
+    assert cli("migrate").exit_code == 0
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    result = cli("token", "list")
+    assert_one_clear_line(result, "at migration 9999_from_the_future", "does not know")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("mysql://admin:hunter2@db.internal/hotswap", "'mysql' is not supported"),
+        ("notaurl", "not a database URL ('notaurl')"),
+        ("postgresql+psycopg2://admin:hunter2@db/hotswap", "'psycopg2' driver is not installed"),
+        ("sqlite+pysqlite:///x.db", "'pysqlite' driver is not installed"),
+    ],
+)
+@pytest.mark.parametrize("command", [["migrate"], ["token", "list"]])
+def test_an_unusable_database_url_names_the_accepted_forms(
+    cli: CliRunnerCall, url: str, needle: str, command: list[str]
+) -> None:
+    result = cli(*command, HOTSWAP_DATABASE_URL=url)
+    line = assert_one_clear_line(
+        result,
+        "HOTSWAP_DATABASE_URL",
+        needle,
+        "sqlite+aiosqlite:///path/to/hotswap.db",
+        "postgresql+asyncpg://user:password@host:5432/dbname",
+        code=2,
+    )
+    assert "hunter2" not in line
+
+
+def test_the_plain_sqlite_url_is_accepted(cli: CliRunnerCall, db_path: Path) -> None:
+    plain = f"sqlite:///{db_path}"
+    assert cli("migrate", HOTSWAP_DATABASE_URL=plain).exit_code == 0
+    result = cli("token", "create", "--role", "viewer", "--subject", "bob", HOTSWAP_DATABASE_URL=plain)
+    assert result.exit_code == 0, result.output
+    assert [row[0] for row in sqlite3.connect(db_path).execute("SELECT subject FROM tokens")] == ["bob"]
+
+
+def _port_nobody_listens_on() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+asyncpg"])
+@pytest.mark.parametrize("command", [["migrate"], ["token", "list"], ["worker"]])
+def test_an_unreachable_database_is_one_line_without_the_password(
+    cli: CliRunnerCall, scheme: str, command: list[str]
+) -> None:
+    url = f"{scheme}://hotswap:hunter2@127.0.0.1:{_port_nobody_listens_on()}/hotswap"
+    result = cli(*command, HOTSWAP_DATABASE_URL=url)
+    line = assert_one_clear_line(result, "cannot connect to the database at postgresql+asyncpg://hotswap:***@127.0.0.1")
+    assert "HOTSWAP_DATABASE_URL" in line
+    assert "hunter2" not in result.output
+
+
+def test_debug_shows_the_traceback(cli: CliRunnerCall) -> None:
+    result = cli("--debug", "token", "list")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, DatabaseUnusable)
+    assert "run `hotswap migrate`" in str(result.exception)
+
+
+@pytest.mark.usefixtures("migrated")
+def test_revoking_an_unknown_token_says_where_the_ids_are(cli: CliRunnerCall) -> None:
+    result = cli("token", "revoke", "tok_nope")
+    assert_one_clear_line(result, "no token with id 'tok_nope'", "`hotswap token list` shows the ids")
+
+
+@pytest.mark.usefixtures("migrated")
+def test_revoking_an_unknown_key_says_where_the_ids_are(cli: CliRunnerCall) -> None:
+    result = cli("key", "revoke", "key_nope")
+    assert_one_clear_line(result, "no API key with id 'key_nope'", "`hotswap key list` shows the ids")
+
+
+# -- listing and revoking by id ----------------------------------------------------------------
+
+
+def audit_of(db_path: Path, action: str) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db_path) as conn:
+        query = "SELECT actor, target_id, summary FROM audit_records WHERE action = ? ORDER BY id"
+        return list(conn.execute(query, (action,)))
+
+
+@pytest.mark.usefixtures("migrated")
+def test_token_create_tells_the_id_to_revoke_it_by(cli: CliRunnerCall, db_path: Path) -> None:
+    created = cli("token", "create", "--role", "viewer", "--subject", "bob")
+    jti = jwt.decode(created.stdout.strip(), SECRET, algorithms=["HS256"], issuer="hotswap")["jti"]
+    assert f"revoke it with: hotswap token revoke {jti}" in created.stderr
+
+    first = cli("token", "revoke", jti)
+    assert first.exit_code == 0, first.output
+    assert first.stderr.strip() == f"revoked {jti}"
+    again = cli("token", "revoke", jti)
+    assert again.exit_code == 0, again.output
+    assert again.stderr.strip() == f"{jti} was revoked already"
+    assert audit_of(db_path, "token.revoke") == [("cli", jti, f"revoked token {jti}")]  # once
+
+
+@pytest.mark.usefixtures("migrated")
+def test_token_list_shows_ids_and_states_but_never_a_token(
+    cli: CliRunnerCall, env: dict[str, str], db_path: Path
+) -> None:
+    kept = cli("token", "create", "--role", "operator", "--subject", "olivia", "--ttl", "2h").stdout.strip()
+    gone = cli("token", "create", "--role", "server", "--subject", "gs-1").stdout.strip()
+    kept_id, gone_id = (jwt.decode(t, SECRET, algorithms=["HS256"], issuer="hotswap")["jti"] for t in (kept, gone))
+    assert cli("token", "revoke", gone_id).exit_code == 0
+    expired_id = issue_token_at(env, datetime.now(UTC) - timedelta(days=2), "old-timer")
+
+    listed = cli("token", "list")
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["ID", "SUBJECT", "ROLE", "ISSUED", "AT", "EXPIRES", "AT", "STATUS"]
+    by_id = {row.split()[0]: row.split() for row in rows}
+    assert set(by_id) == {kept_id, expired_id}  # revoked ones only with --all
+    assert by_id[kept_id][1:3] == ["olivia", "operator"]
+    assert by_id[kept_id][-1] == "active"
+    assert by_id[expired_id][-1] == "expired"
+    assert kept not in listed.output
+    assert kept.split(".")[2] not in listed.output
+
+    everything = cli("token", "list", "--all", "--json")
+    records = {r["id"]: r for r in map(json.loads, everything.stdout.splitlines())}
+    assert set(records) == {kept_id, gone_id, expired_id}
+    assert records[gone_id]["status"] == "revoked"
+    assert records[gone_id]["revokedAt"].endswith("Z")
+    assert records[kept_id]["revokedAt"] is None
+    assert records[kept_id]["issuedBy"] == "cli"
+    text = cli("token", "list", "--all").stdout
+    assert f"revoked {records[gone_id]['revokedAt']}" in text
+
+    only = cli("token", "list", "--subject", "olivia", "--json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in only] == [kept_id]
+
+
+def issue_token_at(env: dict[str, str], at: datetime, subject: str) -> str:
+    """A token issued (by the server's own service) at `at`, an hour long: expired now if `at` is past."""
+
+    async def issue() -> str:
+        container = build_container(settings_for(env), clock=ManualClock(at))
+        try:
+            async with container.uow() as uow:
+                issued = await container.auth.issue_token(
+                    uow, CLI, subject=subject, role=Role.VIEWER, ttl=timedelta(hours=1)
+                )
+                await uow.commit()
+            return issued.jti
+        finally:
+            await container.aclose()
+
+    return asyncio.run(issue())
+
+
+@pytest.mark.usefixtures("migrated")
+def test_lists_of_nothing_say_so(cli: CliRunnerCall) -> None:
+    for command, said_ in ((["token", "list"], "no tokens"), (["key", "list"], "no API keys")):
+        result = cli(*command)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""
+        assert result.stderr.strip() == said_
+
+
+@pytest.mark.usefixtures("migrated")
+def test_key_list_shows_ids_but_never_a_secret(cli: CliRunnerCall, db_path: Path) -> None:
+    created = cli("key", "create", "--role", "server", "--name", "eu-fleet")
+    api_key = created.stdout.strip()
+    key_id = api_key.removeprefix("hsk_").partition(".")[0]
+    assert f"revoke it with: hotswap key revoke {key_id}" in created.stderr
+    with sqlite3.connect(db_path) as conn:
+        [(secret_hash,)] = conn.execute("SELECT secret_hash FROM credentials")
+
+    listed = cli("key", "list")
+    assert listed.exit_code == 0, listed.output
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["ID", "NAME", "ROLE", "CREATED", "AT", "CREATED", "BY", "STATUS"]
+    assert row.split()[:3] == [key_id, "eu-fleet", "server"]
+    assert row.split()[-2:] == ["cli", "active"]
+    [record] = map(json.loads, cli("key", "list", "--json").stdout.splitlines())
+    assert record["id"] == key_id
+    assert record["revokedAt"] is None
+    for shown in (listed.output, json.dumps(record)):
+        assert api_key.partition(".")[2] not in shown
+        assert secret_hash not in shown
+
+
+@pytest.mark.usefixtures("migrated")
+@pytest.mark.parametrize("given", ["id", "whole key"])
+def test_key_revoke_locks_out_the_key_and_its_tokens_and_is_audited(
+    cli: CliRunnerCall, env: dict[str, str], db_path: Path, given: str
+) -> None:
+    api_key = cli("key", "create", "--role", "server", "--name", "eu-fleet").stdout.strip()
+    key_id = api_key.removeprefix("hsk_").partition(".")[0]
+    issued = exchange(env, api_key)
+
+    result = cli("key", "revoke", key_id if given == "id" else api_key)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"revoked API key {key_id} and the tokens issued from it"
+    with pytest.raises(Unauthorized):
+        exchange(env, api_key)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT revoked_at IS NOT NULL FROM tokens WHERE jti = ?", (issued,)).fetchone() == (1,)
+    assert audit_of(db_path, "credential.revoke") == [
+        ("cli", key_id, f"revoked API key {key_id} and the 1 token(s) issued from it")
+    ]
+    assert cli("key", "list").stderr.strip() == "no API keys"
+    [record] = map(json.loads, cli("key", "list", "--all", "--json").stdout.splitlines())
+    assert record["status"] == "revoked"
+
+    again = cli("key", "revoke", key_id)
+    assert again.exit_code == 0
+    assert again.stderr.strip() == f"API key {key_id} was revoked already"
+    assert len(audit_of(db_path, "credential.revoke")) == 1
+
+
+def exchange(env: dict[str, str], api_key: str) -> str:
+    async def run() -> str:
+        container = build_container(settings_for(env))
+        try:
+            async with container.uow() as uow:
+                issued = await container.auth.exchange_api_key(uow, api_key)
+                await uow.commit()
+            return issued.jti
+        finally:
+            await container.aclose()
+
+    return asyncio.run(run())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from hotswap.settings import DEV_JWT_SECRET, Settings
+from hotswap.settings import DEV_JWT_SECRET, Settings, settings_problems
 
 STRONG_SECRET = "prod-secret-0123456789-0123456789-abcdef-0123456789-0123456789-abcdef"
 
@@ -161,3 +161,59 @@ def test_out_of_range_values_are_refused(monkeypatch: pytest.MonkeyPatch, variab
 def test_keyword_arguments_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTSWAP_PORT", "9090")
     assert Settings(port=7000).port == 7000
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite+aiosqlite:///./data/hotswap.db", "sqlite+aiosqlite:///./data/hotswap.db"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite:////abs/path/x.db", "sqlite+aiosqlite:////abs/path/x.db"),
+        ("sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+        (" sqlite:///x.db\n", "sqlite+aiosqlite:///x.db"),
+        ("postgresql+asyncpg://u:p@db:5432/hotswap", "postgresql+asyncpg://u:p@db:5432/hotswap"),
+        ("postgresql://u:p@db:5432/hotswap", "postgresql+asyncpg://u:p@db:5432/hotswap"),
+        ("postgres://u:p%40ss@db/hotswap", "postgresql+asyncpg://u:p%40ss@db/hotswap"),
+        ("postgres://u@db/hotswap?sslmode=require", "postgresql+asyncpg://u@db/hotswap?ssl=require"),
+    ],
+)
+def test_database_urls_without_a_driver_get_ours(monkeypatch: pytest.MonkeyPatch, given: str, used: str) -> None:
+    monkeypatch.setenv("HOTSWAP_DATABASE_URL", given)
+    assert Settings().database_url == used
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("mysql://admin:hunter2@db/hotswap", "'mysql' is not supported: HotSwap runs on SQLite or PostgreSQL"),
+        ("mssql+pyodbc://admin:hunter2@db/hotswap", "'mssql' is not supported"),
+        ("postgresql+psycopg://admin:hunter2@db/hotswap", "the 'psycopg' driver is not installed"),
+        ("sqlite+pysqlite:///x.db", "the 'pysqlite' driver is not installed: HotSwap reaches sqlite with aiosqlite"),
+        ("notaurl", "not a database URL ('notaurl')"),
+        ("", "not a database URL ('')"),
+        ("admin:hunter2@db/hotswap", "not a database URL;"),
+    ],
+)
+def test_an_unusable_database_url_is_refused_with_the_accepted_forms(
+    monkeypatch: pytest.MonkeyPatch, given: str, reason: str
+) -> None:
+    monkeypatch.setenv("HOTSWAP_DATABASE_URL", given)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    [line] = settings_problems(caught.value)
+    assert line.startswith("HOTSWAP_DATABASE_URL: ")
+    assert reason in line
+    assert line.endswith(
+        "use sqlite+aiosqlite:///path/to/hotswap.db or postgresql+asyncpg://user:password@host:5432/dbname"
+    )
+    assert "hunter2" not in line
+
+
+def test_settings_problems_name_each_variable_once_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTSWAP_PORT", "http")
+    monkeypatch.setenv("HOTSWAP_RATE_LIMIT_PER_TOKEN", "lots")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    problems = settings_problems(caught.value)
+    assert [p.partition(":")[0] for p in problems] == ["HOTSWAP_PORT", "HOTSWAP_RATE_LIMIT_PER_TOKEN"]
+    assert not [p for p in problems if "Value error" in p or "input_value" in p]

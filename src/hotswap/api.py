@@ -64,6 +64,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Not found", **_PROBLEM},
     409: {"description": "Conflicts with the current state", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},
+    415: {"description": "A body not sent as JSON (`Content-Type: application/json`)", **_PROBLEM},
     422: {"description": "Invalid input; `errors` lists each failing field", **_PROBLEM},
     429: {"description": "Rate limited; see Retry-After", **_PROBLEM},
 }

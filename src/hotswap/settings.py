@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Literal
 
 from limits import parse as parse_rate
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hotswap.storage.engine import normalize_database_url
 
 # Development only: a production start with this secret is refused (see `_refuse_dev_secret`).
 DEV_JWT_SECRET = "hotswap-development-secret-do-not-use-in-production"
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
     # stream to, with room left for the other requests.
     max_concurrent_requests: int = Field(default=16_384, ge=64)
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        # Here, so the server and every command refuse a URL with the same message, before
+        # anything connects (an unsupported driver is otherwise a long traceback at first use).
+        return normalize_database_url(value)
+
     @field_validator("rate_limit_per_token", "rate_limit_per_address")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
@@ -91,3 +100,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per refused setting, named by its variable (`HOTSWAP_DATABASE_URL: ...`), without
+    the value, which may hold a password or a secret."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = error.get("loc") or ()
+        lines.append(f"HOTSWAP_{str(loc[0]).upper()}: {message}" if loc else message)
+    return lines

@@ -553,3 +553,78 @@ async def test_public_docs_setting_opens_only_the_docs(
         _assert_unauthorized(await client.get("/metrics"))
         _assert_unauthorized(await client.post("/api/v1/configs", json=CONFIG_BODY))
     assert await count_rows("config_profiles") == 0
+
+
+# -- refusals that say what to do -----------------------------------------------------------
+
+# A route FastAPI serves and a hot route (answered in front of FastAPI): both authenticate alike.
+AUTHENTICATED_GETS = ["/api/v1/configs", "/api/v1/snapshot?environment=Staging"]
+
+
+@pytest.mark.parametrize("path", AUTHENTICATED_GETS)
+@pytest.mark.parametrize("header", ["Bearer {key}", "bearer  {key}", "{key}", "ApiKey {key}"])
+async def test_an_api_key_sent_as_a_token_says_to_exchange_it(
+    path: str, header: str, client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    created = await _create_key(client, await auth("admin"), "eu-fleet", "server")
+    tokens_before = await count_rows("tokens")
+
+    r = await client.get(path, headers={"Authorization": header.format(key=created["apiKey"])})
+
+    _assert_unauthorized(r)
+    body = r.json()
+    assert body["detail"] == (
+        "This is an API key, not a bearer token: exchange it at POST /api/v1/auth/token "
+        '(body {"apiKey": "hsk_..."}) and send the accessToken it answers as `Authorization: Bearer <token>`.'
+    )
+    assert body["tokenUrl"] == "/api/v1/auth/token"
+    assert created["apiKey"].partition(".")[2] not in r.text
+    assert await count_rows("tokens") == tokens_before  # refused as sent: not exchanged behind the caller's back
+
+
+@pytest.mark.parametrize("path", AUTHENTICATED_GETS)
+async def test_an_expired_token_says_when_and_how_to_get_a_new_one(
+    path: str, client: httpx.AsyncClient, auth: Auth, clock: ManualClock
+) -> None:
+    headers = await auth("viewer", "vera", ttl=timedelta(minutes=5))
+    expiry = (clock.now() + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (await client.get(path, headers=headers)).status_code == 200
+    clock.advance(timedelta(minutes=5))
+
+    r = await client.get(path, headers=headers)
+
+    _assert_unauthorized(r)
+    body = r.json()
+    assert body["detail"] == (
+        f"The bearer token expired at {expiry}. Get a new one: exchange your API key at "
+        "POST /api/v1/auth/token, or ask an admin (`hotswap token create`)."
+    )
+    assert body["expiredAt"] == expiry
+    assert body["tokenUrl"] == "/api/v1/auth/token"
+
+
+@pytest.mark.parametrize("path", AUTHENTICATED_GETS)
+async def test_a_missing_token_says_how_to_send_one(path: str, client: httpx.AsyncClient) -> None:
+    r = await client.get(path)
+    _assert_unauthorized(r)
+    assert r.json()["detail"] == (
+        "A bearer token is required: send `Authorization: Bearer <token>` "
+        "(an API key is exchanged for one at POST /api/v1/auth/token)."
+    )
+    r = await client.get(path, headers={"Authorization": "Basic YWRtaW46YWRtaW4="})
+    _assert_unauthorized(r)
+    assert r.json()["detail"] == "Use the Bearer scheme: `Authorization: Bearer <token>`."
+
+
+async def test_a_token_sent_to_the_key_exchange_says_where_it_goes(
+    client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    token = _token_of(await auth("admin", "alice"))
+    tokens_before = await count_rows("tokens")
+    r = await client.post("/api/v1/auth/token", json={"apiKey": token})
+    _assert_unauthorized(r)
+    assert r.json()["detail"] == (
+        "This is a bearer token, not an API key: send it as `Authorization: Bearer <token>` "
+        "on the other routes; this one takes an API key (hsk_...)."
+    )
+    assert await count_rows("tokens") == tokens_before

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
@@ -93,11 +95,28 @@ async def _nothing_written(count_rows: CountRows, audit_before: int) -> None:
 # -- problem details ---------------------------------------------------------------------
 
 
-async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient, auth: Auth) -> None:
-    r = await client.get("/api/v1/no-such-thing", headers=await auth("viewer"))
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_unknown_route_is_a_404_problem_pointing_to_the_docs(
+    method: str, client: httpx.AsyncClient, auth: Auth
+) -> None:
+    r = await client.request(method, "/api/v1/no-such-thing", headers=await auth("admin"))
     body = _assert_problem(r, 404)
     assert body["type"] == "urn:hotswap:problem:not-found"
     assert body["instance"] == "/api/v1/no-such-thing"
+    assert body["detail"] == (
+        f"No route {method} /api/v1/no-such-thing. The routes and their bodies are at /docs "
+        "(GET /openapi.json for the document)."
+    )
+    assert body["docs"] == "/docs"
+    assert (await client.get(body["docs"], headers=await auth("viewer"))).status_code == 200
+
+
+async def test_an_unknown_resource_on_a_known_route_does_not_point_to_the_docs(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = _assert_problem(await client.get("/api/v1/configs/absent", headers=await auth("viewer")), 404)
+    assert "docs" not in body
+    assert "No route" not in body["detail"]
 
 
 async def test_unknown_resource_is_a_404_problem(client: httpx.AsyncClient, auth: Auth) -> None:
@@ -111,6 +130,7 @@ async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient, auth: Au
     body = _assert_problem(r, 405)
     assert body["type"] == "urn:hotswap:problem:method-not-allowed"
     assert r.headers["allow"] == "GET"
+    assert body["detail"] == "DELETE is not allowed on /api/v1/audit; it allows GET."
 
 
 async def test_validation_error_names_the_failing_field(
@@ -155,6 +175,113 @@ async def test_malformed_json_body_is_a_client_error(
     assert r.status_code in {400, 422}, r.text
     _assert_problem(r, r.status_code)
     await _nothing_written(count_rows, audit_before)
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b'{\n  "name": "svc.dev",\n  "environment": }', "Expecting value at line 3, column 18"),
+        (b'{"name": "svc.dev", ', "Expecting property name enclosed in double quotes at line 1, column 21"),
+        (b'{"name": "svc.dev"}}', "Extra data at line 1, column 20"),
+        ('{"name": "é",\r\n "environment" "x"}'.encode(), "Expecting ':' delimiter at line 2, column 16"),
+        (b"\xff\xfe\x00", "it is not UTF-8 text"),
+    ],
+    ids=["missing-value", "truncated", "trailing", "missing-colon", "binary"],
+)
+async def test_malformed_json_names_the_line_and_column_not_a_field(
+    content: bytes, where: str, client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    headers = await auth("operator") | {"Content-Type": "application/json"}
+    audit_before = await count_rows("audit_records")
+    r = await client.post("/api/v1/configs", headers=headers, content=content)
+    body = _assert_problem(r, 422)
+    assert body["type"] == "urn:hotswap:problem:validation"
+    assert body["detail"] == f"The body is not valid JSON: {where}."
+    assert body["errors"] == [{"field": "body", "pointer": "", "message": f"not valid JSON: {where}"}]
+    if "line" in where:
+        assert (body["line"], body["column"]) == tuple(int(n) for n in re.findall(r"\d+", where.rpartition(" at ")[2]))
+    await _nothing_written(count_rows, audit_before)
+
+
+@pytest.mark.parametrize(
+    ("url", "content", "where"),
+    [
+        (
+            "/api/v1/evaluate?environment=Staging",
+            b'{\n  "playerId": "p-1",\n}',
+            "trailing comma in object at line 3, column 1",
+        ),
+        ("/api/v1/evaluate?environment=Staging", b'{"playerId": "p-1"', "it ends early at line 1, column 19"),
+        (
+            "/api/v1/servers/gs-1/heartbeat",
+            b'{"playerCount": 4 "health": {}}',
+            "expected ',' or '}' at line 1, column 19",
+        ),
+    ],
+    ids=["evaluate-comma", "evaluate-truncated", "heartbeat"],
+)
+async def test_malformed_json_on_a_hot_route_names_the_line_and_column(
+    url: str, content: bytes, where: str, client: httpx.AsyncClient, auth: Auth
+) -> None:
+    method = "PUT" if url.endswith("heartbeat") else "POST"
+    headers = await auth("server") | {"Content-Type": "application/json"}
+    r = await client.request(method, url, headers=headers, content=content)
+    body = _assert_problem(r, 422)
+    assert [(e["field"], e["message"]) for e in body["errors"]] == [("body", f"not valid JSON: {where}")]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "sent"),
+    [
+        (None, "this request has no Content-Type"),
+        ("text/plain", "this request's Content-Type is 'text/plain'"),
+        ("application/x-www-form-urlencoded", "this request's Content-Type is 'application/x-www-form-urlencoded'"),
+        ("application/xml; charset=utf-8", "this request's Content-Type is 'application/xml; charset=utf-8'"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "url", "payload"),
+    [
+        ("POST", "/api/v1/configs", CONFIG_BODY),
+        ("PUT", "/api/v1/players/p-1", {"attributes": {"level": 3}}),
+        ("POST", "/api/v1/segments/preview", {"condition": {}, "contexts": [{}]}),
+    ],
+)
+async def test_a_body_not_sent_as_json_says_which_header_to_send(
+    content_type: str | None,
+    sent: str,
+    method: str,
+    url: str,
+    payload: dict[str, Any],
+    client: httpx.AsyncClient,
+    auth: Auth,
+    count_rows: CountRows,
+) -> None:
+    headers = await auth("admin") | ({"Content-Type": content_type} if content_type else {})
+    audit_before = await count_rows("audit_records")
+    r = await client.request(method, url, headers=headers, content=json.dumps(payload).encode())
+    body = _assert_problem(r, 415)
+    assert body["type"] == "urn:hotswap:problem:unsupported-media-type"
+    assert body["detail"] == f"The body must be JSON sent with `Content-Type: application/json`; {sent}."
+    assert body["errors"] == [{"field": "header.content-type", "message": "must be application/json"}]
+    await _nothing_written(count_rows, audit_before)
+    assert await count_rows("players") == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/problem+json"])
+async def test_json_media_types_with_parameters_or_suffixes_are_json(
+    content_type: str, client: httpx.AsyncClient, auth: Auth
+) -> None:
+    headers = await auth("operator") | {"Content-Type": content_type}
+    r = await client.post("/api/v1/configs", headers=headers, content=json.dumps(CONFIG_BODY).encode())
+    assert r.status_code == 201, r.text
+
+
+async def test_the_document_declares_the_refusal_of_a_body_not_sent_as_json(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    document = (await client.get("/openapi.json", headers=await auth("viewer"))).json()
+    assert "415" in document["paths"]["/api/v1/configs"]["post"]["responses"]
 
 
 # -- body size limit ---------------------------------------------------------------------
@@ -389,6 +516,26 @@ async def test_metrics_count_auth_failures_and_rate_limits(
     assert failures == {"missing": 1, "invalid": 1}
     limited = {s.labels["scope"]: s.value for s in _samples(text, "hotswap_rate_limited_total")}
     assert limited == {"token": 1}
+
+
+async def test_auth_failures_are_counted_by_why(client: httpx.AsyncClient, auth: Auth, clock: ManualClock) -> None:
+    # An operator tells a fleet sending its API keys, or one whose tokens ran out, from noise.
+    admin = await auth("admin", "alice", ttl=timedelta(days=1))
+    key = (await client.post("/api/v1/credentials", headers=admin, json={"name": "k", "role": "server"})).json()
+    revoked = await auth("viewer", "vera")
+    token_id = json.loads(base64.urlsafe_b64decode(revoked["Authorization"].split(".")[1] + "=="))["jti"]
+    assert (await client.delete(f"/api/v1/tokens/{token_id}", headers=admin)).status_code == 204
+    expiring = await auth("viewer", "victor", ttl=timedelta(minutes=1))
+    clock.advance(timedelta(minutes=1))
+    for path in ("/api/v1/configs", "/api/v1/snapshot?environment=Staging"):  # the edge and the hot path
+        await client.get(path, headers={"Authorization": f"Bearer {key['apiKey']}"})
+        await client.get(path, headers=expiring)
+        await client.get(path, headers=revoked)
+        await client.get(path, headers={"Authorization": "Bearer nope"})
+        await client.get(path)
+    text = (await client.get("/metrics", headers=admin)).text
+    failures = {s.labels["reason"]: s.value for s in _samples(text, "hotswap_auth_failures_total")}
+    assert failures == {"api_key": 2, "expired": 2, "revoked": 2, "invalid": 2, "missing": 2}
 
 
 # -- probes ------------------------------------------------------------------------------

@@ -55,6 +55,13 @@ class AuthRepository:
     async def get_credential(self, credential_id: str) -> sa.Row[Any] | None:
         return (await self.conn.execute(sa.select(credentials).where(credentials.c.id == credential_id))).first()
 
+    async def list_credentials(self, *, include_revoked: bool, limit: int) -> list[sa.Row[Any]]:
+        columns = [c for c in credentials.c if c.name != "secret_hash"]
+        query = sa.select(*columns).order_by(credentials.c.created_at.desc(), credentials.c.id).limit(limit)
+        if not include_revoked:
+            query = query.where(credentials.c.revoked_at.is_(None))
+        return list((await self.conn.execute(query)).all())
+
     async def count_credentials(self) -> int:
         return int((await self.conn.execute(sa.select(sa.func.count()).select_from(credentials))).scalar_one())
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotswap.auth.model import Principal, Role
 from hotswap.auth.repository import AuthRepository
 from hotswap.auth.signals import TokensRevoked
-from hotswap.auth.tokens import IssuedToken, TokenCodec
+from hotswap.auth.tokens import TOKEN_EXCHANGE, IssuedToken, TokenCodec
 from hotswap.core.clock import Clock
 from hotswap.core.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from hotswap.core.ids import new_id
@@ -107,15 +107,18 @@ class AuthService:
         )
         return issued
 
-    async def revoke_token(self, uow: UnitOfWork, actor: Principal, jti: str) -> None:
+    async def revoke_token(self, uow: UnitOfWork, actor: Principal, jti: str) -> bool:
+        """Revoke a token; False when it was revoked already (nothing changes, nothing is recorded)."""
         repo = AuthRepository(uow.conn)
         if await repo.get_token(jti) is None:
             raise NotFound(f"No token with id {jti!r}.")
-        if await repo.revoke_token(jti, uow.clock.now(), actor.subject):
-            await self.audit.record(
-                uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
-            )
-            await self.signals.send(uow, TokensRevoked())
+        if not await repo.revoke_token(jti, uow.clock.now(), actor.subject):
+            return False
+        await self.audit.record(
+            uow, actor, "token.revoke", target_type="token", target_id=jti, summary=f"revoked token {jti}"
+        )
+        await self.signals.send(uow, TokensRevoked())
+        return True
 
     async def list_tokens(
         self, uow: UnitOfWork, *, subject: str | None, include_revoked: bool, limit: int
@@ -146,27 +149,39 @@ class AuthService:
         )
         return NewCredential(credential_id, name, role, f"{API_KEY_PREFIX}{credential_id}.{secret}")
 
-    async def revoke_credential(self, uow: UnitOfWork, actor: Principal, credential_id: str) -> None:
+    async def list_credentials(self, uow: UnitOfWork, *, include_revoked: bool, limit: int) -> list[Any]:
+        """API keys (never their secrets, which are not stored), newest first."""
+        return await AuthRepository(uow.conn).list_credentials(include_revoked=include_revoked, limit=limit)
+
+    async def revoke_credential(self, uow: UnitOfWork, actor: Principal, credential_id: str) -> bool:
+        """Revoke an API key and the tokens issued from it; False when it was revoked already."""
         repo = AuthRepository(uow.conn)
         if await repo.get_credential(credential_id) is None:
             raise NotFound(f"No API key with id {credential_id!r}.")
         now = uow.clock.now()
-        if await repo.revoke_credential(credential_id, now):
-            # A key's tokens go with it: revoking a leaked key must lock its holder out at once.
-            revoked = await repo.revoke_tokens_of_credential(credential_id, now, actor.subject)
-            await self.audit.record(
-                uow,
-                actor,
-                "credential.revoke",
-                target_type="credential",
-                target_id=credential_id,
-                summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
-            )
-            await self.signals.send(uow, TokensRevoked())
+        if not await repo.revoke_credential(credential_id, now):
+            return False
+        # A key's tokens go with it: revoking a leaked key must lock its holder out at once.
+        revoked = await repo.revoke_tokens_of_credential(credential_id, now, actor.subject)
+        await self.audit.record(
+            uow,
+            actor,
+            "credential.revoke",
+            target_type="credential",
+            target_id=credential_id,
+            summary=f"revoked API key {credential_id} and the {revoked} token(s) issued from it",
+        )
+        await self.signals.send(uow, TokensRevoked())
+        return True
 
     async def exchange_api_key(self, uow: UnitOfWork, api_key: str, ttl: timedelta | None = None) -> IssuedToken:
         """Client-credentials exchange: an API key for a short-lived bearer token."""
         invalid = Unauthorized("The API key is not valid.")
+        if api_key.startswith("eyJ") and api_key.count(".") == 2:
+            raise Unauthorized(
+                "This is a bearer token, not an API key: send it as `Authorization: Bearer <token>` "
+                "on the other routes; this one takes an API key (hsk_...)."
+            )
         if not api_key.startswith(API_KEY_PREFIX) or "." not in api_key:
             raise invalid
         credential_id, _, secret = api_key[len(API_KEY_PREFIX) :].partition(".")
@@ -185,6 +200,17 @@ class AuthService:
             return None
         system = Principal(subject="system", role=Role.ADMIN, token_id="-")
         return await self.create_credential(uow, system, name="admin", role=Role.ADMIN)
+
+
+def _api_key_sent() -> Unauthorized:
+    # Keys (hsk_<id>.<secret>) and tokens (JWTs: three base64url parts, the first `eyJ`) look
+    # nothing alike, so a key in the Authorization header is told apart without a lookup.
+    return Unauthorized(
+        f"This is an API key, not a bearer token: exchange it at {TOKEN_EXCHANGE} "
+        '(body {"apiKey": "hsk_..."}) and send the accessToken it answers as `Authorization: Bearer <token>`.',
+        extra={"tokenUrl": TOKEN_EXCHANGE.partition(" ")[2]},
+        reason="api_key",
+    )
 
 
 class Authenticator:
@@ -221,17 +247,24 @@ class Authenticator:
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise Unauthorized()
+            raise Unauthorized(
+                "A bearer token is required: send `Authorization: Bearer <token>` "
+                f"(an API key is exchanged for one at {TOKEN_EXCHANGE})."
+            )
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("Use the Authorization header with the Bearer scheme.")
+            if (token or scheme).startswith(API_KEY_PREFIX):
+                raise _api_key_sent()
+            raise Unauthorized("Use the Bearer scheme: `Authorization: Bearer <token>`.")
         now = self.clock.now().timestamp()
         cached = self._cache.get(token)
         if cached is not None:
             if now < cached[1]:
                 return cached[0]
             del self._cache[token]
+        if token.startswith(API_KEY_PREFIX):
+            raise _api_key_sent()
         principal, expires = self.codec.verify(token)
         pending = self._checks.get(token)
         if pending is not None:
@@ -242,7 +275,7 @@ class Authenticator:
                 await conn.execution_options(**READ_ONLY)
                 valid = await AuthRepository(conn).token_is_valid(principal.token_id)
             if not valid:
-                raise Unauthorized("The bearer token has been revoked or was not issued here.")
+                raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
         except asyncio.CancelledError:
             check.cancel()  # the waiters retry on their own
             raise

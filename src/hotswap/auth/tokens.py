@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -11,6 +11,9 @@ from hotswap.auth.model import Principal, Role
 from hotswap.core.clock import Clock
 from hotswap.core.errors import Unauthorized
 from hotswap.core.ids import new_id
+
+# Where an API key becomes a bearer token; the errors about a token point there.
+TOKEN_EXCHANGE = "POST /api/v1/auth/token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,16 @@ class TokenCodec:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"The bearer token is not valid: {exc}.") from exc
         now = self._clock.now().timestamp()
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
-            raise Unauthorized("The bearer token has expired.")
+        if not isinstance(claims.get("exp"), int):
+            raise Unauthorized("The bearer token has no valid expiry (exp).")
+        if claims["exp"] <= now:
+            expired = datetime.fromtimestamp(claims["exp"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            raise Unauthorized(
+                f"The bearer token expired at {expired}. Get a new one: exchange your API key at "
+                f"{TOKEN_EXCHANGE}, or ask an admin (`hotswap token create`).",
+                extra={"expiredAt": expired, "tokenUrl": TOKEN_EXCHANGE.partition(" ")[2]},
+                reason="expired",
+            )
         if isinstance(claims.get("nbf"), int) and claims["nbf"] > now + 30:
             raise Unauthorized("The bearer token is not valid yet.")
         if not isinstance(claims.get("iat"), int) or claims["iat"] > now + 30:

@@ -39,9 +39,13 @@ class Unauthorized(HotSwapError):
     slug = "unauthorized"
     title = "Authentication required"
 
-    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
+    def __init__(
+        self, detail: str = "A valid bearer token is required.", *, reason: str = "invalid", **kw: Any
+    ) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="hotswap"'})
         super().__init__(detail, **kw)
+        # Why, in one word an operator can count by (`expired`, `revoked`, `api_key`, `invalid`).
+        self.reason = reason
 
 
 class Forbidden(HotSwapError):
@@ -72,6 +76,12 @@ class PayloadTooLarge(HotSwapError):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class UnsupportedMediaType(HotSwapError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class RateLimited(HotSwapError):

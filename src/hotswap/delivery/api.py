@@ -81,8 +81,8 @@ _decode_context = msgspec.json.Decoder(_ContextBody).decode
 _ID_FIELDS = ("body.playerId", "body.serverId", "body.region", "body.platform")
 
 
-def _context_problem(exc: msgspec.MsgspecError) -> InvalidInput:
-    error = field_error(exc)
+def _context_problem(exc: msgspec.MsgspecError, body: bytes) -> InvalidInput:
+    error = field_error(exc, body)
     if error.message == UNKNOWN_FIELD:  # named whole, as sent
         return InvalidInput("The evaluation context is invalid.", errors=[error])
     top = ".".join(error.field.split(".")[:2])  # the context's own field: `body.attributes`
@@ -95,7 +95,7 @@ def parse_context(body: bytes) -> tuple[Context, str | None]:
     try:
         data = _decode_context(body)
     except msgspec.MsgspecError as exc:
-        raise _context_problem(exc) from exc
+        raise _context_problem(exc, body) from exc
     attributes = data.attributes or {}
     if len(attributes) > MAX_ATTRIBUTES:
         raise InvalidInput(

@@ -64,7 +64,7 @@ def parse_heartbeat(body: bytes) -> m.Heartbeat:
     try:
         data = _decode(body)
     except msgspec.MsgspecError as exc:
-        raise InvalidInput("The heartbeat is invalid.", errors=[field_error(exc)]) from exc
+        raise InvalidInput("The heartbeat is invalid.", errors=[field_error(exc, body)]) from exc
     environment: Environment | m.Unchanged | None = m.UNCHANGED
     if isinstance(data.environment, str):
         environment = parse_environment(data.environment, "body.environment")

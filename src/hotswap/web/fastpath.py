@@ -230,8 +230,8 @@ class HotPathMiddleware:
                 break
         try:
             return await self.authenticator.authenticate(raw.decode("latin-1") if raw else None)
-        except Unauthorized:
-            self.metrics.auth_failures.labels("missing" if raw is None else "invalid").inc()
+        except Unauthorized as refusal:
+            self.metrics.auth_failures.labels("missing" if raw is None else refusal.reason).inc()
             raise
         except (DBAPIError, OSError, TimeoutError) as exc:  # a cache miss reads the store
             log.error("token check failed: the database is not reachable: %s", exc)

@@ -12,8 +12,17 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hotswap.core.errors import PROBLEM_BASE, Conflict, FieldError, HotSwapError, InvalidInput, Unavailable
+from hotswap.core.errors import (
+    PROBLEM_BASE,
+    Conflict,
+    FieldError,
+    HotSwapError,
+    InvalidInput,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from hotswap.observability.logging import request_id_var
+from hotswap.web.decoding import json_position
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("hotswap.errors")
@@ -86,6 +95,46 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
     return out
 
 
+def malformed_json(text: str, index: int, reason: str) -> InvalidInput:
+    """A body that is not JSON, with where it breaks (not `body.<offset>`, which reads as a field)."""
+    line, column = json_position(text, index)
+    where = f"{reason} at line {line}, column {column}"
+    return InvalidInput(
+        f"The body is not valid JSON: {where}.",
+        errors=[FieldError("body", f"not valid JSON: {where}", pointer="")],
+        extra={"line": line, "column": column},
+    )
+
+
+def _request_problem(request: Request, exc: RequestValidationError) -> HotSwapError | None:
+    """The body-level failures FastAPI reports as a field: not JSON at all, or not sent as JSON."""
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            text = exc.body if isinstance(exc.body, str) else ""
+            return malformed_json(text, loc[1], str(err.get("ctx", {}).get("error", "JSON decode error")))
+        if loc == ("body",) and isinstance(err.get("input"), bytes):
+            # FastAPI parses a body as JSON only when its Content-Type says so; the route got bytes.
+            sent = request.headers.get("content-type")
+            return UnsupportedMediaType(
+                "The body must be JSON sent with `Content-Type: application/json`; "
+                + (f"this request's Content-Type is {sent!r}." if sent else "this request has no Content-Type."),
+                errors=[FieldError("header.content-type", "must be application/json")],
+            )
+    return None
+
+
+def _http_detail(request: Request, exc: StarletteHTTPException) -> str:
+    if exc.status_code == 404 and request.scope.get("route") is None:
+        return (
+            f"No route {request.method} {request.url.path}. The routes and their bodies are at /docs "
+            "(GET /openapi.json for the document)."
+        )
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        return f"{request.method} is not allowed on {request.url.path}; it allows {exc.headers['Allow']}."
+    return str(exc.detail)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_hotswap_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HotSwapError)
@@ -93,6 +142,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        refusal = _request_problem(request, exc)
+        if refusal is not None:
+            return problem_response(refusal, request.url.path)
         errors = validation_errors(exc)
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "The request is not valid."
         body = problem_body(
@@ -102,13 +154,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer when the body cannot even be decoded as text (not UTF-8).
+            unreadable = InvalidInput(
+                "The body is not valid JSON: it is not UTF-8 text.",
+                errors=[FieldError("body", "not valid JSON: it is not UTF-8 text", pointer="")],
+            )
+            return problem_response(unreadable, request.url.path)
         slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
+        unknown_route = exc.status_code == 404 and request.scope.get("route") is None
         body = problem_body(
             exc.status_code,
             slug.replace("-", " ").capitalize(),
-            str(exc.detail),
+            _http_detail(request, exc),
             type_uri=PROBLEM_BASE + slug,
             instance=request.url.path,
+            extra={"docs": "/docs"} if unknown_route else None,
         )
         return Response(
             orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE

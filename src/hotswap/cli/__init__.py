@@ -1,54 +1,50 @@
-"""`hotswap serve | migrate | token ... | key ...`: the command-line composition root."""
+"""`hotswap serve | migrate | worker | token ... | key ... | simulate`: the command-line
+composition root.
+
+Every command fails in one or two lines on stderr that name the problem and the fix, with a
+non-zero exit; `hotswap --debug COMMAND` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import errno
 import signal
-from datetime import timedelta
+import socket
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from hotswap.auth.model import Principal, Role
+from hotswap.cli._support import Failure, debug_mode, err, load_settings, parse_ttl, reports_errors
+from hotswap.cli.credentials import key_app, token_app
 from hotswap.container import build_container
 from hotswap.settings import Settings
 from hotswap.storage import migrate as migrations
+from hotswap.storage.engine import sqlite_path
+from hotswap.storage.preflight import check_database
+
+__all__ = ["app", "parse_ttl"]
 
 app = typer.Typer(help="HotSwap: live-ops configuration for online games.", no_args_is_help=True)
-token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
-key_app = typer.Typer(help="API keys (exchanged for tokens at POST /api/v1/auth/token).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(key_app, name="key")
-err = Console(stderr=True, soft_wrap=True)
-CLI = Principal(subject="cli", role=Role.ADMIN, token_id="-")
-
-_TTL = re.compile(r"^(\d+)([smhdw]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_ttl(value: str) -> timedelta:
-    """`3600`, `90m`, `12h`, `30d`, `52w`."""
-    match = _TTL.match(value.strip().lower())
-    if not match or int(match.group(1)) <= 0:
-        raise typer.BadParameter("use a positive number with an optional unit s, m, h, d or w (e.g. 12h)")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="On an error, show the whole traceback")] = False,
+) -> None:
+    debug_mode.set(debug)
 
 
 @app.command()
+@reports_errors
 def migrate() -> None:
-    """Apply the database migrations (HOTSWAP_DATABASE_URL)."""
-    settings = _settings()
+    """Create or upgrade the database to this version's schema (HOTSWAP_DATABASE_URL)."""
+    settings = load_settings()
+    if sqlite_path(settings.database_url) is None:  # an SQLite file is created, a server must answer
+        asyncio.run(check_database(settings.database_url, schema=False))
     migrations.upgrade(settings.database_url)
     err.print(f"database at migration {migrations.head_revision()}")
 
@@ -59,20 +55,44 @@ class Server(StrEnum):
 
 
 @app.command()
+@reports_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Defaults to HOTSWAP_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Defaults to HOTSWAP_PORT")] = None,
     server: Annotated[
         Server, typer.Option(help="HTTP server: granian (the faster, see bench/player_query.py) or uvicorn")
     ] = Server.granian,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port",
+            help="Share the port with other servers on purpose (SO_REUSEPORT): replicas on PostgreSQL or Redis",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API. On first start, creates the admin API key and prints it once."""
-    from hotswap.observability.logging import configure_logging
-
-    settings = _settings()
-    configure_logging(settings.log_level)
+    settings = load_settings()
     host = host or settings.host
     port = port or settings.port
+    asyncio.run(check_database(settings.database_url))
+    listener = _listen(host, port, reuse_port=reuse_port, keep=server is Server.uvicorn)
+    try:
+        _serve(settings, host, port, listener, reuse_port=reuse_port)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _serve(settings: Settings, host: str, port: int, listener: socket.socket | None, *, reuse_port: bool) -> None:
+    from hotswap.observability.logging import configure_logging
+
+    if reuse_port and settings.is_sqlite and settings.redis_url is None:
+        typer.echo(
+            "note: on SQLite without HOTSWAP_REDIS_URL, servers sharing a port learn of each other's changes "
+            f"only every HOTSWAP_SNAPSHOT_CHECK_SECONDS ({settings.snapshot_check_seconds:g} s)",
+            err=True,
+        )
+    configure_logging(settings.log_level)
     if settings.bootstrap_admin:
         created = asyncio.run(_bootstrap(settings))
         if created is not None:
@@ -84,12 +104,13 @@ def serve(
                 f'-d \'{{"apiKey": "{created}"}}\'\n'
                 "or, on this machine: .venv/bin/hotswap token create --role admin --subject you\n"
             )
-    if server is Server.uvicorn:
+    if listener is not None:  # uvicorn serves on the socket bound above
         import uvicorn
 
         from hotswap.api import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.Server(config).run(sockets=[listener])
         return
     from granian.constants import Interfaces, Loops, RuntimeModes
     from granian.log import LogLevels
@@ -116,14 +137,49 @@ def serve(
     ).serve()
 
 
+def _listen(host: str, port: int, *, reuse_port: bool, keep: bool) -> socket.socket | None:
+    """Bind the address, or fail with what to do. Granian's workers bind with SO_REUSEPORT, so a
+    second server on a port in use would start without a word and the two would split the
+    requests between two snapshots in memory: a port in use is refused here, unless shared on
+    purpose. `keep`: return the bound socket to serve on (uvicorn); else close it (granian binds
+    its own a moment later; two servers started in that same moment can both pass)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise Failure(f"cannot listen on {host}:{port}: {exc.strerror} (check --host or HOTSWAP_HOST)") from exc
+    listener = socket.socket(family, kind, proto)
+    try:
+        # As the servers do: a port left in TIME_WAIT by a server that just stopped is free.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(address)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Failure(
+                f"address {host}:{port} is in use; stop the other server or pick --port "
+                "(--reuse-port shares it on purpose)"
+            ) from exc
+        raise Failure(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    if keep:
+        return listener
+    listener.close()
+    return None
+
+
 @app.command()
+@reports_errors
 def worker() -> None:
     """Run the rollout worker and the webhook dispatcher on their own (set HOTSWAP_WORKER=false on
     the API processes then). Any number may run: exactly one advances a given deployment at a
     time, and each webhook delivery is sent by one of them."""
     from hotswap.observability.logging import configure_logging
 
-    settings = _settings()
+    settings = load_settings()
+    asyncio.run(check_database(settings.database_url))
     configure_logging(settings.log_level)
     asyncio.run(_run_worker(settings))
 
@@ -157,69 +213,8 @@ async def _bootstrap(settings: Settings) -> str | None:
         await container.aclose()
 
 
-@token_app.command("create")
-def token_create(
-    role: Annotated[Role, typer.Option(help="admin, operator, approver, viewer or server")],
-    subject: Annotated[str, typer.Option(help="Who the token is for (a person or a game server)")],
-    ttl: Annotated[str | None, typer.Option(help="Lifetime, e.g. 3600, 12h, 30d (default by role)")] = None,
-) -> None:
-    """Sign a token and print it (only the token, so it can be captured: TOKEN=$(hotswap token create ...))."""
-    settings = _settings()
-    lifetime = parse_ttl(ttl) if ttl else None
-
-    async def run() -> str:
-        container = build_container(settings)
-        try:
-            async with container.uow() as uow:
-                issued = await container.auth.issue_token(uow, CLI, subject=subject, role=role, ttl=lifetime)
-                await uow.commit()
-            return issued.token
-        finally:
-            await container.aclose()
-
-    typer.echo(asyncio.run(run()))
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (its jti)")]) -> None:
-    """Revoke a token by id."""
-    settings = _settings()
-
-    async def run() -> None:
-        container = build_container(settings)
-        try:
-            async with container.uow() as uow:
-                await container.auth.revoke_token(uow, CLI, token_id)
-                await uow.commit()
-        finally:
-            await container.aclose()
-
-    asyncio.run(run())
-    err.print(f"revoked {token_id}")
-
-
-@key_app.command("create")
-def key_create(
-    role: Annotated[Role, typer.Option()],
-    name: Annotated[str, typer.Option(help="A name for the key, e.g. a game server fleet")],
-) -> None:
-    """Create an API key and print it once."""
-    settings = _settings()
-
-    async def run() -> str:
-        container = build_container(settings)
-        try:
-            async with container.uow() as uow:
-                created = await container.auth.create_credential(uow, CLI, name=name, role=role)
-                await uow.commit()
-            return created.api_key
-        finally:
-            await container.aclose()
-
-    typer.echo(asyncio.run(run()))
-
-
 @app.command()
+@reports_errors
 def simulate(
     scenario: Annotated[
         str, typer.Argument(help="A scenario in scenarios/ (e.g. crashy-balance-patch) or a path to a YAML file")

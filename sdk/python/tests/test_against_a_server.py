@@ -158,7 +158,7 @@ async def test_an_async_game_server_registers_and_tracks_samples_under_its_arm(s
     final = reported()
     for arm, members in arms.items():
         assert final[arm]["players"] == len(members)
-        assert final[arm]["avgSessionDuration"] == (600.0 if arm == "canary" else 300.0)
+        assert final[arm]["avgSessionDurationSeconds"] == (600.0 if arm == "canary" else 300.0)
 
 
 def test_the_openfeature_provider_resolves_flags_from_the_client(server: Server) -> None:

@@ -43,10 +43,18 @@ class ProfilesWarmed(CamelModel):
     window_seconds: float
     since: datetime
     limit: int
+    expires_in_seconds: float = Field(
+        description="The warmed profiles stay cached this long, as any cached profile does (a write to a player "
+        "drops its profile in every process at once): the warm-up spares the store the burst of reads when "
+        "players come back all at once, and the cache then refills as they play."
+    )
 
 
 class WarmRead(CamelModel):
-    snapshot: SnapshotsWarmed = Field(description="Every environment's snapshot, rebuilt from the store here.")
+    snapshot: SnapshotsWarmed = Field(
+        description="Every environment's snapshot, rebuilt here from the store under a new revision, past the one "
+        "stored and the one held (so every replica and stream client moves to it, even after a restore)."
+    )
     player_profiles: ProfilesWarmed
     replicas_notified: int | None = Field(
         description="How many API processes the change bus reached (this one included): each rebuilds its own "
@@ -69,6 +77,7 @@ class WarmRead(CamelModel):
                 window_seconds=warmed.window.total_seconds(),
                 since=warmed.since,
                 limit=warmed.limit,
+                expires_in_seconds=warmed.expires_in,
             ),
             replicas_notified=notified,
         )

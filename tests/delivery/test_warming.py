@@ -180,9 +180,18 @@ async def test_window_and_limit_choose_the_most_recent_players(
         ({"window": "-PT1H"}, "body.window"),
         ({"window": "P31D"}, "body.window"),
         ({"window": "soon"}, "body.window"),
+        ({"window": True}, "body.window"),  # not one second
+        ({"window": "3600"}, "body.window"),  # seconds are a number; text is ISO 8601
+        ({"window": "1 day, 2:00:00"}, "body.window"),
+        ({"window": None}, "body.window"),
+        ({"window": [3600]}, "body.window"),
+        ({"window": 1e300}, "body.window"),
         ({"limit": 0}, "body.limit"),
         ({"limit": 10**9}, "body.limit"),
         ({"limit": "many"}, "body.limit"),
+        ({"limit": "5"}, "body.limit"),
+        ({"limit": True}, "body.limit"),
+        ({"limit": 2.5}, "body.limit"),
         ({"players": True}, "body.players"),
     ],
 )
@@ -194,6 +203,15 @@ async def test_bad_input_is_named_and_warms_nothing(
     assert warms(container, "request") == 0
     audit = (await client.get("/api/v1/audit", params={"action": "cache.warm"}, headers=admin)).json()["items"]
     assert audit == []
+
+
+@pytest.mark.parametrize(("window", "seconds"), [(3600, 3600), (90.5, 90.5), ("PT1H", 3600), ("P2D", 172800)])
+async def test_a_window_is_an_iso_8601_duration_or_a_number_of_seconds(
+    client: httpx.AsyncClient, admin: Headers, window: Any, seconds: float
+) -> None:
+    r = await client.post(WARM, headers=admin, json={"window": window})
+    assert r.status_code == 200, r.text
+    assert r.json()["playerProfiles"]["windowSeconds"] == seconds
 
 
 async def test_after_a_restore_the_warm_up_serves_the_store_under_a_revision_past_the_one_held(

@@ -3,21 +3,40 @@ they are described in `openapi.py`)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from hotswap.delivery.warming import DEFAULT_WINDOW, Warmed, WarmRequest
 from hotswap.web.schemas import CamelModel, InputModel
 
 
+def _duration(value: Any) -> Any:
+    """An ISO 8601 duration or a finite number of seconds, nothing else: pydantic's lax parsing
+    would read `true` as one second and "60" or "1 day, 2:00:00" as durations."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str) and value.lstrip("+-").startswith("P"):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    raise PydanticCustomError("duration", "must be an ISO 8601 duration such as PT24H, or a number of seconds")
+
+
+# A duration in a request body (the timedelta it parses to may still overflow: pydantic names that).
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
 class CacheWarm(InputModel):
-    window: timedelta = Field(
+    window: Duration = Field(
         default=DEFAULT_WINDOW,
         description="Refill the profiles of the players seen within this long (an ISO 8601 duration such as "
-        "PT24H, or seconds; more than 0, at most P30D).",
+        "PT24H, or a number of seconds; more than 0, at most P30D).",
     )
-    limit: int | None = Field(
+    limit: Annotated[int, Field(strict=True)] | None = Field(
         default=None,
         description="At most this many profiles, the most recently seen first (default: what the cache holds).",
     )

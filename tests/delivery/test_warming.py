@@ -386,6 +386,7 @@ async def test_another_replicas_request_warms_this_process_too(
     for env in ("Development", "Staging", "Production"):
         await client.get("/api/v1/snapshot", params={"environment": env}, headers=server)
     before = compiles(container)
+    held = await served(client, server)
     # Malformed or out-of-range requests are ignored; so is this process's own.
     for message in (
         {"kind": "warm", "origin": "proc_other", "windowSeconds": "nan", "limit": 10},
@@ -397,6 +398,9 @@ async def test_another_replicas_request_warms_this_process_too(
     await container.bus.publish({"kind": "warm", "origin": "proc_other", "windowSeconds": 7200, "limit": 10})
     await wait_until(lambda: warms(container, "bus") == 1, "the warm-up asked on the bus")
     assert compiles(container) == {env: count + 1 for env, count in before.items()}
+    # Rebuilt at the revisions held: the store held the same, nothing to move past.
+    assert await served(client, server) == held
+    assert {env: await stored_revision(container, env) for env in ENVIRONMENTS} == held
     assert warms(container, "bus") == 1
     await erased_behind_the_back(container, "recent")
     assert await known(client, server, "recent")

@@ -3,7 +3,7 @@
 20 targeting conditions of the kind game teams write (two attributes each, plus a few with
 versions, regexes, lists and nesting), evaluated over 100,000 varied player contexts, in one
 run. Prints evaluations per second for both and the ratio. This measures conditions only; the
-issue-3 target (3x on whole feature evaluation) is measured by bench/evaluate.py once features
+target on whole feature evaluation (3x) is measured by bench/evaluate.py once features
 are evaluated by our engine.
 
     .venv/bin/python bench/conditions.py [--contexts 100000]

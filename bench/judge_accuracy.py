@@ -1,6 +1,6 @@
 """How often the canary judge rolls back a healthy canary, and how fast it catches a bad one.
 
-Targets (the analysis issue): at most 1% of healthy canaries rolled back over 24 looks, and a
+Targets: at most 1% of healthy canaries rolled back over 24 looks, and a
 +50% crash-rate regression detected within 3 looks (median), at 1,000 canary / 9,000 baseline
 players per look.
 

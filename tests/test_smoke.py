@@ -9,7 +9,9 @@ async def test_health_needs_no_token(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_seed_004_quick_start(client: httpx.AsyncClient, auth: Callable[..., Awaitable[dict[str, str]]]) -> None:
+async def test_the_service_config_quick_start(
+    client: httpx.AsyncClient, auth: Callable[..., Awaitable[dict[str, str]]]
+) -> None:
     headers = await auth("operator", "olivia")
     r = await client.post(
         "/api/v1/configs",

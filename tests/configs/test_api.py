@@ -68,7 +68,7 @@ async def audit_actions(client: httpx.AsyncClient, headers: Headers, target_id: 
 # -- a service config's quick start ------------------------------------------------------------
 
 
-async def test_seed_004_quick_start_steps_1_and_2(client: httpx.AsyncClient, op: Headers) -> None:
+async def test_the_service_config_quick_start_steps_1_and_2(client: httpx.AsyncClient, op: Headers) -> None:
     r = await client.post("/api/v1/configs", headers=op, json=SEED_PROFILE)
     assert r.status_code == 201, r.text
     profile = r.json()

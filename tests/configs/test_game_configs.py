@@ -33,7 +33,7 @@ async def post_game_config(client: httpx.AsyncClient, headers: Headers, **overri
     return await client.post("/api/v1/game-configs", headers=headers, json={**SEED_BODY, **overrides})
 
 
-async def test_seed_001_step_1_as_written(client: httpx.AsyncClient, op: Headers) -> None:
+async def test_a_game_config_request_as_written(client: httpx.AsyncClient, op: Headers) -> None:
     r = await client.post("/api/v1/game-configs", headers=op, json=SEED_BODY)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -141,7 +141,7 @@ async def test_next_version_keeps_the_environment_and_refuses_a_different_one(
     client: httpx.AsyncClient, op: Headers, count_rows: CountRows
 ) -> None:
     assert (await post_game_config(client, op, environment="Staging")).status_code == 201
-    # The seed body carries no environment: the next version joins the existing Staging config.
+    # The body carries no environment: the next version joins the existing Staging config.
     r = await post_game_config(client, op, version="2.1.1")
     assert r.status_code == 201, r.text
     assert r.json()["environment"] == "Staging"

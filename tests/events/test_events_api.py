@@ -14,7 +14,7 @@ from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from tests.helpers import Auth, Headers, fields, problem
 
-SEED_000 = {
+SUMMER_FESTIVAL = {
     "name": "summer-fest-2025",
     "displayName": "Summer Festival 2025",
     "eventType": "SeasonalPromotion",
@@ -22,7 +22,7 @@ SEED_000 = {
     "endTime": "2025-07-21T23:59:59Z",
     "configuration": {"rewards": {"dailyLoginBonus": 100, "questMultiplier": 2.0}},
 }
-SEED_003 = {
+TEST_EVENT = {
     "eventId": "test-event",
     "displayName": "Test Event",
     "startTime": "2025-12-01T00:00:00Z",
@@ -77,7 +77,7 @@ async def served(client: httpx.AsyncClient, headers: Headers, env: str = "Produc
 
 
 async def test_the_seed_requests_work_as_written(client: httpx.AsyncClient, op: Headers) -> None:
-    summer = await create(client, op, SEED_000)
+    summer = await create(client, op, SUMMER_FESTIVAL)
     assert summer["eventId"] == summer["name"] == "summer-fest-2025"
     assert summer["status"] == "Scheduled"
     assert summer["eventType"] == "SeasonalPromotion"
@@ -96,7 +96,7 @@ async def test_the_seed_requests_work_as_written(client: httpx.AsyncClient, op: 
             "closedAt": None,
         }
     ]
-    test = await create(client, op, SEED_003)
+    test = await create(client, op, TEST_EVENT)
     assert test["eventId"] == "test-event"
     assert test["eventType"] == "General"
     # The operations runbook: an operator activates by hand, and fixes a start time.
@@ -113,7 +113,7 @@ async def test_the_seed_requests_work_as_written(client: httpx.AsyncClient, op: 
 async def test_the_scheduler_activates_and_expires_on_time(
     client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock
 ) -> None:
-    await create(client, op, SEED_000)
+    await create(client, op, SUMMER_FESTIVAL)
     start = datetime(2025, 6, 21, tzinfo=UTC)
     assert await container.event_scheduler.next_due() == start
     await at(container, clock, start - timedelta(milliseconds=1))
@@ -125,7 +125,7 @@ async def test_the_scheduler_activates_and_expires_on_time(
     assert got["windows"][0]["openedAt"] == "2025-06-21T00:00:00Z"
     [live] = (await served(client, op))["events"]
     assert live["id"] == "summer-fest-2025"
-    assert live["configuration"] == SEED_000["configuration"]
+    assert live["configuration"] == SUMMER_FESTIVAL["configuration"]
     assert live["windows"] == [{"region": None, "start": "2025-06-21T00:00:00Z", "end": "2025-07-21T23:59:59Z"}]
     await at(container, clock, datetime(2025, 7, 21, 23, 59, 59, tzinfo=UTC))
     assert (await client.get("/api/v1/events/summer-fest-2025", headers=op)).json()["status"] == "Expired"
@@ -138,13 +138,13 @@ async def test_the_scheduler_activates_and_expires_on_time(
         ("transition", "activate", "Scheduled", "Active", "scheduler"),
         ("transition", "expire", "Active", "Expired", "scheduler"),
     ]
-    assert history[0]["detail"]["spec"]["configuration"] == SEED_000["configuration"]
+    assert history[0]["detail"]["spec"]["configuration"] == SUMMER_FESTIVAL["configuration"]
     r = await client.post("/api/v1/events/summer-fest-2025/archive", headers=op)
     assert r.json()["status"] == "Archived"
 
 
 async def test_illegal_transitions_are_409_saying_what_is_allowed(client: httpx.AsyncClient, op: Headers) -> None:
-    await create(client, op, SEED_003)
+    await create(client, op, TEST_EVENT)
     body = problem(await client.post("/api/v1/events/test-event/pause", headers=op), 409)
     assert body["eventStatus"] == "Scheduled"
     assert sorted(body["allowedActions"]) == ["activate", "cancel", "expire"]
@@ -158,7 +158,7 @@ async def test_illegal_transitions_are_409_saying_what_is_allowed(client: httpx.
 async def test_editing_a_live_event_is_a_hot_swap(
     client: httpx.AsyncClient, op: Headers, container: Container, clock: ManualClock
 ) -> None:
-    await create(client, op, SEED_000)
+    await create(client, op, SUMMER_FESTIVAL)
     await at(container, clock, datetime(2025, 6, 22, tzinfo=UTC))
     before = await served(client, op)
     new = {"rewards": {"dailyLoginBonus": 150, "questMultiplier": 3.0}}
@@ -185,7 +185,7 @@ async def test_editing_a_live_event_is_a_hot_swap(
 
 
 async def test_if_match_guards_an_edit(client: httpx.AsyncClient, op: Headers) -> None:
-    created = await create(client, op, SEED_003)
+    created = await create(client, op, TEST_EVENT)
     headers = {**op, "If-Match": f'"{created["revision"]}"'}
     assert (
         await client.put("/api/v1/events/test-event", headers=headers, json={"displayName": "A"})
@@ -262,30 +262,30 @@ async def test_two_creates_at_once_cannot_both_take_the_last_place(client: httpx
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({**SEED_003, "eventId": None}, "body"),
-        ({**SEED_003, "startTime": "2025-12-01T00:00:00"}, "body.startTime"),
-        ({**SEED_003, "endTime": "2025-11-01T00:00:00Z"}, "body.endTime"),
-        ({**SEED_003, "regions": ["mars"]}, "body.regions.0"),
-        ({**SEED_003, "segment": "no-such-segment"}, "body.segment"),
-        ({**SEED_003, "templateId": "no-such-template"}, "body.templateId"),
-        ({**SEED_003, "eventClass": "huge"}, "body.eventClass"),
+        ({**TEST_EVENT, "eventId": None}, "body"),
+        ({**TEST_EVENT, "startTime": "2025-12-01T00:00:00"}, "body.startTime"),
+        ({**TEST_EVENT, "endTime": "2025-11-01T00:00:00Z"}, "body.endTime"),
+        ({**TEST_EVENT, "regions": ["mars"]}, "body.regions.0"),
+        ({**TEST_EVENT, "segment": "no-such-segment"}, "body.segment"),
+        ({**TEST_EVENT, "templateId": "no-such-template"}, "body.templateId"),
+        ({**TEST_EVENT, "eventClass": "huge"}, "body.eventClass"),
         (
             {
-                **SEED_003,
+                **TEST_EVENT,
                 "timeMode": "regionLocal",
                 "startTime": "2025-12-01T00:00:00",
                 "endTime": "2025-12-02T00:00:00",
             },
             "body.timeMode",
         ),
-        ({**SEED_003, "eventId": "Not A Slug"}, "body.eventId"),
-        ({**SEED_003, "environment": "Moon"}, "body.environment"),
-        ({**SEED_003, "startTime": "0001-01-01T00:00:00Z"}, "body.startTime"),
-        ({**SEED_003, "variants": [{"name": "A", "weight": 1}, {"name": "A", "weight": 2}]}, "body"),
-        ({**SEED_003, "configuration": {"x": DEEP}}, "body.configuration.x" + ".0" * 32),
+        ({**TEST_EVENT, "eventId": "Not A Slug"}, "body.eventId"),
+        ({**TEST_EVENT, "environment": "Moon"}, "body.environment"),
+        ({**TEST_EVENT, "startTime": "0001-01-01T00:00:00Z"}, "body.startTime"),
+        ({**TEST_EVENT, "variants": [{"name": "A", "weight": 1}, {"name": "A", "weight": 2}]}, "body"),
+        ({**TEST_EVENT, "configuration": {"x": DEEP}}, "body.configuration.x" + ".0" * 32),
         (
             {
-                **SEED_003,
+                **TEST_EVENT,
                 "milestones": [
                     {"index": 0, "progressThreshold": 0.5},
                     {"index": 1, "progressThreshold": 0.25},
@@ -363,7 +363,7 @@ async def test_region_local_times_follow_each_clock_across_dst(
 async def test_a_global_event_in_the_calendar_shows_the_asked_regions_clock(
     client: httpx.AsyncClient, op: Headers
 ) -> None:
-    await create(client, op, SEED_000)
+    await create(client, op, SUMMER_FESTIVAL)
     r = await client.get(
         "/api/v1/events/calendar",
         headers=op,
@@ -415,7 +415,7 @@ async def test_what_cannot_be_an_event_id_is_not_found(client: httpx.AsyncClient
 
 
 async def test_the_history_keeps_each_version(client: httpx.AsyncClient, op: Headers) -> None:
-    await create(client, op, SEED_003)
+    await create(client, op, TEST_EVENT)
     await client.put("/api/v1/events/test-event", headers=op, json={"configuration": {"rewards": {"x": 1}}})
     history = (await client.get("/api/v1/events/test-event/history", headers=op)).json()
     [edit] = [h for h in history if h["kind"] == "version"]
@@ -426,7 +426,7 @@ async def test_the_history_keeps_each_version(client: httpx.AsyncClient, op: Hea
 
 async def test_roles(client: httpx.AsyncClient, auth: Auth) -> None:
     viewer = await auth("viewer")
-    problem(await client.post("/api/v1/events", headers=viewer, json=SEED_003), 403)
+    problem(await client.post("/api/v1/events", headers=viewer, json=TEST_EVENT), 403)
     assert (await client.get("/api/v1/events", headers=viewer)).status_code == 200
     op = await auth("operator")
     problem(await client.get("/api/v1/admin/dead-letters", headers=op), 403)

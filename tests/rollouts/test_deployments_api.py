@@ -23,7 +23,7 @@ async def approver(auth: Auth) -> Headers:
     return await auth("approver", "amir", ttl=timedelta(days=60))
 
 
-async def test_seed_001_request_as_written(
+async def test_a_regional_canary_request_as_written(
     client: httpx.AsyncClient, op: Headers, server: Headers, approver: Headers
 ) -> None:
     body = {
@@ -59,7 +59,7 @@ async def test_seed_001_request_as_written(
     assert [e["action"] for e in running["log"]] == ["create", "approve", "advance"]
 
 
-async def test_seed_004_request_as_written(
+async def test_a_canary_to_named_instances_request_as_written(
     client: httpx.AsyncClient, op: Headers, server: Headers, approver: Headers
 ) -> None:
     r = await client.post(

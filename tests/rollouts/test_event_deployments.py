@@ -17,7 +17,7 @@ from tests.analysis.support import sample, send
 from tests.helpers import Auth, CountRows, Headers, fields, problem
 from tests.rollouts.support import deploy, get, register_servers
 
-SEED_000_EVENT = {
+SUMMER_EVENT = {
     "name": "summer-fest-2025",
     "displayName": "Summer Festival 2025",
     "eventType": "SeasonalPromotion",
@@ -25,7 +25,7 @@ SEED_000_EVENT = {
     "endTime": "2025-07-21T23:59:59Z",
     "configuration": {"rewards": {"dailyLoginBonus": 100, "questMultiplier": 2.0}},
 }
-SEED_000_DEPLOYMENT: dict[str, Any] = {
+SUMMER_DEPLOYMENT: dict[str, Any] = {
     "eventId": "summer-fest-2025",
     "regions": ["us-east"],
     "rolloutStrategy": "Canary",
@@ -59,7 +59,7 @@ async def live_event(
     client: httpx.AsyncClient, op: Headers, environment: str = "Staging", *, activate: bool = True, **extra: Any
 ) -> dict[str, Any]:
     """The summer event in `environment`, activated by an operator unless `activate` is false."""
-    r = await client.post("/api/v1/events", headers=op, json=SEED_000_EVENT | {"environment": environment} | extra)
+    r = await client.post("/api/v1/events", headers=op, json=SUMMER_EVENT | {"environment": environment} | extra)
     assert r.status_code == 201, r.text
     if activate:
         r = await client.post(f"/api/v1/events/{r.json()['eventId']}/activate", headers=op)
@@ -107,12 +107,12 @@ async def look(container: Container, clock: ManualClock, by: timedelta = STEP) -
     await container.worker.run_due()
 
 
-async def test_the_seed_000_request_as_written(
+async def test_the_summer_event_request_as_written(
     client: httpx.AsyncClient, op: Headers, approver: Headers, server: Headers
 ) -> None:
     await live_event(client, op, "Production")
     assert await exposure(client, server, "Production") is None  # never deployed: everyone
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert created["status"] == "PendingApproval"  # the event is in Production
     assert (created["subjectKind"], created["eventId"], created["eventVersion"]) == ("event", "summer-fest-2025", 1)
     assert (created["configName"], created["configVersion"]) == (None, None)
@@ -168,7 +168,7 @@ async def test_pausing_keeps_the_exposure_and_a_success_in_some_regions_keeps_ho
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
 ) -> None:
     await live_event(client, op)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     url = f"/api/v1/deployments/{created['id']}"
     assert (await client.post(url + "/pause", headers=op)).json()["status"] == "Paused"
     await look(container, clock, timedelta(hours=3))
@@ -197,7 +197,7 @@ async def test_a_rollback_takes_the_event_off_the_air_and_pauses_it(
     hook = await client.post("/api/v1/webhooks", headers=admin, json=hook_body)
     assert hook.status_code == 201, hook.text
     await live_event(client, op)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     url = f"/api/v1/deployments/{created['id']}"
     before = (await snapshot(client, server))["revision"]
     rolled = await client.post(url + "/rollback", headers=op, json={"reason": "players report a broken quest"})
@@ -221,7 +221,7 @@ async def test_a_rollback_takes_the_event_off_the_air_and_pauses_it(
     assert (await client.post("/api/v1/events/summer-fest-2025/resume", headers=op)).status_code == 200
     assert await exposure(client, server) is None
     clock.advance(timedelta(seconds=1))
-    await deploy(client, op, **SEED_000_DEPLOYMENT)
+    await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert await exposure(client, server) == [{"percentage": 10.0, "regions": ["NA-EAST"]}]
 
 
@@ -230,7 +230,7 @@ async def test_the_judge_rolls_a_crashing_event_back_and_pauses_it(
 ) -> None:
     await register_servers(client, server, {"na-1": "NA-EAST"})
     await live_event(client, op)
-    dep = (await deploy(client, op, **SEED_000_DEPLOYMENT, analysis=ONLY_CRASH))["id"]
+    dep = (await deploy(client, op, **SUMMER_DEPLOYMENT, analysis=ONLY_CRASH))["id"]
     batch = [
         *(sample(dep, "canary", m, count=c) for m, c in (("session_start", 2000), ("crash", 200))),
         *(sample(dep, "baseline", m, count=c) for m, c in (("session_start", 2000), ("crash", 40))),
@@ -250,7 +250,7 @@ async def test_a_cancel_after_exposing_players_pauses_the_event(
     client: httpx.AsyncClient, op: Headers, server: Headers
 ) -> None:
     await live_event(client, op)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert created["step"] == 0
     cancelled = await client.post(f"/api/v1/deployments/{created['id']}/cancel", headers=op)
     assert cancelled.json()["status"] == "Cancelled"
@@ -263,7 +263,7 @@ async def test_a_scheduled_event_is_rolled_out_from_its_start(
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock
 ) -> None:
     await live_event(client, op, activate=False)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert (created["status"], created["step"]) == ("Running", -1)
     assert created["steps"][0]["plannedAt"] == "2025-06-21T00:00:00Z"
     await look(container, clock, timedelta(days=1))
@@ -278,8 +278,8 @@ async def test_a_scheduled_event_is_rolled_out_from_its_start(
 
 async def test_one_open_deployment_per_event(client: httpx.AsyncClient, op: Headers) -> None:
     await live_event(client, op)
-    first = await deploy(client, op, **SEED_000_DEPLOYMENT)
-    body = problem(await client.post("/api/v1/deployments", headers=op, json=SEED_000_DEPLOYMENT), 409)
+    first = await deploy(client, op, **SUMMER_DEPLOYMENT)
+    body = problem(await client.post("/api/v1/deployments", headers=op, json=SUMMER_DEPLOYMENT), 409)
     assert body["deploymentId"] == first["id"]
 
 
@@ -297,7 +297,7 @@ async def test_an_ended_event_cannot_be_deployed(
         await container.event_scheduler.run_due()
         expected = "Expired"
     assert await event_status(client, op) == expected
-    body = problem(await client.post("/api/v1/deployments", headers=op, json=SEED_000_DEPLOYMENT), 409)
+    body = problem(await client.post("/api/v1/deployments", headers=op, json=SUMMER_DEPLOYMENT), 409)
     assert body["eventStatus"] == expected
     assert await count_rows("deployments") == 0
 
@@ -305,12 +305,12 @@ async def test_an_ended_event_cannot_be_deployed(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (SEED_000_DEPLOYMENT | {"eventId": "winter-fest"}, "body.eventId"),
-        (SEED_000_DEPLOYMENT | {"environment": "Production"}, "body.environment"),
-        (SEED_000_DEPLOYMENT | {"environment": "Moon"}, "body.environment"),
-        (SEED_000_DEPLOYMENT | {"unitKind": "servers"}, "body.unitKind"),
-        (SEED_000_DEPLOYMENT | {"regions": ["MARS"]}, "body.regions.0"),
-        (SEED_000_DEPLOYMENT | {"targetPlayerPercentage": 0}, "body.targetPlayerPercentage"),
+        (SUMMER_DEPLOYMENT | {"eventId": "winter-fest"}, "body.eventId"),
+        (SUMMER_DEPLOYMENT | {"environment": "Production"}, "body.environment"),
+        (SUMMER_DEPLOYMENT | {"environment": "Moon"}, "body.environment"),
+        (SUMMER_DEPLOYMENT | {"unitKind": "servers"}, "body.unitKind"),
+        (SUMMER_DEPLOYMENT | {"regions": ["MARS"]}, "body.regions.0"),
+        (SUMMER_DEPLOYMENT | {"targetPlayerPercentage": 0}, "body.targetPlayerPercentage"),
     ],
 )
 async def test_bad_event_deployments_name_the_failing_field(
@@ -326,7 +326,7 @@ async def test_a_dry_run_plans_the_event_and_stores_nothing(
     client: httpx.AsyncClient, op: Headers, server: Headers, count_rows: CountRows
 ) -> None:
     await live_event(client, op)
-    r = await client.post("/api/v1/deployments", headers=op, params={"dryRun": "true"}, json=SEED_000_DEPLOYMENT)
+    r = await client.post("/api/v1/deployments", headers=op, params={"dryRun": "true"}, json=SUMMER_DEPLOYMENT)
     assert r.status_code == 200, r.text
     assert r.json()["dryRun"] is True
     assert await count_rows("deployments") == 0
@@ -338,7 +338,7 @@ async def test_a_deployment_waiting_for_its_event_follows_a_moved_start(
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container, clock: ManualClock, start: str
 ) -> None:
     await live_event(client, op, activate=False)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     r = await client.put("/api/v1/events/summer-fest-2025", headers=op, json={"startTime": start})
     assert r.status_code == 200, r.text
     moved = await get(client, op, created["id"])
@@ -361,7 +361,7 @@ async def test_an_early_activation_starts_the_waiting_deployment(
     client: httpx.AsyncClient, op: Headers, server: Headers, container: Container
 ) -> None:
     await live_event(client, op, activate=False)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert (await client.post("/api/v1/events/summer-fest-2025/activate", headers=op)).status_code == 200
     assert await exposure(client, server) == []  # live, but its deployment has not started yet
     await container.worker.run_due()  # due at once: no waiting for the old start (2025-06-21)
@@ -375,7 +375,7 @@ async def test_a_start_move_leaves_a_deployment_that_has_started_alone(
     client: httpx.AsyncClient, op: Headers, container: Container
 ) -> None:
     await live_event(client, op, activate=False)
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     promoted = await client.post(f"/api/v1/deployments/{created['id']}/promote", headers=op)
     assert (promoted.status_code, promoted.json()["step"]) == (200, 0), promoted.text
     r = await client.put("/api/v1/events/summer-fest-2025", headers=op, json={"startTime": "2025-06-25T00:00:00Z"})
@@ -390,7 +390,7 @@ async def test_a_paused_event_resumed_while_its_deployment_waits_is_served_as_be
 ) -> None:
     await live_event(client, op, "Production")
     assert (await client.post("/api/v1/events/summer-fest-2025/pause", headers=op)).status_code == 200
-    created = await deploy(client, op, **SEED_000_DEPLOYMENT)
+    created = await deploy(client, op, **SUMMER_DEPLOYMENT)
     assert created["status"] == "PendingApproval"
     assert (await client.post("/api/v1/events/summer-fest-2025/resume", headers=op)).status_code == 200
     assert await exposure(client, server, "Production") is None  # everyone, as before the deployment

@@ -49,7 +49,7 @@ def test_direct_is_one_step_to_everyone() -> None:
     assert watched.steps[0].hold == timedelta(minutes=10)  # the final monitoring window
 
 
-def test_seed_001_canary_goes_10_30_50_100_within_its_regions_watching_30_minutes() -> None:
+def test_a_canary_goes_10_30_50_100_within_its_regions_watching_30_minutes() -> None:
     request = spec(target_regions=("NA-WEST", "NA-EAST"), canary_percentage=10, evaluation_period=timedelta(minutes=30))
     p = plan(request, REGIONS, T0)
     assert [s.name for s in p.steps] == ["canary 10%", "canary 30%", "canary 50%", "canary 100%"]
@@ -79,7 +79,7 @@ def test_custom_canary_steps_end_at_100(steps: tuple[float, ...], expected: tupl
     assert p.steps[0].hold == timedelta(minutes=30)  # the default evaluation period
 
 
-def test_seed_004_canary_over_named_instances_grows_one_server_at_a_time() -> None:
+def test_a_canary_over_named_instances_grows_one_server_at_a_time() -> None:
     instances = ("payment-svc-1", "payment-svc-2", "payment-svc-3")
     p = plan(spec(target_units=instances, canary_percentage=10), REGIONS, T0)
     ranked = rank_units("dep-1", instances)
@@ -105,7 +105,7 @@ def test_ranking_is_by_hash_position_and_depends_on_the_seed() -> None:
     assert rank_units("b", ids) != ranked
 
 
-def test_seed_000_event_canary_to_a_region_by_alias_exposes_players_there() -> None:
+def test_an_event_canary_to_a_region_by_alias_exposes_players_there() -> None:
     p = plan(spec(unit_kind=UnitKind.PLAYERS, target_regions=("us-east",), canary_percentage=10), REGIONS, T0)
     assert grants(p)[0] == (Grant(10, frozenset({"NA-EAST"})),)
     assert not exposed(p.steps[-1].exposure, "dep-1", Unit("p1", "EU-WEST"))
@@ -161,7 +161,7 @@ def test_rolling_by_percentage_of_named_servers_and_an_uneven_last_batch() -> No
 # -- Geographic -----------------------------------------------------------------------------
 
 
-def test_seed_001_geographic_goes_region_by_region_in_region_order_an_hour_each() -> None:
+def test_a_geographic_rollout_goes_region_by_region_in_region_order_an_hour_each() -> None:
     p = plan(spec(Strategy.GEOGRAPHIC), REGIONS, T0)
     assert [(s.name, s.region) for s in p.steps] == [(f"region {r}", r) for r in REGION_IDS]
     for k, step in enumerate(p.steps[:-1]):

@@ -10,7 +10,7 @@ what the worker does:
 | PENDING | HOLD: the step does not advance; after twice the step's hold, PAUSE (too little data to decide) |
 | SUCCESSFUL | CONTINUE |
 
-Choices where the issue is silent:
+Choices made here:
 - Once a person resumes a deployment the judge paused, warnings in that step no longer pause
   it (the person has decided); a FAILED verdict still rolls it back.
 - A deployment with no metric sample at all is not judged (CONTINUE) unless its `analysis`

@@ -10,7 +10,7 @@ INCONCLUSIVE (hold and alert). They are magnitudes of harm, always ≥ 0, measur
   "increase / decrease / drop / degradation by X%" trigger: crash, churn, session duration,
   engagement, server health.
 - `absolute`: canary - baseline in the metric's own units (for rates: a fraction, 0.01 = one
-  percentage point). Used for complaints, which the seed states as a share of active players.
+  percentage point). Used for complaints, a share of active players.
 
 `ceiling` is a circuit breaker on the canary's own level in the worse direction (a floor when
 lower is worse): passed with at least `ceiling_min_count` events (values, for means and servers),

@@ -8,7 +8,7 @@ than at its next scheduled look: that is what bounds the time from the batch tha
 to the rollback.
 
 `look` reads a deployment's sums and evaluates its policy (`verdicts.evaluate_look`), with these
-choices where the issue is silent:
+these choices:
 - Sums are cumulative since the deployment started: each look sees more data, which the
   sequential tests are made for.
 - Player metrics (crash, churn, complaint, session duration, engagement) are judged for every

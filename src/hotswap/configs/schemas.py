@@ -23,7 +23,7 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 ConfigData = Annotated[
     str | dict[str, Any],
-    Field(description="The config payload: a JSON object, or a string holding one (as in the seed requests)."),
+    Field(description="The config payload: a JSON object, or a string holding one (as many tools send it)."),
 ]
 
 

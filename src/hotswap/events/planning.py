@@ -182,17 +182,17 @@ async def conflicts(repo: EventRepository, environment: str, planning: Planning,
     return m.conflicts(planning.planned(event_id), planned)
 
 
-def over(planning: Planning, now: datetime, *, record_past: bool, derived_end: bool = False) -> bool:
-    """Whether the planned event has ended everywhere by `now`: it then never runs, so it is
-    stored only when the request says it records a past event (`recordPast`), and `recordPast`
-    on an event that has not ended is refused too (it would be served, not recorded). A 422
-    that says what to do, otherwise."""
-    ended = planning.end <= now
+def over(end: datetime, now: datetime, *, record_past: bool, derived_end: bool = False) -> bool:
+    """Whether an event that ends at `end` has ended everywhere by `now`: it then never runs, so
+    it is stored only when the request says it records a past event (`recordPast`), and
+    `recordPast` on an event that has not ended is refused too (it would be served, not
+    recorded). A 422 that says what to do, otherwise."""
+    ended = end <= now
     now = now.replace(microsecond=0)  # as the message shows it
     if ended and not record_past:
         source = " (startTime plus the template's length)" if derived_end else ""
         message = (
-            f"the window ended at {iso(planning.end)}{source}, before now ({iso(now)}); move endTime into the "
+            f"the window ended at {iso(end)}{source}, before now ({iso(now)}); move endTime into the "
             'future, or send "recordPast": true to record a past event'
         )
         raise InvalidInput(
@@ -200,7 +200,7 @@ def over(planning: Planning, now: datetime, *, record_past: bool, derived_end: b
         )
     if record_past and not ended:
         message = (
-            f"the window ends at {iso(planning.end)}, after now ({iso(now)}): the event is not past; leave out "
+            f"the window ends at {iso(end)}, after now ({iso(now)}): the event is not past; leave out "
             "recordPast to schedule it"
         )
         raise InvalidInput(f"Not a past event: {message}.", errors=[FieldError("body.recordPast", message)])
@@ -220,13 +220,35 @@ def effective(windows: Sequence[m.Window], held: Sequence[WindowRow]) -> list[m.
 
 
 async def store_past_windows(
-    repo: EventRepository, uow: UnitOfWork, event_id: str, windows: Sequence[m.Window]
+    repo: EventRepository,
+    uow: UnitOfWork,
+    event_id: str,
+    windows: Sequence[m.Window],
+    held: Sequence[WindowRow] = (),
 ) -> None:
-    """A past event's windows, closed now and never opened: no timer will ever touch them."""
+    """A past event's windows (an edit's: see `effective`), every one closed and no timer left
+    to touch them. What has happened stays: a window that opened keeps when it opened, and one
+    that closed keeps when it closed; any other closes now. A window that is open closes now and
+    not at its edited end, because its players had the event until this moment."""
     now = uow.clock.now()
-    for window in windows:
-        values = {"event_id": event_id, "region": window.region, "start_at": window.start, "end_at": window.end}
-        await repo.put_window(values | {"closed_at": now})
+    before = {w.region: w for w in held}
+    wanted = {w.region: w for w in windows}
+    for region in before.keys() - wanted.keys():
+        await repo.delete_window(event_id, region)
+    for region, window in sorted(wanted.items()):
+        old = before.get(region)
+        if old is None:
+            values = {"event_id": event_id, "region": region, "start_at": window.start, "end_at": window.end}
+            await repo.put_window(values | {"closed_at": now})
+            continue
+        changes: dict[str, Any] = {}
+        if (old.start_at, old.end_at) != (window.start, window.end):
+            changes.update(start_at=window.start, end_at=window.end)
+        if old.closed_at is None:
+            changes["closed_at"] = now
+        if changes:
+            await repo.update_window(event_id, region, changes)
+    await repo.supersede_timers(event_id)
 
 
 async def store_windows(

@@ -84,7 +84,8 @@ class _Content(InputModel):
         default=False,
         description="Store an event whose window has already ended as a record of the past: Expired at once, "
         "never served. Without it, times that have ended are a 422 on endTime; with it, times that have not "
-        "ended are a 422 on recordPast.",
+        "ended are a 422 on recordPast. On an edit, the event ends in the edit, by its author: an Active one "
+        "is served until then, and its windows close at that moment.",
     )
 
     @field_validator("start_time", "end_time", mode="after")

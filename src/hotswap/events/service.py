@@ -198,28 +198,35 @@ class EventService:
             raise Conflict(f"Live event {event_id!r} is {row.status.value}: it can no longer be edited.")
         _check_override(actor, body.override)
         spec = p.spec_edited(row.spec, body.content)
-        if spec == row.spec:
-            return row  # nothing changes: no new version, no snapshot
-        planning = await p.plan(uow, self.fleet, spec)
+        planning = None if spec == row.spec else await p.plan(uow, self.fleet, spec)
+        if planning is None or planning.spec == row.spec:
+            # Nothing changes (perhaps once its regions are read as ids: an alias for the same
+            # region): no new version, no snapshot. `recordPast` is still judged, on the times the
+            # event keeps, as a create's is: an event that has not ended is no record of the past.
+            if body.record_past:
+                p.over(row.end_at, uow.clock.now(), record_past=True)
+            return await self.settled(uow, event_id)
         spec = planning.spec
-        if spec == row.spec:
-            return row  # the same once its regions are read as ids (an alias for the same region)
         windows_before = (await repo.windows([event_id])).get(event_id, [])
         planning = replace(planning, windows=p.effective(planning.windows, windows_before))
         await self._check_segment(uow, spec)
         found: list[m.Conflict] = []
+        now = uow.clock.now()
         moved = any(spec.get(k) != row.spec.get(k) for k in p.TIMING)
-        # New times that have ended close the event at once (`settled`): a record of the past
-        # runs beside nothing, so the scheduling rules, which concern what will run, pass it.
-        past = (moved or body.record_past) and p.over(planning, uow.clock.now(), record_past=body.record_past)
+        # New times that have ended make the event a record of the past, as a create with them
+        # does: it ends in this edit, by its author, and runs beside nothing, so the scheduling
+        # rules, which concern what will run, pass it.
+        past = (moved or body.record_past) and p.over(planning.end, now, record_past=body.record_past)
         if moved and not past:
             await repo.lock_schedule(row.environment)
             found = await p.conflicts(repo, row.environment, planning, event_id)
             _refuse(found, body.override)
-        now = uow.clock.now()
         version = row.version + 1
         status = row.status
-        if sorted((w.region, w.start_at, w.end_at) for w in windows_before) != sorted(
+        if past:
+            await p.store_past_windows(repo, uow, event_id, planning.windows, windows_before)
+            status = m.transition(row.status, m.EventAction.EXPIRE)
+        elif sorted((w.region, w.start_at, w.end_at) for w in windows_before) != sorted(
             (w.region, w.start, w.end) for w in planning.windows
         ):
             if not await p.store_windows(repo, uow, event_id, planning.windows, windows_before):
@@ -248,7 +255,24 @@ class EventService:
         await self._overridden(uow, event_id, actor, found, body.override)
         if status is not row.status:
             await self._history(
-                uow, event_id, actor, "transition", action="expire", from_status=row.status, to_status=status
+                uow,
+                event_id,
+                actor,
+                "transition",
+                action="expire",
+                from_status=row.status,
+                to_status=status,
+                detail={"recordPast": True} if past else None,
+            )
+        live = row.status is m.EventStatus.ACTIVE
+        if past:
+            summary = (
+                f"recorded past live event {event_id!r} (ended {p.iso(planning.end)}): changed {', '.join(changed)}; "
+                f"{row.status.value} -> {status.value}" + (" (was live until now: no longer served)" if live else "")
+            )
+        else:
+            summary = f"changed {', '.join(changed)} of live event {event_id!r}" + (
+                " (live: hot swapped)" if live else ""
             )
         await self.audit.record(
             uow,
@@ -256,12 +280,11 @@ class EventService:
             "event.update",
             target_type="live_event",
             target_id=event_id,
-            summary=f"changed {', '.join(changed)} of live event {event_id!r}"
-            + (" (live: hot swapped)" if row.status is m.EventStatus.ACTIVE else ""),
+            summary=summary,
             before_ref=f"version:{row.version}",
             after_ref=f"version:{version}",
         )
-        if row.status is m.EventStatus.ACTIVE:
+        if live:
             await self.snapshots.mark_changed(uow, [Environment(row.environment)])
         return await self.settled(uow, event_id)
 
@@ -307,8 +330,9 @@ class EventService:
     async def settled(self, uow: UnitOfWork, event_id: str) -> EventRow:
         """The event after a write, with the timers already due applied in the write's own
         transaction: the answer shows what the next read will (an event whose start has passed
-        is Active at once; one edited to end now is Expired), not what the scheduler is about to
-        change. A timer that cannot be applied stays due for the scheduler, which retries it."""
+        is Active at once; one whose end passed while the scheduler was behind is Expired), not
+        what the scheduler is about to change. A timer that cannot be applied stays due for the
+        scheduler, which retries it."""
         await self.due.apply(uow, event_id)
         return await self.get(uow, event_id)
 
@@ -395,7 +419,7 @@ class EventService:
 def _over(uow: UnitOfWork, planning: p.Planning, body: CreateEvent) -> bool:
     """Whether a new event records the past (see `planning.over`)."""
     derived = body.content.end_time is None
-    return p.over(planning, uow.clock.now(), record_past=body.record_past, derived_end=derived)
+    return p.over(planning.end, uow.clock.now(), record_past=body.record_past, derived_end=derived)
 
 
 def conflict_dict(conflict: m.Conflict) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from hotswap.fleet.service import FleetService
 from hotswap.rollouts.model import Action, Plan, Status, covers_everyone
 from hotswap.rollouts.schemas import ActionBody, DeploymentCreate, DeploymentRead, RollbackBody
 from hotswap.rollouts.service import DeploymentService
-from hotswap.rollouts.views import deployment_view, plan_of
+from hotswap.rollouts.views import deployment_view, page_targets, plan_of
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 from hotswap.web.deps import UowDep, require, service
 from hotswap.web.schemas import PageRead
@@ -87,7 +87,8 @@ async def list_deployments(
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> PageRead[DeploymentRead]:
-    """Newest first."""
+    """Newest first. Each deployment without its steps' server counts, applied counts and log (see
+    GET /api/v1/deployments/{id}); its warnings are judged now, as there."""
     check_limit(limit)
     after = None
     if cursor is not None:
@@ -95,7 +96,12 @@ async def list_deployments(
     rows = await deployments.page(
         uow, status=status_.value if status_ else None, config=config, after=after, limit=limit + 1
     )
-    items = [await deployment_view(uow, deployments, fleet, row, plan_of(row), detail=False) for row in rows[:limit]]
+    page = rows[:limit]
+    registered = await page_targets(uow, fleet, page)
+    items = [
+        await deployment_view(uow, deployments, fleet, row, plan_of(row), detail=False, registered=registered)
+        for row in page
+    ]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

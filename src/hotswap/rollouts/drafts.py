@@ -12,13 +12,13 @@ start moves before the first step, the deployment follows it (`follow_start`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from hotswap.auth.model import Principal
-from hotswap.core.errors import Conflict, FieldError, InvalidInput
+from hotswap.core.errors import Conflict
 from hotswap.core.ids import new_id
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
@@ -29,6 +29,7 @@ from hotswap.rollouts.repository import DeploymentRepository
 from hotswap.rollouts.requests import DeploymentRequest, spec_for
 from hotswap.rollouts.strategies import plan as make_plan
 from hotswap.rollouts.subjects import RolloutSubject, Subject
+from hotswap.rollouts.targets import check_reachable, reach
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -52,37 +53,27 @@ async def draft(
     regions = await region_infos(uow, fleet)
     seed = subject.seed or request.hash_seed or deployment_id
     spec = spec_for(request, seed=seed, regions=regions, unit_kinds=port.unit_kinds, subject_name=port.name)
-    await _some_target_registered(uow, fleet, spec)
     now = uow.clock.now()
     plan = _from_start(make_plan(spec, regions, now), subject.starts_at, now)
+    await _some_target_reachable(uow, fleet, spec, plan)
     spec_json = codec.spec_to_json(spec) | ({KEEPS_EXPOSURE: True} if subject.keeps_exposure else {})
     return Draft(_row(uow, actor, request, deployment_id, subject, plan, spec_json), plan, subject)
 
 
-async def unregistered_targets(uow: UnitOfWork, fleet: FleetService, targets: Sequence[str]) -> list[str]:
-    """The named game servers that are not registered in the fleet, in the request's order."""
-    known = await fleet.server_regions(uow, list(targets))
-    return [unit for unit in targets if unit not in known]
+async def registered_targets(uow: UnitOfWork, fleet: FleetService, targets: Iterable[str]) -> dict[str, str]:
+    """The region of each of these named game servers that is registered (one fleet read for all
+    of them, whichever deployments name them); the others are absent."""
+    return await fleet.server_regions(uow, sorted(set(targets)))
 
 
-async def _some_target_registered(uow: UnitOfWork, fleet: FleetService, spec: DeploymentSpec) -> None:
-    """A deployment to named game servers none of which is registered would roll out to nobody
-    the fleet knows: no step counts a server, and their metric samples are refused. 422, naming
-    them. When only some are unknown it goes ahead, and its view warns (`views`)."""
+async def _some_target_reachable(uow: UnitOfWork, fleet: FleetService, spec: DeploymentSpec, plan: Plan) -> None:
+    """A deployment to named game servers none of which it can reach (none registered, or all in
+    regions it leaves out) would roll out to nobody: 422 (`targets.check_reachable`). When it can
+    reach some it goes ahead, and its view warns about the others (`views`)."""
     if spec.unit_kind is not UnitKind.SERVERS or not spec.target_units:
         return
-    unknown = await unregistered_targets(uow, fleet, spec.target_units)
-    if len(unknown) == len(spec.target_units):
-        listed = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
-        message = (
-            f"none of them is a registered game server ({listed}); register them first (POST /api/v1/servers), "
-            "or leave out targetInstances to roll out over the servers that are registered"
-        )
-        raise InvalidInput(
-            f"No target instance is registered: {message}.",
-            errors=[FieldError("body.targetInstances", message)],
-            extra={"unregisteredInstances": unknown},
-        )
+    registered = await registered_targets(uow, fleet, spec.target_units)
+    check_reachable(reach(plan, spec.target_units, registered))
 
 
 def _from_start(plan: Plan, starts_at: datetime | None, now: datetime) -> Plan:

@@ -307,6 +307,11 @@ class Plan:
         """Who has the new version while `step` is current; nobody before the first (-1)."""
         return () if step < 0 else self.steps[step].exposure
 
+    def can_reach(self, unit: Unit) -> bool:
+        """Whether some step can expose `unit`, whatever its hash position: the region, segment
+        and named-unit limits of one of its grants admit it."""
+        return any(grant.admits(unit, 0.0) for step in self.steps for grant in step.exposure)
+
 
 def units_per_step(plan: Plan, units: Iterable[Unit | tuple[str, str | None]]) -> tuple[int, ...]:
     """For a dry run: how many of the known `units` (servers as `(id, region)` pairs, or `Unit`s)

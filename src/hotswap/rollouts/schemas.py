@@ -168,10 +168,13 @@ class LogEntryRead(CamelModel):
 
 
 class WarningRead(CamelModel):
-    code: str = Field(description="`unregistered-instances`: named game servers the fleet does not know.")
+    code: str = Field(
+        description="`unregistered-instances`: named game servers the fleet does not know; "
+        "`instances-outside-regions`: named game servers registered in regions the deployment leaves out."
+    )
     field: str = Field(description="The request field it is about.")
     message: str
-    instances: list[str]
+    instances: list[str] = Field(description="The named game servers it is about, in the request's order.")
 
 
 class DeploymentRead(CamelModel):
@@ -202,8 +205,9 @@ class DeploymentRead(CamelModel):
     log: list[LogEntryRead] = Field(default_factory=list, description="Who or what moved it, and why.")
     warnings: list[WarningRead] = Field(
         default_factory=list,
-        description="What may not go as the request expects, e.g. targetInstances that are not registered game "
-        "servers (when none is, the request is refused). Judged at each read.",
+        description="What may not go as the request expects: targetInstances that are not registered game servers, "
+        "or that are registered outside targetRegions (when it can reach none of them, the request is refused). "
+        "Judged at each read, in the list too.",
     )
     created_at: datetime
     created_by: str

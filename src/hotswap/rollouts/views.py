@@ -1,19 +1,24 @@
 """What `GET /api/v1/deployments/{id}` shows (the HTTP adapter's view of a deployment): the plan
 with planned and actual times, the current exposure, per-region progress, how many target
-servers run the revision that exposes them (from heartbeats), and the decision log."""
+servers run the revision that exposes them (from heartbeats), the decision log, and warnings
+about named target servers it cannot reach. The list shows each deployment without the parts
+that read the fleet or the log per deployment; its warnings come from one fleet read for the
+whole page (`page_targets`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from hotswap.core.environments import Environment
 from hotswap.fleet.service import FleetService
 from hotswap.rollouts import codec
-from hotswap.rollouts.drafts import unregistered_targets
+from hotswap.rollouts.drafts import registered_targets
 from hotswap.rollouts.lifecycle import Progress, projected_starts
 from hotswap.rollouts.model import LogEntry, Plan, Row, Status, Unit, UnitKind, exposed, units_per_step
 from hotswap.rollouts.schemas import DeploymentRead, GrantRead, LogEntryRead, StepRead, WarningRead
 from hotswap.rollouts.service import DeploymentService
+from hotswap.rollouts.targets import FIELD, reach, warnings
 from hotswap.storage.uow import UnitOfWork
 
 
@@ -30,7 +35,10 @@ async def deployment_view(
     *,
     detail: bool = True,
     dry_run: bool = False,
+    registered: Mapping[str, str] | None = None,
 ) -> DeploymentRead:
+    """`registered`: the region of each registered server the deployment names (`page_targets`
+    reads it for a page of deployments at once); read here when not given."""
     now = uow.clock.now()
     progress = Progress(Status(row.status), row.step, row.step_started_at)
     planned = projected_starts(plan, progress, now) if not dry_run else _dry_run_starts(plan, now)
@@ -50,7 +58,7 @@ async def deployment_view(
             applied = {"targets": len(targets), "applied": count, "revision": revision or 0}
     if detail and not dry_run and not entries:
         entries = await deployments.decisions(uow, row.id)
-    warnings = await _warnings(uow, fleet, row) if detail and servers_kind else []
+    notes = await _warnings(uow, fleet, row, plan, registered) if servers_kind else []
     steps = [
         StepRead(
             index=step.index,
@@ -87,7 +95,7 @@ async def deployment_view(
         regions=_regions(plan, row),
         applied=applied,
         log=[LogEntryRead.model_validate(e, from_attributes=True) for e in entries],
-        warnings=warnings,
+        warnings=notes,
         created_at=row.created_at,
         created_by=row.created_by,
         updated_at=row.updated_at,
@@ -97,18 +105,32 @@ async def deployment_view(
     )
 
 
-async def _warnings(uow: UnitOfWork, fleet: FleetService, row: Row) -> list[WarningRead]:
-    """Named target servers that are not registered: no step counts them, their metric samples
-    are refused, and whoever runs them unregistered is served the version while exposed."""
-    targets = row.spec.get("targetInstances") or []
-    unknown = await unregistered_targets(uow, fleet, targets) if targets else []
-    if not unknown:
+async def page_targets(uow: UnitOfWork, fleet: FleetService, rows: Sequence[Row]) -> dict[str, str]:
+    """The region of each registered server that these deployments name: one fleet read for a
+    whole page of the list, not one per deployment."""
+    named = (unit for row in rows if row.unit_kind == UnitKind.SERVERS.value for unit in _targets(row))
+    return await registered_targets(uow, fleet, named)
+
+
+def _targets(row: Row) -> list[str]:
+    return list(row.spec.get("targetInstances") or [])
+
+
+async def _warnings(
+    uow: UnitOfWork, fleet: FleetService, row: Row, plan: Plan, registered: Mapping[str, str] | None
+) -> list[WarningRead]:
+    """Named target servers the deployment cannot reach, judged now: unregistered ones (no step
+    counts them, their metric samples are refused, and whoever runs them unregistered is served
+    the version while exposed), and registered ones outside its target regions (never exposed)."""
+    targets = _targets(row)
+    if not targets:
         return []
-    message = (
-        f"{len(unknown)} of the {len(targets)} targetInstances are not registered game servers: no step counts "
-        "them and their metric samples are refused until they register (POST /api/v1/servers)"
-    )
-    return [WarningRead(code="unregistered-instances", field="targetInstances", message=message, instances=unknown)]
+    if registered is None:
+        registered = await registered_targets(uow, fleet, targets)
+    return [
+        WarningRead(code=w.code, field=FIELD, message=w.message, instances=list(w.instances))
+        for w in warnings(reach(plan, targets, registered))
+    ]
 
 
 def _dry_run_starts(plan: Plan, now: datetime) -> tuple[datetime | None, ...]:

@@ -262,7 +262,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
         engagement=engagement,
         event_scheduler=event_scheduler,
         # An operator's warm-up rebuilds the snapshots and refills the player cache in every process.
-        warmer=CacheWarmer(snapshots, players, bus, uow, audit, metrics, clock),
+        warmer=CacheWarmer(snapshots, snapshot_changes, players, bus, uow, audit, metrics, clock),
         rate_limiter=rate_limiter,
     )
 

@@ -38,6 +38,7 @@ from tests.delivery.replicas import (
     release,
     served_snapshot,
 )
+from tests.delivery.test_warming import restored
 
 
 @pytest.fixture
@@ -149,6 +150,32 @@ async def test_a_warm_up_asked_of_one_replica_warms_every_replica(bus_env: dict[
     await metric_line(asked.url, admin, 'hotswap_cache_warms_total{origin="request"} 1.0')
     async with httpx.AsyncClient(base_url=asked.url, headers=admin, timeout=10) as client:
         assert 'hotswap_cache_warms_total{origin="bus"} 1.0' not in (await client.get("/metrics")).text
+
+
+async def test_after_a_restore_a_warm_up_moves_every_replica_and_its_stream_clients_to_the_store(
+    bus_env: dict[str, str], tokens: Tokens, replicas: Replicas, container: Container
+) -> None:
+    asked, other = await replicas(bus_env), await replicas(bus_env)
+    admin = {"Authorization": "Bearer " + cli("token", "create", "--role", "admin", "--subject", "ada", env=bus_env)}
+    await release(asked.url, tokens.operator, "balance", {"hp": 100}, "1.0.0", create=True)
+    backup = (await served_snapshot(asked.url, tokens.server))["revision"]
+    await release(asked.url, tokens.operator, "balance", {"hp": 120}, "1.1.0", create=False)
+    held = await served_snapshot(asked.url, tokens.server)
+    async with StreamReader(other.url, tokens.server) as stream:
+        await stream.wait_for_revision(held["revision"])
+        assert stream.document == held
+        await restored(container, "balance", "1.0.0", backup)  # the store goes back, revision and contents
+        async with httpx.AsyncClient(base_url=asked.url, headers=admin, timeout=10) as client:
+            r = await client.post("/api/v1/admin/cache/warm")
+        assert r.status_code == 200, r.text
+        await stream.wait_for_revision(held["revision"] + 1)
+        assert stream.document is not None
+        assert (stream.document["revision"], stream.document["configs"]["balance"]["value"]) == (
+            held["revision"] + 1,
+            {"hp": 100},
+        )
+    assert await served_snapshot(other.url, tokens.server) == stream.document
+    assert await served_snapshot(asked.url, tokens.server) == stream.document
 
 
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])

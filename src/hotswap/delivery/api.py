@@ -26,10 +26,11 @@ from hotswap.delivery.schemas import CacheWarm, WarmRead
 from hotswap.delivery.service import SnapshotService
 from hotswap.delivery.stream import StreamHub
 from hotswap.delivery.warming import CacheWarmer
+from hotswap.observability.logging import request_id_var
 from hotswap.players.model import PlayerProfile, targeting_attributes
 from hotswap.targeting.snapshot import CompiledSnapshot, Context
 from hotswap.web.decoding import UNKNOWN_FIELD, field_error
-from hotswap.web.deps import UowDep, require, service
+from hotswap.web.deps import require, service
 from hotswap.web.fastpath import HotRequest, HotResponse, HotRoute
 
 MAX_ATTRIBUTES = 200
@@ -284,10 +285,10 @@ CacheAdmin = Annotated[Principal, Depends(require(Permission.CACHE_ADMIN))]
 
 
 @router.post("/admin/cache/warm", response_model=WarmRead)
-async def warm_caches(actor: CacheAdmin, uow: UowDep, warmer: Warmer, body: CacheWarm | None = None) -> WarmRead:
-    """Rebuild every environment's snapshot from the store and refill the player-profile cache
-    with the players seen recently (`window`, default PT24H), here and, through the change bus,
-    in every other API process. Admins only; audited."""
-    warmed = await warmer.warm(uow, actor, (body or CacheWarm()).command())
-    await uow.commit()
+async def warm_caches(actor: CacheAdmin, warmer: Warmer, body: CacheWarm | None = None) -> WarmRead:
+    """Rebuild every environment's snapshot from the store under a new revision, whatever revision
+    is held, and refill the player-profile cache with the players seen recently (`window`, default
+    PT24H), here and, through the change bus, in every other API process. Admins only; audited.
+    No request transaction: the warm-up commits its one short write before the slow part."""
+    warmed = await warmer.warm(actor, (body or CacheWarm()).command(), request_id=request_id_var.get())
     return WarmRead.of(warmed, await warmer.notify(warmed))

@@ -3,21 +3,40 @@ they are described in `openapi.py`)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from hotswap.delivery.warming import DEFAULT_WINDOW, Warmed, WarmRequest
 from hotswap.web.schemas import CamelModel, InputModel
 
 
+def _duration(value: Any) -> Any:
+    """An ISO 8601 duration or a finite number of seconds, nothing else: pydantic's lax parsing
+    would read `true` as one second and "60" or "1 day, 2:00:00" as durations."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str) and value.lstrip("+-").startswith("P"):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    raise PydanticCustomError("duration", "must be an ISO 8601 duration such as PT24H, or a number of seconds")
+
+
+# A duration in a request body (the timedelta it parses to may still overflow: pydantic names that).
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
 class CacheWarm(InputModel):
-    window: timedelta = Field(
+    window: Duration = Field(
         default=DEFAULT_WINDOW,
         description="Refill the profiles of the players seen within this long (an ISO 8601 duration such as "
-        "PT24H, or seconds; more than 0, at most P30D).",
+        "PT24H, or a number of seconds; more than 0, at most P30D).",
     )
-    limit: int | None = Field(
+    limit: Annotated[int, Field(strict=True)] | None = Field(
         default=None,
         description="At most this many profiles, the most recently seen first (default: what the cache holds).",
     )
@@ -43,10 +62,18 @@ class ProfilesWarmed(CamelModel):
     window_seconds: float
     since: datetime
     limit: int
+    expires_in_seconds: float = Field(
+        description="The warmed profiles stay cached this long, as any cached profile does (a write to a player "
+        "drops its profile in every process at once): the warm-up spares the store the burst of reads when "
+        "players come back all at once, and the cache then refills as they play."
+    )
 
 
 class WarmRead(CamelModel):
-    snapshot: SnapshotsWarmed = Field(description="Every environment's snapshot, rebuilt from the store here.")
+    snapshot: SnapshotsWarmed = Field(
+        description="Every environment's snapshot, rebuilt here from the store under a new revision, past the one "
+        "stored and the one held (so every replica and stream client moves to it, even after a restore)."
+    )
     player_profiles: ProfilesWarmed
     replicas_notified: int | None = Field(
         description="How many API processes the change bus reached (this one included): each rebuilds its own "
@@ -69,6 +96,7 @@ class WarmRead(CamelModel):
                 window_seconds=warmed.window.total_seconds(),
                 since=warmed.since,
                 limit=warmed.limit,
+                expires_in_seconds=warmed.expires_in,
             ),
             replicas_notified=notified,
         )

@@ -5,7 +5,9 @@ Three ways a snapshot moves forward, all ending in `refresh`:
 - another process announced one on the change bus;
 - the periodic check found the store's revision ahead of ours (a missed bus message).
 `refresh` re-reads the store and swaps in the new compiled snapshot only if its revision is
-higher than the one held, so the revision a reader sees never goes back.
+higher than the one held, so the revision a reader sees never goes back. An operator's warm-up
+(`reload`) rebuilds even at the revision held, and moves the store's revision forward first when
+the store is behind what is held (a restore from a backup), for the same reason.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +30,9 @@ from hotswap.targeting.snapshot import CompiledSnapshot, compile_snapshot
 
 log = logging.getLogger(__name__)
 Listener = Callable[[CompiledSnapshot], None]
+# Moves an environment's stored revision past the given one, in a transaction of its own; the new
+# revision (`storage.revisions.SnapshotChanges.advance`, wired by whoever asks for a reload).
+Advance = Callable[[Environment, int], Awaitable[int]]
 
 
 class SnapshotService:
@@ -73,37 +78,85 @@ class SnapshotService:
 
     # -- keeping current ------------------------------------------------------------------
 
-    async def refresh(self, environment: Environment, *, force: bool = False) -> CompiledSnapshot:
-        """The environment's snapshot as the store has it, if that is newer than the one held.
-        `force`: rebuilt from the store even at the revision held (an operator's reload), and a
-        failure to build it is raised rather than hidden behind the one held."""
+    async def refresh(self, environment: Environment) -> CompiledSnapshot:
+        """The environment's snapshot as the store has it, if that is newer than the one held."""
         async with self._locks[environment]:
             started = time.perf_counter()
             held = self._current.get(environment)
             try:
                 document = await load_document(self.engine, environment, self._parts)
-                stored = document["revision"]
-                if held is not None and (held.revision > stored or (held.revision == stored and not force)):
+                if held is not None and held.revision >= document["revision"]:
                     return held  # never back to an older revision
                 compiled = compile_snapshot(document)
             except Exception as exc:
                 # The last good snapshot keeps serving; the periodic check tries again. Stored
                 # data that does not compile is a bug or a bad migration, never the caller's fault.
-                self.metrics.snapshot_failures.inc()
-                log.exception("snapshot refresh failed", extra={"environment": environment.value})
-                if held is None or force:
-                    raise Unavailable(
-                        f"The {environment.value} snapshot cannot be built right now"
-                        + ("; the last good one keeps serving." if held is not None else "."),
-                        headers={"Retry-After": "5"},
-                    ) from exc
+                self._failed(environment)
+                if held is None:
+                    raise self._unavailable(environment, held) from exc
                 return held
-            self._current[environment] = compiled
-            self.metrics.snapshot_revision.labels(environment.value).set(compiled.revision)
-            self.metrics.snapshot_compile.labels(environment.value).observe(time.perf_counter() - started)
+            self._hold(environment, compiled, started)
+        self._tell(compiled)
+        return compiled
+
+    async def reload(self, environment: Environment, advance: Advance) -> CompiledSnapshot:
+        """The environment's snapshot rebuilt from the store whatever revision is held (an
+        operator's warm-up: nothing in memory is trusted); a failure to build it is raised, the
+        snapshot held keeps serving.
+
+        A revision names one content in every process and client: streams send deltas from the
+        revision a client holds, and processes and clients only ever move forward. So when the
+        store is behind the revision held (restored from a backup) or holds other contents under
+        it, `advance` first moves the store's revision past the one held, and the rebuilt snapshot
+        is announced on the bus for any other process that holds the same."""
+        async with self._locks[environment]:
+            started = time.perf_counter()
+            held = self._current.get(environment)
+            advanced = False
+            try:
+                document = await load_document(self.engine, environment, self._parts)
+                if held is not None and _went_back(held, document):
+                    await advance(environment, held.revision)
+                    advanced = True
+                    log.warning(
+                        "the store was behind the snapshot held; its revision was moved past it",
+                        extra={"environment": environment.value, "held": held.revision, "stored": document["revision"]},
+                    )
+                    document = await load_document(self.engine, environment, self._parts)
+                    if _went_back(held, document):  # restored again meanwhile: never serve it as current
+                        raise RuntimeError(f"the stored revision {document['revision']} is not past {held.revision}")
+                compiled = compile_snapshot(document)
+            except Exception as exc:
+                self._failed(environment)
+                raise self._unavailable(environment, held) from exc
+            self._hold(environment, compiled, started)
+        self._tell(compiled)
+        if advanced:
+            await self.bus.publish(
+                {"kind": "snapshot", "environment": environment.value, "revision": compiled.revision}
+            )
+        return compiled
+
+    def _hold(self, environment: Environment, compiled: CompiledSnapshot, started: float) -> None:
+        self._current[environment] = compiled
+        self.metrics.snapshot_revision.labels(environment.value).set(compiled.revision)
+        self.metrics.snapshot_compile.labels(environment.value).observe(time.perf_counter() - started)
+
+    def _tell(self, compiled: CompiledSnapshot) -> None:
         for listener in self._listeners:
             listener(compiled)
-        return compiled
+
+    def _failed(self, environment: Environment) -> None:
+        self.metrics.snapshot_failures.inc()
+        log.exception("snapshot refresh failed", extra={"environment": environment.value})
+
+    @staticmethod
+    def _unavailable(environment: Environment, held: CompiledSnapshot | None) -> Unavailable:
+        return Unavailable(
+            f"The {environment.value} snapshot cannot be built right now"
+            + ("; the last good one keeps serving." if held is not None else "."),
+            headers={"Retry-After": "5"},
+        )
 
     async def catch_up(self, environment: Environment, revision: int) -> CompiledSnapshot:
         """The snapshot at `revision` or later if the store has it (a stream client saw it on
@@ -183,3 +236,10 @@ class SnapshotService:
                 await self._task
             self._task = None
         await self.bus.aclose()
+
+
+def _went_back(held: CompiledSnapshot, document: dict[str, Any]) -> bool:
+    """Whether the store is behind the snapshot held: an older revision, or other contents under
+    the same one (a revision must name one content)."""
+    stored: int = document["revision"]
+    return stored < held.revision or (stored == held.revision and document != held.document)

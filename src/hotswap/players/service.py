@@ -69,6 +69,12 @@ class PlayerService:
     def cache_capacity(self) -> int:
         return self._cache.max_entries
 
+    @property
+    def cache_max_age(self) -> float:
+        """Seconds a cached profile is kept at most: the bound on a profile made stale by a write
+        in another process whose bus message was lost."""
+        return self._cache.max_age
+
     async def warm(self, uows: UnitOfWorkFactory, *, since: datetime, limit: int) -> int:
         """Fill the cache with the profiles of the players seen since `since` (at most `limit`,
         the most recent first), read in one read-only unit of work of its own; how many were put.

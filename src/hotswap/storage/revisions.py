@@ -10,7 +10,7 @@ delivery slice: recompile, then tell the other processes) hears which environmen
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -65,6 +65,33 @@ class SnapshotChanges:
                 await announce(frozenset(changed))
 
             uow.after_commit(announced)
+
+    async def advance(self, uow: UnitOfWork, past: Mapping[Environment, int]) -> dict[Environment, int]:
+        """Move each environment's revision past both its stored one and `past[env]` (a revision
+        a process holds), in this transaction: max(stored, past) + 1; the new revisions. After a
+        restore from a backup the store's revisions are behind the ones processes serve, and a
+        rebuild under a revision they hold already would be ignored by them and by their stream
+        clients, or name other contents under it. One statement, as `mark_changed`: concurrent
+        writers lock the rows in the same order. Announces nothing: the caller rebuilds."""
+        if not past:
+            return {}
+        names = sorted(env.value for env in past)
+        revision = snapshot_revisions.c.revision
+        floor = sa.case(
+            {env.value: sa.literal(held, sa.BigInteger()) for env, held in past.items()},
+            value=snapshot_revisions.c.environment,
+            else_=sa.literal(0, sa.BigInteger()),
+        )
+        await uow.conn.execute(
+            sa.update(snapshot_revisions)
+            .where(snapshot_revisions.c.environment.in_(names))
+            .values(revision=sa.case((revision > floor, revision), else_=floor) + 1, changed_at=uow.clock.now())
+        )
+        rows = await uow.conn.execute(
+            sa.select(snapshot_revisions.c.environment, revision).where(snapshot_revisions.c.environment.in_(names))
+        )
+        found = {stored_environment(env): int(value) for env, value in rows}
+        return {env: value for env, value in found.items() if env is not None}
 
     async def revision(self, uow: UnitOfWork, environment: Environment) -> int:
         """The environment's revision as this transaction sees it (its own bump included)."""

@@ -318,7 +318,8 @@ def _wire_event_timers(signals: Signals[UnitOfWork], scheduler: EventScheduler, 
 
 
 def _wire_player_cache(signals: Signals[UnitOfWork], players: PlayerService, bus: ChangeBus) -> None:
-    """A player write drops the cached profile here (the service does that) and, by bus, elsewhere."""
+    """A player write drops the cached profile here (the service does that) and, by bus, elsewhere;
+    a bus that subscribed again drops them all."""
 
     async def written(signal: PlayerWritten) -> None:
         await bus.publish({"kind": "player", "id": signal.player_id})
@@ -326,6 +327,8 @@ def _wire_player_cache(signals: Signals[UnitOfWork], players: PlayerService, bus
     async def on_message(message: dict[str, Any]) -> None:
         if message.get("kind") == "player" and isinstance(message.get("id"), str):
             players.invalidate(message["id"])
+        elif message.get("kind") == "resync":  # the bus was away: writes elsewhere may have gone unheard
+            players.forget_all()
 
     signals.connect(PlayerWritten, written, phase=AFTER_COMMIT)
     bus.subscribe(on_message)

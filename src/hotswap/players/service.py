@@ -91,6 +91,11 @@ class PlayerService:
         """Forget a player's cached profile (e.g. when another replica announces a write)."""
         self._cache.invalidate(player_id)
 
+    def forget_all(self) -> None:
+        """Forget every cached profile (e.g. after the change bus was away: writes elsewhere may
+        have gone unheard)."""
+        self._cache.clear()
+
     async def _after_write(self, uow: UnitOfWork, player_id: str) -> None:
         uow.after_commit(lambda: self._cache.invalidate(player_id))
         await self.signals.send(uow, PlayerWritten(player_id))

@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from hotswap.settings import Settings
+from tests.test_serve import _free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BIN = Path(sys.executable).parent
@@ -489,13 +489,6 @@ def _require_tools() -> None:
         if os.environ.get(variable) == "1":
             pytest.fail(f"{why}, and {variable}=1 requires it", pytrace=False)
     pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

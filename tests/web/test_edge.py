@@ -180,11 +180,17 @@ async def test_malformed_json_body_is_a_client_error(
 @pytest.mark.parametrize(
     ("content", "where"),
     [
-        (b'{\n  "name": "svc.dev",\n  "environment": }', "Expecting value at line 3, column 18"),
-        (b'{"name": "svc.dev", ', "Expecting property name enclosed in double quotes at line 1, column 21"),
-        (b'{"name": "svc.dev"}}', "Extra data at line 1, column 20"),
-        ('{"name": "é",\r\n "environment" "x"}'.encode(), "Expecting ':' delimiter at line 2, column 16"),
-        (b"\xff\xfe\x00", "it is not UTF-8 text"),
+        (
+            b'{\n  "name": "svc.dev",\n  "environment": }',
+            "unexpected character, expected a JSON value at line 3, column 18",
+        ),
+        (b'{"name": "svc.dev", ', "it ends early at line 1, column 21"),
+        (b'{"name": "svc.dev"}}', "unexpected content after document at line 1, column 20"),
+        (
+            '{"name": "é",\r\n "environment" "x"}'.encode(),
+            "unexpected character, expected ':' after key at line 2, column 16",
+        ),
+        (b"\xff\xfe\x00", "it is not UTF-8 text at line 1, column 1"),
     ],
     ids=["missing-value", "truncated", "trailing", "missing-colon", "binary"],
 )
@@ -209,13 +215,13 @@ async def test_malformed_json_names_the_line_and_column_not_a_field(
         (
             "/api/v1/evaluate?environment=Staging",
             b'{\n  "playerId": "p-1",\n}',
-            "trailing comma in object at line 3, column 1",
+            "trailing comma is not allowed at line 2, column 20",
         ),
         ("/api/v1/evaluate?environment=Staging", b'{"playerId": "p-1"', "it ends early at line 1, column 19"),
         (
             "/api/v1/servers/gs-1/heartbeat",
             b'{"playerCount": 4 "health": {}}',
-            "expected ',' or '}' at line 1, column 19",
+            "unexpected character, expected ',' or '}' at line 1, column 19",
         ),
     ],
     ids=["evaluate-comma", "evaluate-truncated", "heartbeat"],
@@ -644,7 +650,7 @@ NUL_REQUESTS = {
         {"configData": '{"a": "x\\u0000y"}', "version": "1.0.0"},
         "body.configData",
     ),
-    "json schema": ("PATCH", "/api/v1/configs/svc.dev", {"jsonSchema": {"title": "\x00"}}, "body.jsonSchema"),
+    "json schema": ("PATCH", "/api/v1/configs/svc.dev", {"jsonSchema": {"title": "\x00"}}, "body.jsonSchema.title"),
     "path": ("GET", "/api/v1/configs/svc%00dev", None, "path"),
     "query": ("GET", "/api/v1/audit?actor=a%00b", None, "query"),
 }

@@ -128,6 +128,7 @@ class Policy:
         return replace(self, metrics=tuple(self._by_name[name] for name in metrics))
 
 
+_MAX_STALE_SECONDS = 30 * 86_400  # a sample older than 30 days is no sign of health
 _PLAYER_STALE, _SERVER_STALE = timedelta(minutes=15), timedelta(minutes=5)
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
 
@@ -250,6 +251,8 @@ def _metric(item: Mapping[str, Any], base: MetricPolicy | None, path: str) -> Me
             values[attr] = value
         else:
             number = _number(item, key, None, where)
+            if attr == "stale_after" and number > _MAX_STALE_SECONDS:
+                raise ValueError(f"{where}: at most {_MAX_STALE_SECONDS:,} seconds (30 days)")
             values[attr] = timedelta(seconds=number) if attr == "stale_after" else number
     try:
         return replace(base, **values) if base is not None else MetricPolicy(**values)
@@ -262,9 +265,15 @@ def _metric(item: Mapping[str, Any], base: MetricPolicy | None, path: str) -> Me
 
 def _number(doc: Mapping[str, Any], key: str, default: float | None, where: str) -> float:
     value = doc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)  # an integer too wide for a double overflows
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{where}: expected a finite number")
+    return number
 
 
 def _refuse_unknown(doc: Mapping[str, Any], allowed: set[str], path: str) -> None:

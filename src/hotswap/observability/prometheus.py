@@ -22,6 +22,12 @@ class Metrics:
             registry=r,
         )
         self.auth_failures = Counter("hotswap_auth_failures", "Rejected authentications", ["reason"], registry=r)
+        self.input_refused = Counter(
+            "hotswap_input_refused",
+            "Requests refused at the edge for what they carry: a body HotSwap cannot take, or a path that is not text",
+            ["part"],
+            registry=r,
+        )
         self.rate_limited = Counter("hotswap_rate_limited", "Requests refused by a rate limit", ["scope"], registry=r)
         self.rate_limiter_errors = Counter(
             "hotswap_rate_limiter_errors", "Requests let through because the rate limiter failed", registry=r

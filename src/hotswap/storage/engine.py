@@ -10,6 +10,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hotswap.core.jsonutil import storable_dumps
+
 ACCEPTED_URLS = "sqlite+aiosqlite:///path/to/hotswap.db or postgresql+asyncpg://user:password@host:5432/dbname"
 # Each store HotSwap runs on, by the names its URLs use, with the async driver it runs on. A URL
 # that names no driver (`sqlite:///x.db`, `postgresql://...`, `postgres://...` as hosting
@@ -70,13 +72,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=storable_dumps
+    )
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     # No directory is made here: only `hotswap migrate` creates a database (see storage.migrate),
     # so a command run in the wrong directory does not leave an empty one behind.
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=storable_dumps)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

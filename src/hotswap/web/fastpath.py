@@ -30,9 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotswap.auth.model import Permission, Principal
 from hotswap.auth.service import Authenticator
-from hotswap.core.errors import Forbidden, HotSwapError, Unauthorized, Unavailable
+from hotswap.core.errors import Forbidden, HotSwapError, InvalidInput, Unauthorized, Unavailable
 from hotswap.observability.logging import request_id_var
 from hotswap.observability.prometheus import Metrics
+from hotswap.web.inbound import check_body, check_path, require_json_type
 from hotswap.web.middleware import read_body
 from hotswap.web.problems import problem_response
 
@@ -96,6 +97,11 @@ class HotRoute:
     permission: Permission
     handler: Handler
     template: str = ""
+
+    @property
+    def param_field(self) -> str:
+        """The field a bad path names: the parameter, the route's only non-literal segment."""
+        return f"path.{self.path.partition('{')[2].partition('}')[0]}" if "{" in self.path else "path"
 
     def match(self, path: str) -> tuple[bool, str | None]:
         if "{" not in self.path:
@@ -174,7 +180,7 @@ class HotPathMiddleware:
                     raise Forbidden(
                         f"The {principal.role.value} role may not do this (needs {route.permission.value})."
                     )
-                body = await read_body(receive, self.max_body_bytes) if route.method != "GET" else b""
+                body = await self._checked_input(scope, receive, route)
                 response = await route.handler(HotRequest(scope, principal, body, param))
             except HotSwapError as error:
                 status = error.status
@@ -221,6 +227,21 @@ class HotPathMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+    async def _checked_input(self, scope: Scope, receive: Receive, route: HotRoute) -> bytes:
+        """The body, read and checked as every route's is (`web.inbound`), and the path."""
+        part = "path"
+        try:
+            check_path(scope, route.param_field)
+            body = await read_body(receive, self.max_body_bytes) if route.method != "GET" else b""
+            if body.strip():  # whitespace alone is no body (a bare heartbeat)
+                part = "body"
+                require_json_type(scope)
+                await check_body(body)
+        except InvalidInput:
+            self.metrics.input_refused.labels(part).inc()
+            raise
+        return body
 
     async def _authenticate(self, scope: Scope) -> Principal:
         raw = None

@@ -29,6 +29,7 @@ from hotswap.core.errors import (
 )
 from hotswap.observability.logging import request_id_var
 from hotswap.observability.prometheus import Metrics
+from hotswap.web.inbound import check_body, check_path, header, is_json_type
 from hotswap.web.problems import problem_response
 from hotswap.web.ratelimit import RateLimiter
 
@@ -112,8 +113,7 @@ class EdgeMiddleware:
             client = (scope.get("client") or ("unknown",))[0]
             await self._rate("address", str(client))
         if public:
-            _refuse_nul(scope)
-            return receive
+            return await self._check_input(scope, receive)
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
         try:
@@ -127,8 +127,30 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["principal"] = principal
         if self.rate_limiter is not None:
             await self._rate("token", principal.token_id)
-        _refuse_nul(scope)  # after authentication: strangers learn nothing but 401
-        return receive
+        return await self._check_input(scope, receive)  # after authentication: strangers learn nothing but 401
+
+    async def _check_input(self, scope: Scope, receive: Receive) -> Receive:
+        """The path and query, and a JSON body, as `web.inbound` requires them; the body is read
+        here (bounded) and replayed to the route, which parses what was checked."""
+        try:
+            _refuse_nul(scope)
+            check_path(scope)
+        except InvalidInput:
+            self.metrics.input_refused.labels("path").inc()
+            raise
+        if scope["method"] not in _BODY_METHODS:
+            return receive
+        content_type = header(scope, b"content-type")
+        if content_type is not None and not is_json_type(content_type):
+            return receive  # the route answers 415 if it takes a body
+        body = await read_body(receive, self.max_body_bytes)
+        if body:
+            try:
+                await check_body(body)
+            except InvalidInput:
+                self.metrics.input_refused.labels("body").inc()
+                raise
+        return _replay(body, receive)
 
     async def _rate(self, scope_name: str, key: str) -> None:
         assert self.rate_limiter is not None
@@ -162,17 +184,21 @@ class EdgeMiddleware:
             if declared >= 0:
                 return _counting_receive(receive, self.max_body_bytes, too_large)
         # No usable length (chunked): read it here, bounded, and replay it to the app.
-        body = await read_body(receive, self.max_body_bytes)
-        replayed = False
+        return _replay(await read_body(receive, self.max_body_bytes), receive)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        return replay
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app `body` (already read), then whatever comes next."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

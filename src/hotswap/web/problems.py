@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -21,6 +21,7 @@ from hotswap.core.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from hotswap.core.jsonutil import UnfitJSON
 from hotswap.observability.logging import request_id_var
 from hotswap.web.decoding import json_position
 
@@ -67,6 +68,30 @@ def problem_body(
     return body
 
 
+def dumps(body: Any) -> bytes:
+    """A problem document's bytes. It echoes what the client sent (a field name, a value), which
+    may hold what orjson refuses to write (a lone surrogate, an integer beyond 64 bits): such
+    parts are written escaped instead, so that an error never fails on its own content."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError
+        return orjson.dumps(_printable(body))
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(str(key)): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else f"an integer of {value.bit_length()} bits"
+    return _printable(str(value))
+
+
 def problem_response(error: HotSwapError, instance: str | None) -> Response:
     body = problem_body(
         error.status,
@@ -77,7 +102,40 @@ def problem_response(error: HotSwapError, instance: str | None) -> Response:
         errors=error.errors,
         extra=error.extra,
     )
-    return Response(orjson.dumps(body), status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE)
+    return Response(dumps(body), status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+# SQLSTATE classes (PostgreSQL appendix A): what a failed statement says about whose fault it was.
+_CLIENT_DATA = ("22", "54")  # data exception; program limit exceeded (a value too large to index)
+_CONFLICT = ("23", "40")  # integrity constraint violation; transaction rollback (serialization, deadlock)
+_UNAVAILABLE = ("08", "53", "57", "58", "HV")  # connection; resources; operator intervention; system
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o", "database or disk is full", "readonly")
+
+
+def database_problem(exc: DBAPIError) -> HotSwapError | None:
+    """The answer a database error deserves, by its class, or None for a fault of our own (a
+    500). Only a store that cannot be reached or cannot take work now is a 503: a value it
+    refused is the request's fault (422), a lost race a 409, and neither is worth a retry."""
+    orig = exc.orig
+    state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if exc.connection_invalidated or isinstance(orig, OSError | TimeoutError) or state.startswith(_UNAVAILABLE):
+        return Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"})
+    if state.startswith(_CLIENT_DATA) or (not state and isinstance(exc, DataError)):
+        return InvalidInput("A value in the request cannot be stored: " + _first_line(orig) + ".")
+    if state.startswith(_CONFLICT) or isinstance(exc, IntegrityError):
+        return Conflict("The change conflicts with the current state; retry.")
+    if isinstance(exc, InterfaceError | OperationalError) and not state:
+        message = str(orig).lower()
+        if not isinstance(exc, OperationalError) or any(sign in message for sign in _SQLITE_UNAVAILABLE):
+            return Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"})
+    return None
+
+
+def _first_line(orig: BaseException | None) -> str:
+    text = str(orig).split("\n", 1)[0].strip().rstrip(".")
+    # The driver's message, without the `[SQL: ...]` SQLAlchemy appends and without echoing a
+    # whole parameter back.
+    return (text[:200] + "...") if len(text) > 200 else text or "the store refused it"
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -150,7 +208,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         body = problem_body(
             422, "Invalid input", detail, type_uri=PROBLEM_BASE + "validation", instance=request.url.path, errors=errors
         )
-        return Response(orjson.dumps(body), status_code=422, media_type=PROBLEM_MEDIA_TYPE)
+        return Response(dumps(body), status_code=422, media_type=PROBLEM_MEDIA_TYPE)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -171,26 +229,37 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             extra={"docs": "/docs"} if unknown_route else None,
         )
-        return Response(
-            orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE
-        )
+        return Response(dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE)
 
     async def on_integrity_error(request: Request, exc: Exception) -> Response:
         # Services turn the expected races into precise 409s; this is the net under them.
         log.warning("integrity error reached the edge: %s", exc)
         return problem_response(Conflict("The change conflicts with the current state; retry."), request.url.path)
 
-    async def on_data_error(request: Request, exc: Exception) -> Response:
-        # The store refused a value the checks above it let through (PostgreSQL: NUL in text,
-        # an out-of-range number): the request is at fault, and nothing was written.
-        log.warning("data error reached the edge: %s", exc)
-        return problem_response(InvalidInput("A value in the request cannot be stored."), request.url.path)
-
     async def on_database_error(request: Request, exc: Exception) -> Response:
-        log.error("database error: %s", exc)
-        return problem_response(
-            Unavailable("The database is not reachable right now.", headers={"Retry-After": "5"}), request.url.path
-        )
+        assert isinstance(exc, DBAPIError)
+        refusal = database_problem(exc)
+        if isinstance(refusal, Unavailable):
+            log.error("database error: %s", exc)
+        elif isinstance(refusal, InvalidInput | Conflict):
+            # The store refused a value the checks above it let through: the request is at
+            # fault and nothing was written; worth a look, not a page.
+            log.warning("the store refused a value: %s", exc)
+        else:
+            return await on_unexpected(request, exc)
+        return problem_response(refusal, request.url.path)
+
+    async def on_statement_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StatementError)
+        if isinstance(exc.orig, UnfitJSON):  # the store's encoder refused a value (`storable_dumps`)
+            log.warning("a JSON column refused a value: %s", exc.orig)
+            field = ".".join(["value", *exc.orig.pointer.split("/")[1:]])
+            refusal = InvalidInput(
+                f"A value cannot be stored: {exc.orig.reason} (at {field}).",
+                errors=[FieldError(field, exc.orig.reason, pointer=exc.orig.pointer)],
+            )
+            return problem_response(refusal, request.url.path)
+        return await on_unexpected(request, exc)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
@@ -201,12 +270,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             type_uri=PROBLEM_BASE + "internal",
             instance=request.url.path,
         )
-        return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_MEDIA_TYPE)
+        return Response(dumps(body), status_code=500, media_type=PROBLEM_MEDIA_TYPE)
 
     app.add_exception_handler(HotSwapError, on_hotswap_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
-    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(StatementError, on_statement_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -251,10 +251,9 @@ async def test_the_store_itself_refuses_what_it_could_not_give_back(container: C
     async with container.engine.begin() as conn:
         await conn.run_sync(table.create)
         try:
-            for value in ({"a": float("nan")}, {"a": "\ud800"}, {"a\x00": 1}, {"a": 2**64}, {"a": [[[]]] * 2}):
-                if value == {"a": [[[]]] * 2}:
-                    await conn.execute(table.insert().values(v=value))  # a fit value is stored
-                    continue
+            await conn.execute(table.insert().values(v={"a": [[[]]] * 2}))  # a fit value is stored
+            unfit: list[Any] = [{"a": float("nan")}, {"a": "\ud800"}, {"a\x00": 1}, {"a": 2**64}]
+            for value in unfit:
                 with pytest.raises(StatementError) as raised:
                     await conn.execute(table.insert().values(v=value))
                 assert isinstance(raised.value.orig, UnfitJSON)
@@ -320,7 +319,7 @@ def test_a_problem_renders_whatever_it_echoes(text: str) -> None:
         extra={text: text, "n": 2**70, "nested": [{text: text}]},
     )
     response = problem_response(error, f"/api/v1/configs/{text}")
-    body = json.loads(response.body)
+    body = json.loads(bytes(response.body))
     assert body["status"] == 422
     assert len(body["errors"]) == 1
     assert json.loads(dumps({"k": text})) is not None

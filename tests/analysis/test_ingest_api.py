@@ -107,7 +107,7 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         sample(dep, "canary", "session_start", count=3),  # 0: good
         sample(dep, "canary", "session_start", serverId="nobody"),  # 1: unknown server
         sample("dep_missing", "canary", "session_start"),  # 2: unknown deployment
-        sample(dep, "canary", "fps", value=float("nan")),  # 3: NaN
+        sample(dep, "canary", "fps", value="fast"),  # 3: not a number
         sample(dep, "canary", "session_end", value=-5),  # 4: a negative duration
         sample(dep, "canary", "crash", value=1.0),  # 5: a counter with a value
         sample(dep, "middle", "crash"),  # 6: no such arm
@@ -120,14 +120,14 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
         {"serverId": "na-1", "metric": "session_start", "arm": "canary"},  # 13: an arm without a deployment
         {"serverId": "na-1", "metric": "session_start", "deploymentId": dep},  # 14: a deployment without an arm
         {"serverId": "na-1", "metric": "session_start", "playerId": "p9"},  # 15: good: activity only
-        sample(dep, "canary", "purchase", value=10**400),  # 16: past any float
+        sample(dep, "canary", "purchase", value=1e300),  # 16: past any price
         sample(dep, "canary", "purchase", value=1e13),  # 17: out of range
-        sample(dep, "canary", "crash", serverId="na-1\x00"),  # 18: NUL (PostgreSQL text cannot hold it)
+        sample(dep, "canary", "crash", serverId="na-1 "),  # 18: a trailing space
         sample(dep + "\n", "canary", "crash"),  # 19: a trailing newline
         sample(dep, "canary", "crash\n"),  # 20
         sample({}, "canary", "crash", serverId=[]),  # 21: ids that are not strings
     ]
-    content = json.dumps({"samples": batch})  # NaN goes out as the JSON extension some encoders write
+    content = json.dumps({"samples": batch})
     r = await client.post(
         "/api/v1/metrics", headers=server | {"content-type": "application/json"}, content=content.encode()
     )
@@ -159,6 +159,32 @@ async def test_each_bad_sample_is_named_and_the_good_ones_are_stored(
     assert (arms["canary"]["sessions"], arms["baseline"]["sessions"]) == (3, 2)
     rejected = container.metrics.registry.get_sample_value("hotswap_metric_samples_total", {"outcome": "rejected"})
     assert rejected == 19
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ('{"serverId": "na-1", "metric": "fps", "value": NaN}', "body.samples.1.value"),
+        ('{"serverId": "na-1", "metric": "purchase", "value": ' + "9" * 400 + "}", "body.samples.1.value"),
+        ('{"serverId": "na-1\\u0000", "metric": "crash"}', "body.samples.1.serverId"),
+        ('{"serverId": "na-1", "\\ud800": 1}', "body.samples.1"),
+    ],
+    ids=["NaN", "400 digits", "NUL", "lone surrogate"],
+)
+async def test_a_batch_holding_what_is_not_json_is_refused_whole(
+    item: str, field: str, client: httpx.AsyncClient, op: Headers, server: Headers, count_rows: Any
+) -> None:
+    # Not JSON, or not storable anywhere: the text is refused as it is parsed, before any item
+    # is counted, so a client that retries the batch without the bad item counts the good once.
+    dep = (await running(client, op, server))["id"]
+    good = json.dumps(sample(dep, "canary", "session_start", count=1))
+    r = await client.post(
+        "/api/v1/metrics",
+        headers=server | {"content-type": "application/json"},
+        content=f'{{"samples": [{good}, {item}]}}'.encode(),
+    )
+    assert fields(problem(r, 422)) == [field]
+    assert await count_rows("metric_aggregates") == 0
 
 
 async def test_a_batch_over_the_limit_is_refused_whole(

@@ -98,7 +98,7 @@ async def test_a_surrogate_key_in_a_metrics_batch_stores_nothing_so_a_retry_coun
     good = json.dumps(sample(deployment["id"], "canary", "crash", playerId="p1", count=1))
     bad = '{"serverId": "na-1", "\\ud800": 1}'
     r = await client.post("/api/v1/metrics", headers=server | JSON, content=f'{{"samples": [{good}, {bad}]}}'.encode())
-    assert problem(r, 422)["errors"][0]["field"] == "body"
+    assert problem(r, 422)["errors"][0]["field"] == "body.samples.1"
     assert await _samples_counted(container) == 0  # the whole batch refused, not half of it
     r = await client.post("/api/v1/metrics", headers=server | JSON, content=f'{{"samples": [{good}]}}'.encode())
     assert r.status_code in (200, 202), r.text
@@ -153,7 +153,11 @@ async def test_lean_routes_take_json_only(content_type: str | None, client: http
 
 async def test_a_huge_number_in_a_deployment_analysis_is_422(client: httpx.AsyncClient, op: Headers) -> None:
     await config_with_two_versions(client, op, "balance")
-    for number, field in (("9" * 400, "body"), ("1e300", "body.analysis.metrics[0].staleAfterSeconds")):
+    fields_named = (
+        ("9" * 400, "body.analysis.metrics.0.staleAfterSeconds"),  # refused at the edge
+        ("1e300", "body.analysis.metrics[0].staleAfterSeconds"),  # refused by the policy's own rules
+    )
+    for number, field in fields_named:
         content = (
             '{"configName": "balance", "strategy": "Canary", '
             f'"analysis": {{"metrics": [{{"metric": "crash", "staleAfterSeconds": {number}}}]}}}}'

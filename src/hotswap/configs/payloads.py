@@ -6,11 +6,9 @@ recursive code or the store sees it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 import semver
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
@@ -19,7 +17,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.jsonutil import JSONObject, canonical_bytes, json_depth
+from hotswap.core.jsonutil import JSONObject, UnfitJSON, check_fit, strict_loads
 from hotswap.targeting.validation import has_nested_repeat
 
 # Nesting limits: deeper documents are refused (422) before anything recursive touches them.
@@ -42,52 +40,35 @@ def parse_config_data(value: str | JSONObject, field: str) -> JSONObject:
     game teams' tools send it)."""
     if isinstance(value, str):
         try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"{field} is not valid JSON: {exc}.", errors=[FieldError(field, f"invalid JSON: {exc}")]
-            ) from exc
+            value = strict_loads(value.encode("utf-8", "surrogatepass"))
+        except UnfitJSON as exc:
+            raise _unfit(exc, field, inside_string=True) from None
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object.", errors=[FieldError(field, "must be a JSON object")])
     _check_json_value(value, MAX_DATA_DEPTH, field)
-    try:
-        # Python's parser lets NaN, Infinity and integers beyond 64 bits through a request body;
-        # none has a canonical JSON form (checksum) or a place in PostgreSQL's jsonb.
-        json.dumps(value, allow_nan=False)
-        canonical_bytes(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"{field} holds a value JSON cannot store: {exc}.",
-            errors=[FieldError(field, "numbers must be finite and integers within 64 bits")],
-        ) from exc
     return value
 
 
-def _has_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return True
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+def _unfit(exc: UnfitJSON, field: str, *, inside_string: bool = False) -> InvalidInput:
+    if exc.line is not None or inside_string:
+        where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
+        reason = exc.reason + where
+        detail = f"{field} is {reason}." if reason.startswith("not valid JSON") else f"{field}: {reason}."
+        return InvalidInput(detail, errors=[FieldError(field, reason)])
+    deep = exc.reason.startswith("nested")  # the whole value is too deep: named whole
+    at = field if deep else field + "".join(f".{part}" for part in exc.pointer.split("/")[1:])
+    return InvalidInput(f"{at}: {exc.reason}.", errors=[FieldError(at, exc.reason)])
 
 
 def _check_json_value(value: Any, limit: int, field: str) -> None:
-    """Bounded nesting, and no NUL in any key or string (PostgreSQL's jsonb cannot hold it)."""
-    if json_depth(value) > limit:
-        raise InvalidInput(
-            f"{field} is nested more than {limit} levels deep.",
-            errors=[FieldError(field, f"nested more than {limit} levels")],
-        )
-    if _has_nul(value):
-        raise InvalidInput(
-            f"{field} contains a NUL character.", errors=[FieldError(field, "must not contain NUL characters")]
-        )
+    """What every stored JSON value must be (`jsonutil.check_fit`: bounded nesting, no NUL or
+    lone surrogate, finite numbers, 64-bit integers), one walk, named by the value at fault.
+    The edge refuses most of it already; data also arrives by other paths (a string holding
+    JSON, an import)."""
+    try:
+        check_fit(value, max_depth=limit)
+    except UnfitJSON as exc:
+        raise _unfit(exc, field) from None
 
 
 def _references(schema: Any) -> Iterable[str]:

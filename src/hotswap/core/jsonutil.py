@@ -154,6 +154,7 @@ def strict_loads(text: bytes) -> Any:
             before = text[: bad.start].decode("utf-8")
             line, column = before.count("\n") + 1, bad.start - (before.rfind("\n") + 1) + 1
             return _raise_unparsed("it is not UTF-8 text", line, column)
+        _name_the_value(text)
         return _raise_unparsed(_unparsed_reason(exc.msg), line, column)
     if _NUL_ESCAPE in text or _LONG_DIGITS.search(text):
         check_fit(value)
@@ -185,6 +186,17 @@ def _deep_pointer(value: Any, max_depth: int) -> str:
     except UnfitJSON as error:
         return error.pointer
     return ""
+
+
+def _name_the_value(text: bytes) -> None:
+    """Where orjson refused a value rather than the syntax (NaN, a lone surrogate, 1e400, a
+    400-digit integer), the standard library's laxer parser reads the text: the value at fault
+    is then named by its pointer, which says more than a line and column."""
+    try:
+        lenient = json.loads(text)
+    except (ValueError, RecursionError):
+        return  # the syntax itself is wrong: the line and column say where
+    check_fit(lenient)
 
 
 def _unparsed_reason(reason: str) -> str:
@@ -234,13 +246,15 @@ def storable_dumps(value: Any) -> str:
     """The JSON text a column stores, or `UnfitJSON` for a value that breaks the rules above:
     the last line under the edge's checks, whichever path wrote the value. A store must never
     take what it cannot give back: SQLite would keep NaN and lone surrogates as written and
-    fail every later read of the row. As fast as the encoder it replaces (one C encode plus
-    scans); the walk that names the value at fault runs only when one is found."""
+    fail every later read of the row. Two encodes in C and two scans (about a tenth of a walk
+    through the values in Python): the standard encoder refuses NaN and Infinity, orjson lone
+    surrogates, integers beyond 64 bits and nesting beyond its limit. The walk that names the
+    value at fault runs only when something is found."""
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        text.encode("utf-8")  # refuses lone surrogates
-        suspect = "\\u0000" in text or _LONG_DIGITS_TEXT.search(text) is not None or text.count("[") > MAX_STORED_DEPTH
-    except (ValueError, TypeError, RecursionError):
+        orjson.dumps(value)
+        suspect = "\\u0000" in text or _LONG_DIGITS_TEXT.search(text) is not None
+    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         suspect, text = True, ""
     if suspect:
         check_fit(value, max_depth=MAX_STORED_DEPTH)
@@ -249,7 +263,7 @@ def storable_dumps(value: Any) -> str:
     return text
 
 
-# Deeper than the edge allows, since a stored document may wrap a value the edge took; low
-# enough for every encoder and recursive reader here (orjson stops at 255).
-MAX_STORED_DEPTH = 200
+# Deeper than the edge allows, since a stored document may wrap a value the edge took; within
+# what orjson writes (it stops at 255 levels) and what recursive readers here survive.
+MAX_STORED_DEPTH = 250
 _LONG_DIGITS_TEXT = re.compile(r"\d{19}")

@@ -58,7 +58,7 @@ def unfit_body(error: UnfitJSON) -> InvalidInput:
             extra={"line": error.line, "column": error.column},
         )
     parts = [part.replace("~1", "/").replace("~0", "~") for part in error.pointer.split("/")[1:]]
-    field = ".".join(["body", *parts])
+    field = "body" if error.reason.startswith("nested") else ".".join(["body", *parts])
     return InvalidInput(f"{field}: {error.reason}.", errors=[FieldError(field, error.reason, pointer=error.pointer)])
 
 

@@ -191,7 +191,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # A change (a batch of samples, a step, an event's early start) that makes deployments due now.
     signals.connect(DeploymentsDue, lambda _: worker.wake(), phase=AFTER_COMMIT)
     # Deployment changes queue webhook deliveries in their own transaction (an outbox).
-    webhooks = WebhookService(audit, signals)
+    allow_private = settings.webhook_allow_private_networks
+    webhooks = WebhookService(audit, signals, allow_private_networks=allow_private)
     signals.connect(DeploymentChanged, webhooks.deployment_changed, phase=IN_TRANSACTION)
     dispatcher = WebhookDispatcher(uow, clock, poll_seconds=settings.worker_poll_seconds)
     signals.connect(DeliveriesQueued, lambda _: dispatcher.wake(), phase=AFTER_COMMIT)

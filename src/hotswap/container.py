@@ -56,6 +56,7 @@ from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 from hotswap.web.ratelimit import RateLimiter
 from hotswap.webhooks.dispatcher import WebhookDispatcher
+from hotswap.webhooks.egress import GuardedBackend, system_resolver
 from hotswap.webhooks.service import WebhookService
 from hotswap.webhooks.signals import DeliveriesQueued
 
@@ -194,7 +195,13 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     allow_private = settings.webhook_allow_private_networks
     webhooks = WebhookService(audit, signals, allow_private_networks=allow_private)
     signals.connect(DeploymentChanged, webhooks.deployment_changed, phase=IN_TRANSACTION)
-    dispatcher = WebhookDispatcher(uow, clock, poll_seconds=settings.worker_poll_seconds)
+    dispatcher = WebhookDispatcher(
+        uow,
+        clock,
+        egress=GuardedBackend(system_resolver, allow_private=allow_private),
+        metrics=metrics,
+        poll_seconds=settings.worker_poll_seconds,
+    )
     signals.connect(DeliveriesQueued, lambda _: dispatcher.wake(), phase=AFTER_COMMIT)
     templates = TemplateService(audit)
     events = EventService(audit, snapshot_changes, fleet, segments, templates, signals)

@@ -80,6 +80,7 @@ PURE = sorted(
         *(SRC / "analysis" / name for name in ("verdicts.py", "policy.py", "stats.py", "sketch.py")),
         *(SRC / "rollouts" / name for name in ("lifecycle.py", "strategies.py", "codec.py")),
         SRC / "configs" / "payloads.py",
+        SRC / "webhooks" / "addresses.py",
     }
 )
 FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "httpx", "redis", "asyncpg", "aiosqlite", "pydantic_settings")

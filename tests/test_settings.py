@@ -55,6 +55,12 @@ def test_reads_hotswap_environment_variables(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.rate_limit_enabled is False
 
 
+def test_webhooks_reach_private_networks_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().webhook_allow_private_networks is False
+    monkeypatch.setenv("HOTSWAP_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
+    assert Settings().webhook_allow_private_networks is True
+
+
 def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORT", "9999")
     assert Settings().port == 8080

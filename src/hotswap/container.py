@@ -56,6 +56,7 @@ from hotswap.storage.revisions import SnapshotChanges
 from hotswap.storage.uow import UnitOfWork, UnitOfWorkFactory
 from hotswap.web.ratelimit import RateLimiter
 from hotswap.webhooks.dispatcher import WebhookDispatcher
+from hotswap.webhooks.egress import GuardedBackend, system_resolver
 from hotswap.webhooks.service import WebhookService
 from hotswap.webhooks.signals import DeliveriesQueued
 
@@ -191,9 +192,16 @@ def build_container(settings: Settings, *, clock: Clock | None = None, engine: A
     # A change (a batch of samples, a step, an event's early start) that makes deployments due now.
     signals.connect(DeploymentsDue, lambda _: worker.wake(), phase=AFTER_COMMIT)
     # Deployment changes queue webhook deliveries in their own transaction (an outbox).
-    webhooks = WebhookService(audit, signals)
+    allow_private = settings.webhook_allow_private_networks
+    webhooks = WebhookService(audit, signals, allow_private_networks=allow_private)
     signals.connect(DeploymentChanged, webhooks.deployment_changed, phase=IN_TRANSACTION)
-    dispatcher = WebhookDispatcher(uow, clock, poll_seconds=settings.worker_poll_seconds)
+    dispatcher = WebhookDispatcher(
+        uow,
+        clock,
+        egress=GuardedBackend(system_resolver, allow_private=allow_private),
+        metrics=metrics,
+        poll_seconds=settings.worker_poll_seconds,
+    )
     signals.connect(DeliveriesQueued, lambda _: dispatcher.wake(), phase=AFTER_COMMIT)
     templates = TemplateService(audit)
     events = EventService(audit, snapshot_changes, fleet, segments, templates, signals)

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # A player active before a deployment who has not played for this long since is churned.
     churn_horizon_seconds: float = Field(default=86_400.0, gt=0)
 
+    # -- webhooks
+    # Receivers on private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) and loopback
+    # addresses are refused unless this is set: a webhook URL is chosen by whoever holds the admin
+    # role, and must not become a way to reach the services inside the network. Cloud metadata,
+    # link-local, multicast and reserved addresses are refused whatever this says.
+    webhook_allow_private_networks: bool = False
+
     # -- request limits
     rate_limit_per_token: str = "600/minute"
     rate_limit_per_address: str = "1200/minute"

@@ -10,6 +10,18 @@ from hotswap.container import Container
 from tests.conftest import START
 from tests.helpers import Headers
 
+# URLs whose host spells an address no webhook may reach (the metadata address, 0.0.0.0) in the
+# forms HTTP clients connect to: IPv4-mapped and NAT64 IPv6, one number, hex, octal, three parts.
+INTERNAL_SPELLINGS = [
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://2852039166/",
+    "http://0xA9FEA9FE/",
+    "http://0251.0376.0251.0376/",
+    "http://169.254.43518/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://0/",
+]
 HOOK = {"url": "https://hooks.example.com/hotswap", "events": ["deployment.rollback"]}
 ROLLBACK = {
     "event": "deployment.rollback",

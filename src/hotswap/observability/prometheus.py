@@ -106,6 +106,13 @@ class Metrics:
             ["origin"],
             registry=r,
         )
+        self.webhook_refusals = Counter(
+            "hotswap_webhook_deliveries_refused",
+            "Webhook deliveries failed without a connection: the URL, or an address its host resolved to, "
+            "is one webhooks may not reach, by kind (metadata, link-local, loopback, private, ...)",
+            ["kind"],
+            registry=r,
+        )
 
         self.after_commit_failures = Counter(
             "hotswap_after_commit_failures",

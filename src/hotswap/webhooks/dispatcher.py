@@ -6,10 +6,15 @@ Each delivery goes through three steps, none of them inside an API transaction:
    `next_attempt_at` forward by `claim_for` (longer than a send can take). It matches only while
    the delivery is pending, due, and at the attempt count the dispatcher read, so of two
    dispatchers (threads, processes or replicas) exactly one wins; the other moves on.
-2. POST the body with the signature headers (see `model`), with a time limit and no redirects.
+2. POST the body with the signature headers (see `model`), with a time limit and no redirects,
+   through `egress`: the host is resolved once and every address it resolves to is checked
+   (`addresses`) before the connection is made to one of them.
 3. record the outcome, in a transaction of its own, fenced by that attempt count: a 2xx makes it
    delivered; anything else (a status, a timeout, a refused connection) schedules the next
-   attempt after `backoff`, or fails it after `max_attempts`.
+   attempt after `backoff`, or fails it after `max_attempts`. A target the address policy refuses
+   fails the delivery at once, without retries: the URL, or what its name resolves to, is an
+   address webhooks may not reach, and retrying would only knock there again. The metric
+   `hotswap_webhook_deliveries_refused` counts these; once the name is fixed, a test ping checks it.
 
 A dispatcher that dies between 1 and 3 leaves the claim to lapse: the delivery is due again at
 `next_attempt_at`, and that attempt is counted (the receiver may well have had it: delivery is at
@@ -36,8 +41,11 @@ import httpx
 from hotswap import __version__
 from hotswap.core.clock import Clock
 from hotswap.core.dueloop import DueLoop
+from hotswap.observability.prometheus import Metrics
 from hotswap.storage.uow import UnitOfWorkFactory
-from hotswap.webhooks.model import DELIVERED, FAILED, Claimed, backoff, body_of, sign
+from hotswap.webhooks.addresses import Kind, Refused
+from hotswap.webhooks.egress import GuardedBackend, guarded_transport, system_resolver
+from hotswap.webhooks.model import DELIVERED, FAILED, Claimed, backoff, body_of, check_url, sign
 from hotswap.webhooks.repository import WebhookRepository
 
 log = logging.getLogger(__name__)
@@ -48,8 +56,9 @@ LOST = "the last attempt's outcome was never recorded (its dispatcher stopped wh
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    status_code: int | None  # None: no response (timeout, connection error)
+    status_code: int | None  # None: no response (timeout, connection error, refused target)
     error: str | None
+    refused: bool = False  # the address policy refused the target: final, not retried
 
     @property
     def ok(self) -> bool:
@@ -65,6 +74,8 @@ class WebhookDispatcher(DueLoop):
         clock: Clock,
         *,
         client: httpx.AsyncClient | None = None,
+        egress: GuardedBackend | None = None,
+        metrics: Metrics | None = None,
         timeout: float = 5.0,
         max_attempts: int = 8,
         claim_for: timedelta = timedelta(seconds=60),
@@ -83,6 +94,10 @@ class WebhookDispatcher(DueLoop):
         self.batch = batch
         self.concurrency = concurrency
         self.jitter = jitter
+        # Where connections are made; without one, the system resolver and no private networks.
+        # An injected `client` (tests' mock transports) sends without it; the URL is still checked.
+        self.egress = egress or GuardedBackend(system_resolver, allow_private=False)
+        self.metrics = metrics
         self._client = client
         self._owns_client = client is None  # an injected client is its owner's to close
 
@@ -145,16 +160,28 @@ class WebhookDispatcher(DueLoop):
             "X-HotSwap-Signature": sign(claimed.secret, timestamp, body),
         }
         try:
+            # Stored before the address rules tightened, or under another setting: checked again.
+            check_url(claimed.url, allow_private=self.egress.allow_private)
+        except ValueError as exc:
+            return self._refused(exc.kind if isinstance(exc, Refused) else Kind.INVALID, f"the URL {exc}")
+        try:
             # httpx's timeouts bound each phase; this bounds the whole exchange.
             async with asyncio.timeout(self.timeout):
                 async with self._http().stream("POST", claimed.url, content=body, headers=headers) as response:
                     if response.is_success:
                         return Outcome(response.status_code, None)
                     return Outcome(response.status_code, await _refusal(response))
+        except Refused as exc:  # what the host resolved to (`egress`)
+            return self._refused(exc.kind, str(exc))
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(None, f"no response within {self.timeout:g} s")
         except Exception as exc:  # connection refused, bad TLS, a URL httpx refuses...: all retried
             return Outcome(None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:MAX_ERROR])
+
+    def _refused(self, kind: Kind, reason: str) -> Outcome:
+        if self.metrics is not None:
+            self.metrics.webhook_refusals.labels(kind.value).inc()
+        return Outcome(None, f"refused: {reason}"[:MAX_ERROR], refused=True)
 
     async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
         delivery = claimed.delivery
@@ -163,7 +190,7 @@ class WebhookDispatcher(DueLoop):
             values: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
             if outcome.ok:
                 values |= {"status": DELIVERED, "delivered_at": now, "next_attempt_at": None}
-            elif delivery.attempts >= self.max_attempts:
+            elif outcome.refused or delivery.attempts >= self.max_attempts:
                 values |= {"status": FAILED, "next_attempt_at": None}
                 log.warning(
                     "webhook delivery %s to %s failed after %d attempts: %s",
@@ -181,7 +208,9 @@ class WebhookDispatcher(DueLoop):
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                transport=guarded_transport(self.egress), timeout=self.timeout, follow_redirects=False
+            )
         return self._client
 
     # -- the loop ---------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import orjson
 from hotswap.events.model import KIND as EVENT
 from hotswap.rollouts.model import Action
 from hotswap.rollouts.signals import DeploymentChanged
+from hotswap.webhooks.addresses import Kind, Refused, check_host
 
 PING = "webhook.ping"
 # What deployment changes are called (`DeploymentChanged.action`): a person's actions and the worker's.
@@ -84,9 +84,12 @@ def deployment_event(changed: DeploymentChanged) -> dict[str, Any]:
     }
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_private: bool) -> str:
     """An absolute http(s) URL with a host, without credentials (they would show in every read
-    and audit record; the signature is how a receiver knows the sender)."""
+    and audit record; the signature is how a receiver knows the sender), whose host is not an
+    address a webhook may not reach in any spelling (see `addresses`; private and loopback ones
+    only with `allow_private`). A name is not resolved here: the dispatcher checks what it
+    resolves to when it connects."""
     if len(url) > MAX_URL:
         raise ValueError(f"must be at most {MAX_URL} characters")
     if any(c.isspace() for c in url):
@@ -102,28 +105,13 @@ def check_url(url: str) -> str:
         raise ValueError("must name a host")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry credentials; receivers verify the signature instead")
-    _refuse_metadata_hosts(parts.hostname)
-    return url
-
-
-METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"})
-
-
-def _refuse_metadata_hosts(host: str) -> None:
-    """Link-local, unspecified and multicast addresses are refused: cloud metadata services (and
-    their credentials) answer on link-local ones, so a webhook there would hand them to whoever
-    reads the delivery log. Loopback and private addresses stay allowed: a self-hosted receiver
-    often lives there. A name is checked as written, not resolved (a DNS name that resolves to a
-    link-local address is not caught here)."""
-    name = host.lower().rstrip(".")
-    if name in METADATA_HOSTS:
-        raise ValueError("must not point at a cloud metadata service")
     try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return
-    if address.is_link_local or address.is_unspecified or address.is_multicast:
-        raise ValueError(f"must not point at a link-local, unspecified or multicast address ({address})")
+        check_host(parts.hostname, allow_private=allow_private)
+    except Refused as exc:
+        if exc.kind is Kind.INVALID:
+            raise Refused(f"must name a host or a valid address: {exc}", exc.kind) from None
+        raise Refused(f"must not point at {exc}", exc.kind) from None
+    return url
 
 
 def check_event(name: str) -> str:

@@ -12,11 +12,21 @@ from hotswap.webhooks.model import MAX_EVENTS, MAX_URL, check_event, check_url
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
+
+def _url(url: str) -> str:
+    # Whether private and loopback addresses are allowed is a setting, which the service checks.
+    return check_url(url, allow_private=True)
+
+
 Url = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_URL),
-    AfterValidator(check_url),
-    Field(description="Where to POST: an http or https URL, without credentials in it."),
+    AfterValidator(_url),
+    Field(
+        description="Where to POST: an http or https URL, without credentials in it. Its host may not be, or "
+        "resolve to, a cloud metadata, link-local, unspecified, multicast or reserved address, nor a private or "
+        "loopback one unless the server allows private networks."
+    ),
 ]
 EventName = Annotated[str, StringConstraints(min_length=1, max_length=60), AfterValidator(check_event)]
 Secret = Annotated[

@@ -9,7 +9,7 @@ from typing import Any
 
 from hotswap.audit.service import AuditLog
 from hotswap.auth.model import Principal
-from hotswap.core.errors import Conflict, NotFound
+from hotswap.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
 from hotswap.core.signals import Signals
@@ -33,9 +33,11 @@ def _page(items: list[Any], limit: int) -> Page[Any]:
 
 
 class WebhookService:
-    def __init__(self, audit: AuditLog, signals: Signals[UnitOfWork]) -> None:
+    def __init__(self, audit: AuditLog, signals: Signals[UnitOfWork], *, allow_private_networks: bool = False) -> None:
         self.audit = audit
         self.signals = signals
+        # Receivers on private and loopback addresses are refused unless the operator allows them.
+        self.allow_private_networks = allow_private_networks
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -44,7 +46,11 @@ class WebhookService:
     ) -> tuple[Webhook, str]:
         """Returns the subscription and its secret: the only time the secret leaves the server."""
         secret = secret or new_secret()
-        hook = Webhook(new_id("wh"), check_url(url), list(dict.fromkeys(events)), True, uow.clock.now(), actor.subject)
+        try:
+            check_url(url, allow_private=self.allow_private_networks)
+        except ValueError as exc:
+            raise InvalidInput(f"The webhook URL {exc}.", errors=[FieldError("body.url", str(exc))]) from None
+        hook = Webhook(new_id("wh"), url, list(dict.fromkeys(events)), True, uow.clock.now(), actor.subject)
         values = {
             "id": hook.id,
             "url": hook.url,

@@ -23,7 +23,7 @@ from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.settings import Settings
 from tests.conftest import SECRET
-from tests.helpers import Auth, CountRows
+from tests.helpers import Auth, CountRows, fields, problem, token_as_spelled
 
 # Marked here, not only by conftest: anyio re-creates late-marked items and drops their parametrization.
 
@@ -351,6 +351,70 @@ async def test_revoked_token_is_refused(client: httpx.AsyncClient, auth: Auth, c
     assert revoked["revokedAt"] is not None
     active = (await client.get("/api/v1/tokens", headers=admin)).json()
     assert issued["tokenId"] not in {t["tokenId"] for t in active}
+
+
+# -- subjects ------------------------------------------------------------------------------
+
+
+async def test_the_token_route_stores_the_subject_canonical(client: httpx.AsyncClient, auth: Auth) -> None:
+    admin = await auth("admin", "root")
+    r = await client.post("/api/v1/tokens", headers=admin, json={"subject": "  Alice   Smith ", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    assert issued["subject"] == "alice smith"
+    assert _claims(_bearer(issued["accessToken"]))["sub"] == "alice smith"
+
+    for spelling in ("ALICE SMITH", "alice smith"):
+        listed = (await client.get("/api/v1/tokens", headers=admin, params={"subject": spelling})).json()
+        assert [t["tokenId"] for t in listed] == [issued["tokenId"]]
+    audit = (await client.get("/api/v1/audit", headers=admin, params={"action": "token.issue"})).json()
+    assert [(i["actor"], i["targetId"]) for i in audit["items"]][:1] == [("root", issued["tokenId"])]
+    assert "'alice smith'" in audit["items"][0]["summary"]
+
+
+async def test_the_token_list_finds_tokens_recorded_under_an_earlier_spelling(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    legacy = _claims(await token_as_spelled(container, "viewer", "Vera"))["jti"]
+    current = _claims(await auth("viewer", "VERA"))["jti"]
+    admin = await auth("admin", "root")
+    listed = (await client.get("/api/v1/tokens", headers=admin, params={"subject": "Vera"})).json()
+    assert {t["tokenId"] for t in listed} == {legacy, current}
+
+
+@pytest.mark.parametrize("subject", ["ali\u200bce", "\u202eecila", "ali\u2028ce"])
+async def test_a_subject_with_an_invisible_character_is_refused(
+    subject: str, client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    admin = await auth("admin", "root")
+    tokens_before = await count_rows("tokens")
+    r = await client.post("/api/v1/tokens", headers=admin, json={"subject": subject, "role": "viewer"})
+    assert fields(problem(r, 422)) == ["body.subject"]
+    r = await client.post("/api/v1/credentials", headers=admin, json={"name": subject, "role": "viewer"})
+    assert fields(problem(r, 422)) == ["body.name"]
+    assert await count_rows("tokens") == tokens_before
+    assert await count_rows("credentials") == 0
+
+
+async def test_an_api_key_is_named_canonical_and_exchanges_for_that_subject(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    admin = await auth("admin", "root")
+    created = await _create_key(client, admin, "Fleet  EU", "server")
+    assert created["name"] == "fleet eu"
+    r = await client.post("/api/v1/auth/token", json={"apiKey": created["apiKey"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "fleet eu"
+
+    # A key named before names were stored canonical exchanges for the canonical subject.
+    async with container.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE credentials SET name = 'Fleet EU'"))
+    r = await client.post("/api/v1/auth/token", json={"apiKey": created["apiKey"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "fleet eu"
+    assert (
+        await client.get("/api/v1/snapshot?environment=Staging", headers=_bearer(r.json()["accessToken"]))
+    ).status_code == 200
 
 
 async def test_revoking_twice_is_harmless_and_audited_once(

@@ -41,10 +41,10 @@ class AuthRepository:
         )
         return bool(result.rowcount)
 
-    async def list_tokens(self, *, subject: str | None, include_revoked: bool, limit: int) -> list[sa.Row[Any]]:
+    async def list_tokens(self, *, subjects: set[str] | None, include_revoked: bool, limit: int) -> list[sa.Row[Any]]:
         query = sa.select(tokens).order_by(tokens.c.issued_at.desc(), tokens.c.jti).limit(limit)
-        if subject is not None:
-            query = query.where(tokens.c.subject == subject)
+        if subjects is not None:
+            query = query.where(tokens.c.subject.in_(sorted(subjects)))
         if not include_revoked:
             query = query.where(tokens.c.revoked_at.is_(None))
         return list((await self.conn.execute(query)).all())

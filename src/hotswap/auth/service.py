@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotswap.auth.model import Principal, Role
+from hotswap.auth.model import Principal, Role, canonical_subject, checked_subject
 from hotswap.auth.repository import AuthRepository
 from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import TOKEN_EXCHANGE, IssuedToken, TokenCodec
@@ -75,11 +75,19 @@ class AuthService:
         subject: str,
         role: Role,
         ttl: timedelta | None = None,
-        credential_id: str | None = None,
     ) -> IssuedToken:
-        subject = subject.strip()
-        if not subject:
-            raise InvalidInput("A token needs a subject.", errors=[FieldError("body.subject", "must not be empty")])
+        """Sign and record a token for `subject`, stored (and signed) in its canonical form."""
+        return await self._issue(uow, actor, checked_subject(subject, "body.subject"), role, ttl, None)
+
+    async def _issue(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        subject: str,
+        role: Role,
+        ttl: timedelta | None,
+        credential_id: str | None,
+    ) -> IssuedToken:
         ttl = ttl or self.default_ttl(role)
         if ttl <= timedelta(0):
             raise InvalidInput(
@@ -123,10 +131,17 @@ class AuthService:
     async def list_tokens(
         self, uow: UnitOfWork, *, subject: str | None, include_revoked: bool, limit: int
     ) -> list[Any]:
-        """Issued tokens, newest first."""
-        return await AuthRepository(uow.conn).list_tokens(subject=subject, include_revoked=include_revoked, limit=limit)
+        """Issued tokens, newest first; `subject` as written or in its canonical form (tokens issued
+        before subjects were stored canonical keep the spelling they were issued with)."""
+        spellings = None if subject is None else {subject.strip(), canonical_subject(subject)}
+        return await AuthRepository(uow.conn).list_tokens(
+            subjects=spellings, include_revoked=include_revoked, limit=limit
+        )
 
     async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
+        """An API key; its name is the subject of the tokens it is exchanged for, so it is checked
+        and stored like one."""
+        name = checked_subject(name, "body.name")
         credential_id = new_id("key")
         secret = secrets.token_urlsafe(32)
         await AuthRepository(uow.conn).add_credential(
@@ -191,8 +206,10 @@ class AuthService:
         if not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
             raise invalid
         role = Role(row.role)
-        owner = Principal(subject=row.name, role=role, token_id="-")
-        return await self.issue_token(uow, owner, subject=row.name, role=role, ttl=ttl, credential_id=credential_id)
+        # Canonical, not checked: a key named before names were checked keeps working.
+        subject = canonical_subject(row.name)
+        owner = Principal(subject=subject, role=role, token_id="-")
+        return await self._issue(uow, owner, subject, role, ttl, credential_id)
 
     async def bootstrap_admin(self, uow: UnitOfWork) -> NewCredential | None:
         """On first start, create the admin API key (returned once, to be printed)."""

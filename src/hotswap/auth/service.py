@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from hotswap.core.signals import Signals
 from hotswap.storage.uow import READ_ONLY, UnitOfWork
 
 API_KEY_PREFIX = "hsk_"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,14 +233,36 @@ def _api_key_sent() -> Unauthorized:
     )
 
 
+def _check_record(record: Any, principal: Principal, expires: int) -> None:
+    """Accept a token only as it was issued: recorded, claiming the subject, role and expiry its
+    record holds, and not revoked. A valid signature proves only that the signing secret was used:
+    whoever holds a leaked secret can sign a recorded token id under a higher role or a later
+    expiry, and the record is what tells it apart."""
+    if record is None:
+        raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+    claimed = (principal.subject, principal.role.value, expires)
+    if (record.subject, record.role, int(record.expires_at.timestamp())) != claimed:
+        log.warning(
+            "a bearer token's claims differ from its record: it was signed again, so the signing secret may "
+            "have leaked",
+            extra={"token_id": principal.token_id},
+        )
+        raise Unauthorized("The bearer token does not match the token issued under its id.", reason="forged")
+    if record.revoked_at is not None:
+        raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+
+
 class Authenticator:
-    """Bearer token -> Principal, accepting only tokens recorded as issued and not revoked.
+    """Bearer token -> Principal, accepting only tokens recorded as issued, not revoked, and
+    claiming what their record holds.
 
     A token found valid is remembered for `cache_seconds` (never past its expiry), so the hot
     routes that game servers call thousands of times a second neither verify a signature nor
     read the store per request. A revocation clears the memory at once in the revoking process
     and, through the change bus, in the others; `cache_seconds` bounds the window if a bus
-    message is lost.
+    message is lost. The memory is keyed by the whole token, so an entry vouches only for the
+    claims that were compared with the record: a token re-signed with other claims under the same
+    id is another key, and is checked against the store.
     """
 
     def __init__(
@@ -290,9 +315,8 @@ class Authenticator:
         try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(**READ_ONLY)
-                valid = await AuthRepository(conn).token_is_valid(principal.token_id)
-            if not valid:
-                raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+                record = await AuthRepository(conn).get_token(principal.token_id)
+            _check_record(record, principal, expires)
         except asyncio.CancelledError:
             check.cancel()  # the waiters retry on their own
             raise

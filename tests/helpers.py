@@ -7,9 +7,16 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from hotswap.auth.model import Role
+from hotswap.auth.repository import AuthRepository
+
+if TYPE_CHECKING:
+    from hotswap.container import Container
 
 Auth = Callable[..., Awaitable[dict[str, str]]]
 CountRows = Callable[[str], Awaitable[int]]
@@ -61,3 +68,26 @@ def wait_until_sync(condition: Callable[[], object], what: str = "the condition"
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+async def token_as_spelled(
+    container: Container, role: str, subject: str, ttl: timedelta = timedelta(days=60)
+) -> dict[str, str]:
+    """Headers for a token recorded with `subject` exactly as written, as tokens were recorded
+    before subjects were stored canonical: a database from then holds such tokens, and the rows
+    they wrote (authors, requesters) in that spelling."""
+    issued = container.auth.codec.issue(subject, Role(role), ttl)
+    async with container.uow() as uow:
+        await AuthRepository(uow.conn).add_token(
+            {
+                "jti": issued.jti,
+                "subject": subject,
+                "role": role,
+                "issued_at": issued.issued_at,
+                "expires_at": issued.expires_at,
+                "issued_by": "test-setup",
+                "credential_id": None,
+            }
+        )
+        await uow.commit()
+    return {"Authorization": f"Bearer {issued.token}"}

@@ -165,6 +165,22 @@ def test_token_create_records_the_token(cli: CliRunnerCall, db_path: Path) -> No
 
 
 @pytest.mark.usefixtures("migrated")
+def test_token_create_stores_the_subject_canonical_and_refuses_invisible_characters(
+    cli: CliRunnerCall, db_path: Path
+) -> None:
+    result = cli("token", "create", "--role", "operator", "--subject", "  Olivia ")
+    assert result.exit_code == 0, result.output
+    assert jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"], issuer="hotswap")["sub"] == "olivia"
+    assert "for 'olivia'" in said(result)
+    refused = cli("token", "create", "--role", "operator", "--subject", "oli\u200bvia")
+    assert refused.exit_code != 0
+    assert refused.stdout.strip() == ""
+    assert "U+200B" in said(refused)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT subject FROM tokens").fetchall() == [("olivia",)]
+
+
+@pytest.mark.usefixtures("migrated")
 @pytest.mark.parametrize(("role", "seconds"), [("viewer", 3600), ("server", 365 * 24 * 3600)])
 def test_token_lifetime_defaults_by_role(cli: CliRunnerCall, role: str, seconds: int) -> None:
     result = cli("token", "create", "--role", role, "--subject", "fleet-eu")

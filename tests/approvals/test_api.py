@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from hotswap.container import Container
 from hotswap.core.clock import ManualClock
-from tests.helpers import Auth, CountRows, Headers, problem
+from tests.helpers import Auth, CountRows, Headers, problem, token_as_spelled
 
 # Explicit, not only conftest's auto-mark: parametrized tests lose their parameters otherwise.
 
@@ -167,6 +168,62 @@ async def test_the_author_cannot_decide_even_as_admin(
     assert await live_version(client, ada) is None
     assert (await client.get(f"/api/v1/approvals/{approval_id}", headers=ada)).json()["status"] == "Pending"
     assert (await release_by_id(client, ada, release["id"]))["status"] == "PendingApproval"
+
+
+async def test_one_person_under_two_spellings_cannot_decide_what_they_requested(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    admin = await auth("admin", "root", ttl=DAY)
+    r = await client.post(
+        "/api/v1/tokens", headers=admin, json={"subject": "Alice", "role": "admin", "ttlSeconds": 3600}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "alice"  # stored, and signed, in its canonical spelling
+    upper = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+    await production_config(client, upper, "1.0.0")
+    release = await request_release(client, upper, "1.0.0")
+    approval_id = release["approvalId"]
+    assert (await client.get(f"/api/v1/approvals/{approval_id}", headers=admin)).json()["requestedBy"] == "alice"
+
+    for spelling in ("alice", "ALICE", " Alice "):
+        other = await auth("approver", spelling)
+        for decision in ("approve", "reject"):
+            refused = problem(await client.post(f"/api/v1/approvals/{approval_id}/{decision}", headers=other), 403)
+            assert "person who requested it" in refused["detail"]
+    assert (await client.get(f"/api/v1/approvals/{approval_id}", headers=admin)).json()["status"] == "Pending"
+    assert await live_version(client, admin) is None
+    assert (await client.post(f"/api/v1/approvals/{approval_id}/approve", headers=admin)).status_code == 200
+
+
+async def test_rows_written_under_an_earlier_spelling_bind_the_same_person(
+    client: httpx.AsyncClient, container: Container, auth: Auth, approver: Headers
+) -> None:
+    # Tokens recorded before subjects were stored canonical still work, and what they wrote
+    # keeps its spelling; the four-eyes rule compares both sides canonical.
+    writer = await token_as_spelled(container, "admin", "Ada")
+    requester = await token_as_spelled(container, "operator", "Oscar")
+    await production_config(client, writer, "1.0.0")
+    release = await request_release(client, requester, "1.0.0")
+    approval = (await client.get(f"/api/v1/approvals/{release['approvalId']}", headers=approver)).json()
+    assert (approval["requestedBy"], approval["authors"]) == ("Oscar", ["Ada"])
+
+    url = f"/api/v1/approvals/{release['approvalId']}/approve"
+    assert "wrote it" in problem(await client.post(url, headers=await auth("approver", "ada")), 403)["detail"]
+    assert "requested it" in problem(await client.post(url, headers=await auth("admin", "oscar")), 403)["detail"]
+    assert await live_version(client, writer) is None
+    r = await client.post(url, headers=approver)
+    assert r.status_code == 200, r.text
+    assert await live_version(client, writer) == "1.0.0"
+
+
+async def test_the_requester_is_not_listed_again_among_the_authors_under_another_spelling(
+    client: httpx.AsyncClient, container: Container, approver: Headers
+) -> None:
+    olivia = await token_as_spelled(container, "operator", "Olivia")
+    await production_config(client, olivia, "1.0.0")
+    release = await request_release(client, await token_as_spelled(container, "operator", "olivia"), "1.0.0")
+    approval = (await client.get(f"/api/v1/approvals/{release['approvalId']}", headers=approver)).json()
+    assert (approval["requestedBy"], approval["authors"]) == ("olivia", [])
 
 
 @pytest.mark.parametrize("role", ["operator", "viewer", "server"])

@@ -82,6 +82,24 @@ def test_an_author_of_the_change_cannot_decide_it_either(decision: Decision) -> 
     assert approval.decide(decision, by="alice", at=LATER, comment=None).decided_by == "alice"
 
 
+@pytest.mark.parametrize("decision", list(Decision))
+@pytest.mark.parametrize("spelling", ["Olivia", "OLIVIA", " olivia ", "\uff4flivia"])
+def test_the_requester_under_another_spelling_cannot_decide(decision: Decision, spelling: str) -> None:
+    with pytest.raises(Forbidden, match="person who requested it"):
+        pending(requested_by="olivia").decide(decision, by=spelling, at=LATER, comment=None)
+    # Rows written before subjects were stored canonical keep their spelling; compared alike.
+    with pytest.raises(Forbidden, match="person who requested it"):
+        pending(requested_by=spelling).decide(decision, by="olivia", at=LATER, comment=None)
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_an_author_under_another_spelling_cannot_decide(decision: Decision) -> None:
+    approval = pending(requested_by="oscar", authors=("Ada",))
+    with pytest.raises(Forbidden, match="someone who wrote it"):
+        approval.decide(decision, by="ada", at=LATER, comment=None)
+    assert approval.decide(decision, by="alice", at=LATER, comment=None).decided_by == "alice"
+
+
 def test_self_approval_check_is_exact_on_the_subject() -> None:
     # A different subject that merely resembles the requester is another person.
     decided = pending(requested_by="olivia").decide(Decision.APPROVE, by="olivia2", at=LATER, comment=None)

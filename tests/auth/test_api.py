@@ -17,13 +17,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from jwt.warnings import InsecureKeyLengthWarning
+from prometheus_client.parser import text_string_to_metric_families
 
 from hotswap.api import create_app
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.settings import Settings
 from tests.conftest import SECRET
-from tests.helpers import Auth, CountRows
+from tests.helpers import Auth, CountRows, fields, problem, token_as_spelled
 
 # Marked here, not only by conftest: anyio re-creates late-marked items and drops their parametrization.
 
@@ -179,6 +180,23 @@ async def _never_issued(auth: Auth, clock: ManualClock) -> dict[str, str]:
     return _bearer(jwt.encode(claims, SECRET, algorithm="HS256"))
 
 
+def _re_signed(
+    issued_as: tuple[str, str], changes: dict[str, Any], *, outlive: bool = False
+) -> Callable[[Auth, ManualClock], Awaitable[dict[str, str]]]:
+    """A token recorded for (role, subject), signed again with the server's own secret (as whoever
+    holds a leaked secret can) with other claims under the same id; `outlive`: a later expiry,
+    after the recorded one has passed."""
+
+    async def build(auth: Auth, clock: ManualClock) -> dict[str, str]:
+        claims = _claims(await auth(*issued_as, ttl=timedelta(minutes=5))) | changes
+        if outlive:
+            clock.advance(timedelta(minutes=10))
+            claims["exp"] += 24 * 3600
+        return _bearer(jwt.encode(claims, SECRET, algorithm="HS256"))
+
+    return build
+
+
 async def _truncated(auth: Auth, clock: ManualClock) -> dict[str, str]:
     return _bearer(_token_of(await auth("admin", "alice"))[:-4])
 
@@ -200,6 +218,10 @@ UNAUTHENTICATED: dict[str, Callable[[Auth, ManualClock], Awaitable[dict[str, str
     "not-a-jwt": _malformed("Bearer not.a.jwt"),
     "truncated-signature": _truncated,
     "never-issued": _never_issued,
+    "re-signed-as-admin": _re_signed(("viewer", "vera"), {"role": "admin"}),
+    "re-signed-as-operator": _re_signed(("viewer", "vera"), {"role": "operator"}),
+    "re-signed-for-another-subject": _re_signed(("operator", "olivia"), {"sub": "ada"}),
+    "re-signed-to-outlive-its-record": _re_signed(("operator", "olivia"), {}, outlive=True),
     "empty-header": _malformed(""),
 }
 
@@ -351,6 +373,123 @@ async def test_revoked_token_is_refused(client: httpx.AsyncClient, auth: Auth, c
     assert revoked["revokedAt"] is not None
     active = (await client.get("/api/v1/tokens", headers=admin)).json()
     assert issued["tokenId"] not in {t["tokenId"] for t in active}
+
+
+def _auth_failures(text: str) -> dict[str, float]:
+    families = text_string_to_metric_families(text)
+    samples = [s for family in families for s in family.samples if s.name == "hotswap_auth_failures_total"]
+    return {s.labels["reason"]: s.value for s in samples}
+
+
+async def test_a_token_re_signed_under_a_higher_role_is_refused_though_its_twin_is_remembered(
+    client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    admin = await auth("admin", "root")
+    viewer = await auth("viewer", "vera")
+    forged = _bearer(jwt.encode(_claims(viewer) | {"role": "admin"}, SECRET, algorithm="HS256"))
+    # The genuine token is accepted, and remembered by the authenticator, first.
+    assert (await client.get("/api/v1/configs", headers=viewer)).status_code == 200
+
+    for method, path in [
+        ("POST", "/api/v1/configs"),
+        ("POST", "/api/v1/configs"),  # refused again: a refusal is never remembered as valid
+        ("GET", "/api/v1/tokens"),
+        ("GET", "/api/v1/snapshot?environment=Staging"),  # the hot path
+    ]:
+        r = await client.request(method, path, headers=forged, json=CONFIG_BODY if method == "POST" else None)
+        _assert_unauthorized(r)
+        assert "does not match the token issued under its id" in r.json()["detail"]
+    assert await count_rows("config_profiles") == 0
+
+    # The genuine token is still the viewer it was issued as.
+    assert (await client.get("/api/v1/configs", headers=viewer)).status_code == 200
+    assert (await client.post("/api/v1/configs", headers=viewer, json=CONFIG_BODY)).status_code == 403
+    failures = _auth_failures((await client.get("/metrics", headers=admin)).text)
+    assert failures == {"forged": 4}
+
+
+async def test_a_token_re_signed_after_it_was_revoked_counts_as_forged(client: httpx.AsyncClient, auth: Auth) -> None:
+    admin = await auth("admin", "root")
+    viewer = await auth("viewer", "vera")
+    assert (await client.delete(f"/api/v1/tokens/{_claims(viewer)['jti']}", headers=admin)).status_code == 204
+    forged = _bearer(jwt.encode(_claims(viewer) | {"role": "admin"}, SECRET, algorithm="HS256"))
+    _assert_unauthorized(await client.get("/api/v1/configs", headers=forged))
+    _assert_unauthorized(await client.get("/api/v1/configs", headers=viewer))
+    assert _auth_failures((await client.get("/metrics", headers=admin)).text) == {"forged": 1, "revoked": 1}
+
+
+async def test_a_token_recorded_under_an_earlier_spelling_is_still_accepted(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    # Recorded before subjects were stored canonical: its claims match its record as they are.
+    legacy = await token_as_spelled(container, "operator", "Olivia")
+    r = await client.post("/api/v1/configs", headers=legacy, json=CONFIG_BODY)
+    assert r.status_code == 201, r.text
+    assert r.json()["createdBy"] == "Olivia"
+
+
+# -- subjects ------------------------------------------------------------------------------
+
+
+async def test_the_token_route_stores_the_subject_canonical(client: httpx.AsyncClient, auth: Auth) -> None:
+    admin = await auth("admin", "root")
+    r = await client.post("/api/v1/tokens", headers=admin, json={"subject": "  Alice   Smith ", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    assert issued["subject"] == "alice smith"
+    assert _claims(_bearer(issued["accessToken"]))["sub"] == "alice smith"
+
+    for spelling in ("ALICE SMITH", "alice smith"):
+        listed = (await client.get("/api/v1/tokens", headers=admin, params={"subject": spelling})).json()
+        assert [t["tokenId"] for t in listed] == [issued["tokenId"]]
+    audit = (await client.get("/api/v1/audit", headers=admin, params={"action": "token.issue"})).json()
+    assert [(i["actor"], i["targetId"]) for i in audit["items"]][:1] == [("root", issued["tokenId"])]
+    assert "'alice smith'" in audit["items"][0]["summary"]
+
+
+async def test_the_token_list_finds_tokens_recorded_under_an_earlier_spelling(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    legacy = _claims(await token_as_spelled(container, "viewer", "Vera"))["jti"]
+    current = _claims(await auth("viewer", "VERA"))["jti"]
+    admin = await auth("admin", "root")
+    listed = (await client.get("/api/v1/tokens", headers=admin, params={"subject": "Vera"})).json()
+    assert {t["tokenId"] for t in listed} == {legacy, current}
+
+
+@pytest.mark.parametrize("subject", ["ali\u200bce", "\u202eecila", "ali\u2028ce"])
+async def test_a_subject_with_an_invisible_character_is_refused(
+    subject: str, client: httpx.AsyncClient, auth: Auth, count_rows: CountRows
+) -> None:
+    admin = await auth("admin", "root")
+    tokens_before = await count_rows("tokens")
+    r = await client.post("/api/v1/tokens", headers=admin, json={"subject": subject, "role": "viewer"})
+    assert fields(problem(r, 422)) == ["body.subject"]
+    r = await client.post("/api/v1/credentials", headers=admin, json={"name": subject, "role": "viewer"})
+    assert fields(problem(r, 422)) == ["body.name"]
+    assert await count_rows("tokens") == tokens_before
+    assert await count_rows("credentials") == 0
+
+
+async def test_an_api_key_is_named_canonical_and_exchanges_for_that_subject(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    admin = await auth("admin", "root")
+    created = await _create_key(client, admin, "Fleet  EU", "server")
+    assert created["name"] == "fleet eu"
+    r = await client.post("/api/v1/auth/token", json={"apiKey": created["apiKey"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "fleet eu"
+
+    # A key named before names were stored canonical exchanges for the canonical subject.
+    async with container.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE credentials SET name = 'Fleet EU'"))
+    r = await client.post("/api/v1/auth/token", json={"apiKey": created["apiKey"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "fleet eu"
+    assert (
+        await client.get("/api/v1/snapshot?environment=Staging", headers=_bearer(r.json()["accessToken"]))
+    ).status_code == 200
 
 
 async def test_revoking_twice_is_harmless_and_audited_once(

@@ -208,15 +208,15 @@ async def test_concurrent_requests_with_an_expired_cache_entry_check_the_store_o
         issued = await container.auth.issue_token(uow, SYSTEM, subject="gs", role=Role.SERVER, ttl=None)
         await uow.commit()
     calls = 0
-    original = AuthRepository.token_is_valid
+    original = AuthRepository.get_token
 
-    async def counted(self: AuthRepository, jti: str) -> bool:
+    async def counted(self: AuthRepository, jti: str) -> Any:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0)  # let the other requests arrive while this check is out
         return await original(self, jti)
 
-    monkeypatch.setattr(AuthRepository, "token_is_valid", counted)
+    monkeypatch.setattr(AuthRepository, "get_token", counted)
     header = f"Bearer {issued.token}"
     principals = await asyncio.gather(*(container.authenticator.authenticate(header) for _ in range(20)))
     assert {p.subject for p in principals} == {"gs"}

@@ -12,7 +12,7 @@ import pytest
 from hotswap.container import Container
 from hotswap.core.clock import ManualClock
 from hotswap.core.pagination import encode_cursor
-from tests.helpers import Auth, CountRows, Headers, fields, problem
+from tests.helpers import Auth, CountRows, Headers, fields, problem, token_as_spelled
 from tests.rollouts.support import config_with_two_versions, deploy, get, register_servers, served
 
 SERVERS = {f"gs-{i}": ("NA-WEST" if i % 2 else "EU-WEST") for i in range(40)}
@@ -333,6 +333,26 @@ async def test_a_config_being_rolled_out_is_changed_only_through_its_deployment(
     await client.post(f"/api/v1/deployments/{created['id']}/cancel", headers=op)
     r = await client.post("/api/v1/configs/balance/releases", headers=op, json={"version": "2.0.0"})
     assert r.status_code == 201, r.text
+
+
+async def test_nobody_decides_a_deployment_they_requested_or_wrote_under_another_spelling(
+    client: httpx.AsyncClient, container: Container, op: Headers, auth: Auth, approver: Headers
+) -> None:
+    # The version was written by a token recorded before subjects were stored canonical ("Oscar");
+    # the deployment is requested by "olivia". Neither may decide it, however spelled.
+    oscar = await token_as_spelled(container, "operator", "Oscar")
+    await config_with_two_versions(client, oscar, "prod-balance", environment="Production", live=False)
+    created = await deploy(client, op, configName="prod-balance", configVersion="2.0.0", strategy="Direct")
+    assert created["status"] == "PendingApproval"
+    url = f"/api/v1/approvals/{created['approvalId']}"
+    assert (await client.get(url, headers=approver)).json()["authors"] == ["Oscar"]
+    for who, why in (("oscar", "wrote it"), ("OSCAR", "wrote it"), ("Olivia", "requested it")):
+        for decision in ("approve", "reject"):
+            refused = problem(await client.post(f"{url}/{decision}", headers=await auth("admin", who)), 403)
+            assert why in refused["detail"]
+    assert (await get(client, op, created["id"]))["status"] == "PendingApproval"
+    r = await client.post(f"{url}/approve", headers=approver)
+    assert r.status_code == 200, r.text
 
 
 async def test_a_pending_release_blocks_a_deployment(client: httpx.AsyncClient, op: Headers) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hotswap.auth.model import same_subject
 from hotswap.core.errors import Conflict, Forbidden
 
 
@@ -41,9 +42,11 @@ class Approval:
     def decide(self, decision: Decision, *, by: str, at: datetime, comment: str | None) -> Approval:
         if self.status is not ApprovalStatus.PENDING:
             raise Conflict(f"Approval {self.id} is already {self.status.value}.", extra={"status": self.status.value})
-        if by == self.requested_by:
+        # One person under two spellings ("Alice", "alice") is one person: compared canonical, so
+        # rows written before subjects were stored canonical are judged alike.
+        if same_subject(by, self.requested_by):
             raise Forbidden("A change cannot be approved or rejected by the person who requested it.")
-        if by in self.authors:
+        if any(same_subject(by, author) for author in self.authors):
             raise Forbidden("A change cannot be approved or rejected by someone who wrote it.")
         status = ApprovalStatus.APPROVED if decision is Decision.APPROVE else ApprovalStatus.REJECTED
         return dataclasses.replace(self, status=status, decided_by=by, decided_at=at, comment=comment)

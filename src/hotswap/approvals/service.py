@@ -9,7 +9,7 @@ from typing import Protocol
 from hotswap.approvals.model import Approval, ApprovalStatus, Decision
 from hotswap.approvals.repository import ApprovalRepository
 from hotswap.audit.service import AuditLog
-from hotswap.auth.model import Principal
+from hotswap.auth.model import Principal, canonical_subject
 from hotswap.core.errors import Conflict, NotFound
 from hotswap.core.ids import new_id
 from hotswap.core.pagination import Page, check_limit, cursor_instant, cursor_str, encode_cursor
@@ -22,6 +22,18 @@ class ApprovalHandler(Protocol):
     transaction. Each kind of subject registers one (the composition root wires them)."""
 
     async def on_approval_decided(self, uow: UnitOfWork, approval: Approval, actor: Principal) -> None: ...
+
+
+def _other_authors(authors: Iterable[str], requester: str) -> tuple[str, ...]:
+    """The authors besides the requester (whom `requested_by` names), one spelling per person."""
+    seen = {canonical_subject(requester)}
+    kept = []
+    for author in sorted(set(authors)):
+        canonical = canonical_subject(author)
+        if canonical not in seen:
+            seen.add(canonical)
+            kept.append(author)
+    return tuple(kept)
 
 
 class ApprovalService:
@@ -54,7 +66,7 @@ class ApprovalService:
             status=ApprovalStatus.PENDING,
             requested_by=actor.subject,
             requested_at=uow.clock.now(),
-            authors=tuple(sorted(set(authors) - {actor.subject})),
+            authors=_other_authors(authors, actor.subject),
         )
         await ApprovalRepository(uow.conn).add(approval)
         await self.audit.record(

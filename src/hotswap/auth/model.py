@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+from hotswap.core.errors import FieldError, InvalidInput
 
 
 class Role(StrEnum):
@@ -79,3 +82,49 @@ class Principal:
 
 
 SYSTEM = Principal(subject="system", role=Role.ADMIN, token_id="-")
+
+
+# -- subjects: who a token is for --------------------------------------------------------
+
+# The columns that hold a subject (tokens.subject, created_by, requested_by...) are this long.
+SUBJECT_MAX_LENGTH = 200
+
+# Characters a subject may not hold: control, format (zero-width and direction marks), surrogate,
+# private-use and unassigned code points, and line and paragraph separators. Invisible ones would
+# let two subjects that print alike be two people to the four-eyes rule.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def canonical_subject(subject: str) -> str:
+    """The one spelling of a subject: Unicode NFKC, case folded (NFKC again, as case folding can
+    undo it), runs of white space made one space, trimmed. "Alice", "alice" and a fullwidth "ALICE"
+    are one person: subjects are stored in this form when a token or an API key is issued, and two
+    subjects are compared in it (`same_subject`), so rows written before subjects were stored this
+    way compare alike too. Never raises: it also reads stored subjects, whatever they hold."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", subject).casefold())
+    return " ".join(folded.split())
+
+
+def same_subject(a: str, b: str) -> bool:
+    """Whether two subjects name the same person (the four-eyes rule compares with this)."""
+    return a == b or canonical_subject(a) == canonical_subject(b)
+
+
+def checked_subject(subject: str, field: str) -> str:
+    """`subject` in its canonical form, to be stored; 422 naming `field` when it is empty, holds a
+    control or invisible character, or is longer than the columns once normalized."""
+    for char in subject:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise InvalidInput(
+                f"A subject may not contain control or invisible characters (it holds U+{ord(char):04X}).",
+                errors=[FieldError(field, f"must not contain U+{ord(char):04X}")],
+            )
+    canonical = canonical_subject(subject)
+    if not canonical:
+        raise InvalidInput("A subject must not be empty.", errors=[FieldError(field, "must not be empty")])
+    if len(canonical) > SUBJECT_MAX_LENGTH:
+        raise InvalidInput(
+            f"A subject may be at most {SUBJECT_MAX_LENGTH} characters once normalized; this one is {len(canonical)}.",
+            errors=[FieldError(field, f"must be at most {SUBJECT_MAX_LENGTH} characters once normalized")],
+        )
+    return canonical

@@ -17,13 +17,9 @@ class AuthRepository:
         await self.conn.execute(tokens.insert().values(**row))
 
     async def get_token(self, jti: str) -> sa.Row[Any] | None:
+        """What was recorded when the token `jti` was issued (subject, role, expiry...) and whether
+        it was revoked; None when no such token was issued here."""
         return (await self.conn.execute(sa.select(tokens).where(tokens.c.jti == jti))).first()
-
-    async def token_is_valid(self, jti: str) -> bool:
-        """Issued by us and not revoked. A token we have no record of is refused: every token is
-        recorded when issued, so an unknown id means a forged or foreign token (or a wiped store)."""
-        row = (await self.conn.execute(sa.select(tokens.c.revoked_at).where(tokens.c.jti == jti))).first()
-        return row is not None and row.revoked_at is None
 
     async def revoke_tokens_of_credential(self, credential_id: str, at: datetime, by: str) -> int:
         result = await self.conn.execute(
@@ -41,10 +37,10 @@ class AuthRepository:
         )
         return bool(result.rowcount)
 
-    async def list_tokens(self, *, subject: str | None, include_revoked: bool, limit: int) -> list[sa.Row[Any]]:
+    async def list_tokens(self, *, subjects: set[str] | None, include_revoked: bool, limit: int) -> list[sa.Row[Any]]:
         query = sa.select(tokens).order_by(tokens.c.issued_at.desc(), tokens.c.jti).limit(limit)
-        if subject is not None:
-            query = query.where(tokens.c.subject == subject)
+        if subjects is not None:
+            query = query.where(tokens.c.subject.in_(sorted(subjects)))
         if not include_revoked:
             query = query.where(tokens.c.revoked_at.is_(None))
         return list((await self.conn.execute(query)).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotswap.auth.model import Principal, Role
+from hotswap.auth.model import Principal, Role, canonical_subject, checked_subject
 from hotswap.auth.repository import AuthRepository
 from hotswap.auth.signals import TokensRevoked
 from hotswap.auth.tokens import TOKEN_EXCHANGE, IssuedToken, TokenCodec
@@ -24,6 +25,8 @@ from hotswap.core.signals import Signals
 from hotswap.storage.uow import READ_ONLY, UnitOfWork
 
 API_KEY_PREFIX = "hsk_"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,19 @@ class AuthService:
         subject: str,
         role: Role,
         ttl: timedelta | None = None,
-        credential_id: str | None = None,
     ) -> IssuedToken:
-        subject = subject.strip()
-        if not subject:
-            raise InvalidInput("A token needs a subject.", errors=[FieldError("body.subject", "must not be empty")])
+        """Sign and record a token for `subject`, stored (and signed) in its canonical form."""
+        return await self._issue(uow, actor, checked_subject(subject, "body.subject"), role, ttl, None)
+
+    async def _issue(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        subject: str,
+        role: Role,
+        ttl: timedelta | None,
+        credential_id: str | None,
+    ) -> IssuedToken:
         ttl = ttl or self.default_ttl(role)
         if ttl <= timedelta(0):
             raise InvalidInput(
@@ -123,10 +134,17 @@ class AuthService:
     async def list_tokens(
         self, uow: UnitOfWork, *, subject: str | None, include_revoked: bool, limit: int
     ) -> list[Any]:
-        """Issued tokens, newest first."""
-        return await AuthRepository(uow.conn).list_tokens(subject=subject, include_revoked=include_revoked, limit=limit)
+        """Issued tokens, newest first; `subject` as written or in its canonical form (tokens issued
+        before subjects were stored canonical keep the spelling they were issued with)."""
+        spellings = None if subject is None else {subject.strip(), canonical_subject(subject)}
+        return await AuthRepository(uow.conn).list_tokens(
+            subjects=spellings, include_revoked=include_revoked, limit=limit
+        )
 
     async def create_credential(self, uow: UnitOfWork, actor: Principal, *, name: str, role: Role) -> NewCredential:
+        """An API key; its name is the subject of the tokens it is exchanged for, so it is checked
+        and stored like one."""
+        name = checked_subject(name, "body.name")
         credential_id = new_id("key")
         secret = secrets.token_urlsafe(32)
         await AuthRepository(uow.conn).add_credential(
@@ -191,8 +209,10 @@ class AuthService:
         if not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
             raise invalid
         role = Role(row.role)
-        owner = Principal(subject=row.name, role=role, token_id="-")
-        return await self.issue_token(uow, owner, subject=row.name, role=role, ttl=ttl, credential_id=credential_id)
+        # Canonical, not checked: a key named before names were checked keeps working.
+        subject = canonical_subject(row.name)
+        owner = Principal(subject=subject, role=role, token_id="-")
+        return await self._issue(uow, owner, subject, role, ttl, credential_id)
 
     async def bootstrap_admin(self, uow: UnitOfWork) -> NewCredential | None:
         """On first start, create the admin API key (returned once, to be printed)."""
@@ -213,14 +233,36 @@ def _api_key_sent() -> Unauthorized:
     )
 
 
+def _check_record(record: Any, principal: Principal, expires: int) -> None:
+    """Accept a token only as it was issued: recorded, claiming the subject, role and expiry its
+    record holds, and not revoked. A valid signature proves only that the signing secret was used:
+    whoever holds a leaked secret can sign a recorded token id under a higher role or a later
+    expiry, and the record is what tells it apart."""
+    if record is None:
+        raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+    claimed = (principal.subject, principal.role.value, expires)
+    if (record.subject, record.role, int(record.expires_at.timestamp())) != claimed:
+        log.warning(
+            "a bearer token's claims differ from its record: it was signed again, so the signing secret may "
+            "have leaked",
+            extra={"token_id": principal.token_id},
+        )
+        raise Unauthorized("The bearer token does not match the token issued under its id.", reason="forged")
+    if record.revoked_at is not None:
+        raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+
+
 class Authenticator:
-    """Bearer token -> Principal, accepting only tokens recorded as issued and not revoked.
+    """Bearer token -> Principal, accepting only tokens recorded as issued, not revoked, and
+    claiming what their record holds.
 
     A token found valid is remembered for `cache_seconds` (never past its expiry), so the hot
     routes that game servers call thousands of times a second neither verify a signature nor
     read the store per request. A revocation clears the memory at once in the revoking process
     and, through the change bus, in the others; `cache_seconds` bounds the window if a bus
-    message is lost.
+    message is lost. The memory is keyed by the whole token, so an entry vouches only for the
+    claims that were compared with the record: a token re-signed with other claims under the same
+    id is another key, and is checked against the store.
     """
 
     def __init__(
@@ -273,9 +315,8 @@ class Authenticator:
         try:
             async with self.engine.connect() as conn:
                 await conn.execution_options(**READ_ONLY)
-                valid = await AuthRepository(conn).token_is_valid(principal.token_id)
-            if not valid:
-                raise Unauthorized("The bearer token has been revoked or was not issued here.", reason="revoked")
+                record = await AuthRepository(conn).get_token(principal.token_id)
+            _check_record(record, principal, expires)
         except asyncio.CancelledError:
             check.cancel()  # the waiters retry on their own
             raise

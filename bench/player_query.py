@@ -23,6 +23,15 @@ Needs wrk (Debian package `wrk`: `make bench-tools`) and the dev dependencies.
 With `--events 50` the snapshot also holds 50 active live events (some for a segment,
 some in two regions, some with A/B variants): every evaluate answer then carries the events that
 player is in, and the ratio to the bare route is the same measurement with events served.
+
+With `--hostile-regex` it measures instead, in the same run and on each server, the player query
+without and then with two more rules whose conditions backtrack catastrophically on a
+backtracking engine, `{"nick": {"$regex": "^(a|a)*$"}}` and `^a*a*a*a*a*a*a*a*a*a*a*a*$`
+(2^24 and C(35,11) steps per request there), every player's `nick` a 30-character near-miss
+(24 a's, a b, and five digits of its own). Both runs send the same 20,000 bodies, each with its
+own `level` too: more distinct attribute values than the snapshot remembers answers for, so every
+request evaluates every predicate, in both runs. Prints both rates and their ratio; the bare
+route and the JSON-library comparison are skipped.
 """
 
 from __future__ import annotations
@@ -99,18 +108,8 @@ async def seed(database_url: str, events: int = 0) -> str:
             async with container.uow() as uow:  # Staging: released at once, no approval
                 await container.releases.request_release(uow, SYSTEM, name, version="1.0.0", comment=None)
                 await uow.commit()
-            rules: list[dict[str, Any]] = [
-                {"id": "vip", "segment": f"seg-{i % 20}", "override": {"economy": {"goldPerMatch": 500}}},
-                {
-                    "id": "eu-mobile",
-                    "condition": {"region": {"$in": ["eu-west", "eu-east"]}, "platform": "ios"},
-                    "override": {"dropRate": 0.2},
-                },
-            ]
-            if i % 5 == 0:
-                rules.append({"id": "canary", "rollout": {"percentage": 30}, "override": {"enabled": False}})
             async with container.uow() as uow:
-                await container.targeting.set_rules(uow, SYSTEM, name, rules)
+                await container.targeting.set_rules(uow, SYSTEM, name, _rules(i))
                 await uow.commit()
         await seed_events(container, events)
         async with container.uow() as uow:
@@ -119,6 +118,39 @@ async def seed(database_url: str, events: int = 0) -> str:
             )
             await uow.commit()
         return issued.token
+    finally:
+        await container.aclose()
+
+
+def _rules(i: int) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {"id": "vip", "segment": f"seg-{i % 20}", "override": {"economy": {"goldPerMatch": 500}}},
+        {
+            "id": "eu-mobile",
+            "condition": {"region": {"$in": ["eu-west", "eu-east"]}, "platform": "ios"},
+            "override": {"dropRate": 0.2},
+        },
+    ]
+    if i % 5 == 0:
+        rules.append({"id": "canary", "rollout": {"percentage": 30}, "override": {"enabled": False}})
+    return rules
+
+
+HOSTILE_RULES = [
+    {"id": "hostile-alternation", "condition": {"nick": {"$regex": "^(a|a)*$"}}, "override": {"dropRate": 0.9}},
+    {"id": "hostile-stars", "condition": {"nick": {"$regex": "^" + "a*" * 12 + "$"}}, "override": {"dropRate": 0.8}},
+]
+
+
+async def set_hostile_rules(database_url: str, hostile: bool) -> None:
+    """config-00's own rules, after `HOSTILE_RULES` when `hostile`."""
+    settings = Settings(env="test", database_url=database_url, jwt_secret=SECRET, bootstrap_admin=False)
+    container = build_container(settings)
+    try:
+        async with container.uow() as uow:
+            rules = [*HOSTILE_RULES, *_rules(0)] if hostile else _rules(0)
+            await container.targeting.set_rules(uow, SYSTEM, "config-00", rules)
+            await uow.commit()
     finally:
         await container.aclose()
 
@@ -165,6 +197,14 @@ def contexts(n: int) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
+
+
+def hostile_contexts(n: int) -> list[dict[str, Any]]:
+    """As `contexts`, each with its own `level` and a near-miss `nick` of its own."""
+    out = contexts(n)
+    for i, context in enumerate(out):
+        context["attributes"] |= {"level": i, "nick": "a" * 24 + f"b{i:05d}"}
+    return out
 
 
 def _free_port() -> int:
@@ -298,6 +338,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--events", type=int, default=0, help="live events in the snapshot (the target says 50)")
+    parser.add_argument(
+        "--hostile-regex",
+        action="store_true",
+        help="the rate without and with rules whose regexes backtrack on a near-miss (see above)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench-tools` (Debian package wrk)")
@@ -305,7 +350,7 @@ def main() -> None:
         database_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         migrate.upgrade(database_url)
         token = asyncio.run(seed(database_url, args.events))
-        bodies = [orjson.dumps(c) for c in contexts(5000)]
+        bodies = [orjson.dumps(c) for c in (hostile_contexts(20_000) if args.hostile_regex else contexts(5000))]
         bodies_file = Path(tmp, "bodies.jsonl")
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
         script = Path(tmp, "evaluate.lua")
@@ -339,6 +384,9 @@ def main() -> None:
             f" ({reasons.count('default')} default, {len(reasons) - reasons.count('default')} by a rule)"
         )
         print(f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run, one server worker\n")
+        if args.hostile_regex:
+            hostile(args, database_url, env, token, script, bodies)
+            return
         print(f"{'server':<9} {'route':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}")
         for server in args.servers.split(","):
             bare = Served(server, "bench._asgi_targets:bare_app", {**env, "BENCH_BODY_BYTES": str(len(answer.content))})
@@ -361,6 +409,81 @@ def main() -> None:
         from hotswap.targeting.snapshot import compile_snapshot
 
         json_libraries(bodies, compile_snapshot(snapshot_doc.json()), 20_000)
+
+
+def hostile(
+    args: argparse.Namespace, database_url: str, env: dict[str, str], token: str, script: Path, bodies: list[bytes]
+) -> None:
+    """The player query without and with `HOSTILE_RULES` in the snapshot, on each server: two
+    rounds, alternating, the best run of each kept (the machine's other load only slows a run).
+    Then the same in process: `evaluate_json` over the same contexts, from both snapshots."""
+    servers = args.servers.split(",")
+    runs: dict[tuple[str, bool], list[tuple[float, float, float]]] = {}
+    documents: dict[bool, dict[str, Any]] = {}
+    for _round in range(2):
+        for with_rules in (False, True):
+            asyncio.run(set_hostile_rules(database_url, with_rules))
+            if with_rules not in documents:
+                documents[with_rules] = _check_hostile(env, token, bodies, with_rules)
+            for server in servers:
+                runs.setdefault((server, with_rules), []).append(_measure(server, env, script, args))
+    print(f"rules added to config-00: {', '.join(repr(r['condition']['nick']['$regex']) for r in HOSTILE_RULES)}")
+    print(f"first player's nick: {orjson.loads(bodies[0])['attributes']['nick']!r} (answered: no match)\n")
+    print(f"{'server':<9} {'without req/s':>14} {'p99 ms':>7} {'with req/s':>11} {'p99 ms':>7} {'with/without':>13}")
+    for server in servers:
+        rps, _p50, p99 = max(runs[server, False])
+        h_rps, _h_p50, h_p99 = max(runs[server, True])
+        print(f"{server:<9} {rps:14.0f} {p99:7.2f} {h_rps:11.0f} {h_p99:7.2f} {h_rps / rps:12.0%}")
+        rates = [f"{r[0]:.0f}" for r in runs[server, False]], [f"{r[0]:.0f}" for r in runs[server, True]]
+        print(f"{'':<9} (each run, req/s: without {', '.join(rates[0])}; with {', '.join(rates[1])})")
+    from hotswap.targeting.snapshot import compile_snapshot
+
+    contexts_ = [orjson.loads(b) for b in bodies]
+    best: dict[bool, float] = {}
+    for _round in range(3):
+        for with_rules, document in documents.items():
+            snapshot = compile_snapshot(document)  # a fresh memo: every context is new to it
+            at = datetime.now(UTC)
+            start = time.perf_counter()
+            for c in contexts_:
+                snapshot.evaluate_json(Context(c["playerId"], None, c["region"], c["platform"], c["attributes"]), at)
+            took = (time.perf_counter() - start) / len(contexts_) * 1e6
+            best[with_rules] = min(best.get(with_rules, took), took)
+    print(
+        f"\nin process, evaluate_json over the {len(contexts_):,} contexts (best of 3):"
+        f" without {best[False]:.1f} µs, with {best[True]:.1f} µs per request"
+        f" ({best[True] - best[False]:+.1f} µs; the rate with/without: {best[False] / best[True]:.0%})"
+    )
+
+
+def _check_hostile(env: dict[str, str], token: str, bodies: list[bytes], with_rules: bool) -> dict[str, Any]:
+    """The snapshot served; with the rules, they are in it and decide: a near-miss is no match,
+    a run of a's is one."""
+    probe = Served("uvicorn", "bench._asgi_targets:hotswap_app", env)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        url = probe.url + "/api/v1/evaluate?environment=Staging"
+        document: dict[str, Any] = httpx.get(probe.url + "/api/v1/snapshot?environment=Staging", headers=headers).json()
+        if with_rules:
+            ids = [rule["id"] for rule in document["configs"]["config-00"]["rules"]]
+            assert ids[:2] == [rule["id"] for rule in HOSTILE_RULES], ids
+            near_miss = httpx.post(url, content=bodies[0], headers=headers).json()["configs"]["config-00"]
+            context = orjson.loads(bodies[0])
+            context["attributes"]["nick"] = "a" * 30
+            matching = httpx.post(url, json=context, headers=headers).json()["configs"]["config-00"]
+            assert near_miss.get("ruleId") not in ids[:2], near_miss
+            assert matching.get("ruleId") == "hostile-alternation", matching
+        return document
+    finally:
+        probe.stop()
+
+
+def _measure(server: str, env: dict[str, str], script: Path, args: argparse.Namespace) -> tuple[float, float, float]:
+    app = Served(server, "bench._asgi_targets:hotswap_app", env)
+    try:
+        return wrk(app.url, script, args.duration, args.connections)
+    finally:
+        app.stop()
 
 
 if __name__ == "__main__":

@@ -168,6 +168,42 @@ async def test_invalid_profile_is_422_naming_the_field(
     assert await count_rows("config_profiles") == 0
 
 
+async def test_a_schema_pattern_re2_cannot_run_is_refused_naming_it(
+    client: httpx.AsyncClient, op: Headers, count_rows: CountRows
+) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(?!admin).+$"}}}
+    body = {"name": "svc", "environment": "Development", "jsonSchema": schema}
+    p = problem(await client.post("/api/v1/configs", headers=op, json=body), 422)
+    [error] = p["errors"]
+    assert error["field"] == "body.jsonSchema.properties.name.pattern"
+    assert "look-arounds" in error["message"]
+    assert "RE2" in error["message"]
+    assert await count_rows("config_profiles") == 0
+
+    await create_config(client, op, "svc")
+    keyed = {"patternProperties": {"^(\\w)\\1$": {"type": "integer"}}}
+    p = problem(await client.patch("/api/v1/configs/svc", headers=op, json={"jsonSchema": keyed}), 422)
+    assert fields(p) == ["body.jsonSchema.patternProperties.^(\\w)\\1$"]
+    assert "back-references" in p["errors"][0]["message"]
+    assert (await client.get("/api/v1/configs/svc", headers=op)).json()["jsonSchema"] is None
+
+
+@pytest.mark.parametrize("pattern", ["^(a|a)*$", "^a*a*a*a*a*a*a*a*a*a*a*a*$", "^(a|aa)+$", "^(a{1,30}){1,30}$"])
+async def test_a_schema_pattern_that_would_backtrack_checks_a_near_miss(
+    client: httpx.AsyncClient, op: Headers, count_rows: CountRows, pattern: str
+) -> None:
+    # Schemas match on RE2, in time linear in the value: a near-miss cannot stall a write.
+    schema = {"type": "object", "properties": {"nick": {"type": "string", "pattern": pattern}}}
+    schema["patternProperties"] = {pattern: {"type": "integer"}}
+    await create_config(client, op, "svc", jsonSchema=schema)
+    near_miss = "a" * 24 + "b"
+    p = problem(await add_version(client, op, "svc", "1.0.0", {"nick": near_miss}), 422)
+    assert fields(p) == ["body.configData.nick"]
+    assert await count_rows("config_versions") == 0
+    ok = await add_version(client, op, "svc", "1.0.0", {"nick": "a" * 24, "a" * 20_000 + "b": "any", "aaa": 1})
+    assert ok.status_code == 201, ok.text
+
+
 async def test_malformed_json_body_is_a_problem_not_a_500(client: httpx.AsyncClient, op: Headers) -> None:
     r = await client.post(
         "/api/v1/configs", headers={**op, "content-type": "application/json"}, content=b'{"name": "svc",'

@@ -238,6 +238,20 @@ async def test_a_rule_overrides_part_of_the_value_for_matching_players(
     assert other["configs"]["balance"]["reason"] == "default"
 
 
+@pytest.mark.parametrize("pattern", ["^(a|a)*$", "^a*a*a*a*a*a*a*a*a*a*a*a*$", "^(a|aa)+$", "^(a{1,30}){1,30}$"])
+async def test_a_rule_whose_pattern_would_backtrack_answers_a_near_miss(
+    client: httpx.AsyncClient, op: Headers, server: Headers, pattern: str
+) -> None:
+    # Patterns match on RE2, in time linear in the attribute: a near-miss cannot stall the query.
+    await release(client, op, "balance", {"hp": 100})
+    await set_rules(
+        client, op, "balance", [{"id": "as", "condition": {"nick": {"$regex": pattern}}, "value": {"hp": 1}}]
+    )
+    for nick, reason in [("a" * 24 + "b", "default"), ("a" * 20_000 + "b", "default"), ("a" * 24, "rule")]:
+        answer = await evaluate(client, server, {"playerId": "p1", "attributes": {"nick": nick}})
+        assert answer["configs"]["balance"]["reason"] == reason
+
+
 async def test_a_segment_rule_uses_the_segment_definition(
     client: httpx.AsyncClient, op: Headers, server: Headers
 ) -> None:
@@ -405,6 +419,8 @@ async def test_targeting_rules_round_trip_with_etag(client: httpx.AsyncClient, o
         ({"id": "x", "value": [1]}, ["body.rules[0].value"]),
         ({"id": "x", "override": {}, "segment": "no-such"}, ["body.rules[0].segment"]),
         ({"id": "x", "override": {}, "condition": {"$or": 3}}, ["body.rules[0].condition"]),
+        ({"id": "x", "override": {}, "condition": {"a": {"$regex": "(a)\\1"}}}, ["body.rules[0].condition.a.$regex"]),
+        ({"id": "x", "override": {}, "condition": {"a": {"$regexi": "(?=a)"}}}, ["body.rules[0].condition.a.$regexi"]),
         ({"id": "x", "override": {}, "rollout": {"percentage": 101}}, ["body.rules[0].rollout.percentage"]),
         ({"id": "x", "override": {}, "activeFrom": "soon"}, ["body.rules[0].activeFrom"]),
         ({"id": "x", "override": {}, "colour": "red"}, ["body.rules[0].colour"]),

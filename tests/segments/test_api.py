@@ -126,7 +126,7 @@ async def test_duplicate_id_is_409_and_writes_nothing(
         ({"condition": None}, "body.condition"),
         ({"condition": {"$or": {"a": 1}}}, "body.condition.$or"),
         ({"condition": {"level": {"$gtee": 3}}}, "body.condition.level.$gtee"),
-        ({"condition": {"name": {"$regex": "^(a+)+$"}}}, "body.condition.name.$regex"),
+        ({"condition": {"name": {"$regex": "^(a)\\1$"}}}, "body.condition.name.$regex"),  # RE2: no back-references
         ({"colour": "blue"}, "body.colour"),
     ],
 )
@@ -143,6 +143,27 @@ async def test_invalid_create_is_422_naming_the_field(
     assert field in fields(p), p
     assert await count_rows("segments") == len(BUILTIN_SEGMENTS)
     assert await revisions(container) == before
+
+
+async def test_a_pattern_re2_cannot_run_is_refused_saying_so(
+    client: httpx.AsyncClient, op: Headers, count_rows: CountRows
+) -> None:
+    body = {**WHALES, "condition": {"$or": [{"email": {"$regexi": "^(?!.*@example\\.com$)"}}]}}
+    p = problem(await client.post("/api/v1/segments", headers=op, json=body), 422)
+    [error] = p["errors"]
+    assert error["field"] == "body.condition.$or.0.email.$regexi"
+    assert "look-arounds" in error["message"]
+    assert "RE2" in error["message"]
+    assert await count_rows("segments") == len(BUILTIN_SEGMENTS)
+
+
+@pytest.mark.parametrize("pattern", ["^(a|a)*$", "^a*a*a*a*a*a*a*a*a*a*a*a*$", "^(a{1,30}){1,30}$"])
+async def test_a_pattern_that_would_backtrack_is_stored(client: httpx.AsyncClient, op: Headers, pattern: str) -> None:
+    # RE2 matches in linear time whatever the pattern: nothing to refuse.
+    body = {**WHALES, "condition": {"nick": {"$regex": pattern}}}
+    r = await client.post("/api/v1/segments", headers=op, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["condition"] == body["condition"]
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from hotswap.configs.schema_regex import validator_class
 from hotswap.core.errors import FieldError, InvalidInput
 from hotswap.core.jsonutil import JSONObject, UnfitJSON, check_fit, strict_loads
-from hotswap.targeting.validation import has_nested_repeat
+from hotswap.targeting.regex import pattern_problem
 
 # Nesting limits: deeper documents are refused (422) before anything recursive touches them.
 MAX_DATA_DEPTH = 32
@@ -85,22 +86,36 @@ def _references(schema: Any) -> Iterable[str]:
             stack.extend(item)
 
 
-def _patterns(schema: Any) -> Iterable[str]:
-    """Every regular expression in a schema: `pattern` values and `patternProperties` keys."""
-    stack = [schema]
+# Keywords whose values are data, not schemas: a "pattern" key inside them is not a regex.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+# Keywords whose values map names to schemas: their keys are names, not keywords.
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+)
+
+
+def _patterns(schema: Any, field: str) -> Iterable[tuple[str, str]]:
+    """Every regular expression in a schema with its field: `pattern` values (`field.properties.
+    name.pattern`) and `patternProperties` keys (`field.patternProperties.<the pattern>`)."""
+    stack: list[tuple[Any, str]] = [(schema, field)]
     while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if key == "pattern" and isinstance(child, str):
-                    yield child
-                elif key == "patternProperties" and isinstance(child, dict):
-                    yield from (k for k in child if isinstance(k, str))
-                    stack.extend(child.values())
-                else:
-                    stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
+        item, at = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, f"{at}.{i}") for i, child in enumerate(item))
+        if not isinstance(item, dict):
+            continue
+        for key, child in item.items():
+            here = f"{at}.{key}"
+            if key in _DATA_KEYWORDS:
+                continue
+            if key == "pattern" and isinstance(child, str):
+                yield here, child
+            elif key in _SCHEMA_MAPS and isinstance(child, dict):
+                if key == "patternProperties":
+                    yield from ((f"{here}.{name}", name) for name in child if isinstance(name, str))
+                stack.extend((sub, f"{here}.{name}") for name, sub in child.items())
+            else:
+                stack.append((child, here))
 
 
 def _schema_invalid(field: str, message: str) -> InvalidInput:
@@ -109,8 +124,15 @@ def _schema_invalid(field: str, message: str) -> InvalidInput:
 
 def check_json_schema(schema: JSONObject, field: str) -> None:
     """A schema is stored only if every version can later be validated against it: well formed,
-    bounded in depth, references local and resolvable, and evaluable without runaway recursion."""
+    bounded in depth, every regular expression one RE2 runs (see `schema_regex`), references
+    local and resolvable, and evaluable without runaway recursion."""
     _check_json_value(schema, MAX_SCHEMA_DEPTH, field)
+    refused = sorted(
+        (FieldError(at, problem) for at, pattern in _patterns(schema, field) if (problem := pattern_problem(pattern))),
+        key=lambda error: error.field,
+    )
+    if refused:
+        raise InvalidInput(f"The JSON Schema is not usable: {refused[0].field}: {refused[0].message}", errors=refused)
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:
@@ -129,13 +151,6 @@ def check_json_schema(schema: JSONObject, field: str) -> None:
             resolver.lookup(ref)
         except Unresolvable as exc:
             raise _schema_invalid(field, f"the reference {ref!r} points nowhere") from exc
-    for pattern in _patterns(schema):
-        if has_nested_repeat(pattern):
-            raise _schema_invalid(
-                field,
-                f"the pattern {pattern!r} repeats a repetition, which can take exponential time; "
-                "rewrite it without a quantifier inside a quantified group",
-            )
     for sample in ({}, {"_": None}):  # evaluate once: catches a schema that only refers to itself
         try:
             schema_errors(schema, sample, field)
@@ -145,7 +160,7 @@ def check_json_schema(schema: JSONObject, field: str) -> None:
 
 def schema_errors(schema: JSONObject, data: JSONObject, field: str) -> list[FieldError]:
     """Every place where `data` fails `schema`, as field paths and JSON Pointers under `field`."""
-    validator_cls = validator_for(schema, default=Draft202012Validator)
+    validator_cls = validator_class(schema)  # its regular expressions run on RE2
     validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
     try:
         found = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from hotswap.targeting import jsvalues as js
+from hotswap.targeting.regex import Pattern, PatternError, compile_pattern
 
 Attributes: TypeAlias = Mapping[str, Any]
 Predicate: TypeAlias = Callable[[Attributes], bool]
@@ -136,11 +137,15 @@ def _pad_version(value: str) -> str:
     return "-".join(part.rjust(5) if part.isdigit() and part.isascii() else part for part in parts)
 
 
-def _js_regex(source: str, ignore_case: bool) -> re.Pattern[str] | None:
+def _js_regex(source: str, ignore_case: bool) -> Pattern | None:
+    """On RE2 (`targeting.regex`): linear time in the attribute, whatever the pattern."""
     try:
-        return re.compile(source, re.IGNORECASE if ignore_case else 0)
-    except (re.error, TypeError, OverflowError, RecursionError):
-        return None  # an invalid pattern matches nothing, as in the reference SDK
+        return compile_pattern(source, ignore_case=ignore_case)
+    except PatternError:
+        # An invalid pattern matches nothing, as in the reference SDK; so does one that needs
+        # backtracking (a back-reference, a look-around), which is refused when stored but may
+        # reach an SDK in a snapshot written before.
+        return None
 
 
 class _Compiler:
@@ -212,7 +217,7 @@ class _Compiler:
             if pattern is None:
                 return _never
             search = pattern.search
-            return lambda v: search(v if v.__class__ is str else js.to_string(v)) is not None
+            return lambda v: search(v if v.__class__ is str else js.to_string(v))
         if op in ("$in", "$ini", "$nin", "$nini"):
             if not isinstance(expected, list):
                 return _never

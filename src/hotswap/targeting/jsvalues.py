@@ -14,7 +14,10 @@ import re
 from typing import Any
 
 NAN = float("nan")
-_NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# JavaScript's decimal literal. Each digit can be read one way only: `\d+\.?\d*` could split a
+# run of digits anywhere, which a backtracking engine tries one split at a time (quadratic in a
+# long attribute of digits followed by anything else, on the hot path).
+_NUMERIC = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
 def typeof(value: Any) -> str:

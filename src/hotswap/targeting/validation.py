@@ -4,20 +4,20 @@ A stored condition is compiled on every replica and inside every SDK, and evalua
 path. So at write time it is refused, with the path of the failing part, when it does not
 compile; when it names an operator the engine does not know (the reference SDKs would silently
 match nothing, which for a typo like `$gtee` is never what the team meant); when an operator
-gets an argument of the wrong kind; when a regular expression could backtrack catastrophically;
-or when it is too big or too deep to evaluate cheaply. Evaluation itself stays lenient.
+gets an argument of the wrong kind; when a regular expression is not one RE2 runs (it has no
+back-references or look-arounds: see `targeting.regex`, which also explains why matching needs
+no guard against backtracking); or when it is too big or too deep to evaluate cheaply.
+Evaluation itself stays lenient.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import re._constants as re_constants  # type: ignore[import-not-found]
-import re._parser as re_parser  # type: ignore[import-not-found]
 from typing import Any
 
 from hotswap.targeting.conditions import ConditionError, compile_condition, is_operator_object
 from hotswap.targeting.errors import FieldError, InvalidInput
+from hotswap.targeting.regex import pattern_problem
 
 MAX_CONDITION_DEPTH = 16  # nesting of objects and lists
 MAX_CONDITION_NODES = 10_000  # objects, lists and scalars (a `$in` of a few thousand ids fits)
@@ -38,38 +38,6 @@ VALUE_OPERATORS = frozenset(
 TYPE_NAMES = frozenset({"null", "boolean", "number", "string", "array", "object"})
 _LIST_OPERATORS = frozenset({"$in", "$ini", "$nin", "$nini", "$all", "$alli"})
 _INT64 = 2**63
-
-
-def has_nested_repeat(pattern: str) -> bool:
-    """Catastrophic backtracking guard. Python's `re` backtracks, and conditions and JSON Schemas
-    are matched on the event loop, so `^(a+)+$` against a long near-miss string would stall the
-    whole process. The classic cause is a repetition inside a repetition, one of them unbounded;
-    such patterns are refused when they are stored. The parse tree is read with `re._parser`:
-    the standard library has no public API for it, and a regex-engine dependency with match
-    timeouts would still need the same check for `patternProperties` inside jsonschema."""
-    try:
-        tree = re_parser.parse(pattern)
-    except (re.error, RecursionError, OverflowError):
-        return False  # not Python syntax: the caller's own check says what it thinks of it
-    repeats = {re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT}
-    stack: list[tuple[Any, int | None]] = [(item, None) for item in tree]
-    while stack:
-        (op, arg), outer = stack.pop()
-        children: list[Any] = []
-        inner = outer
-        if op in repeats:
-            _low, high, body = arg
-            if high > 1 and outer is not None and re_constants.MAXREPEAT in (high, outer):
-                return True
-            children, inner = list(body), (high if high > 1 else outer)
-        elif op == re_constants.SUBPATTERN:
-            children = list(arg[3])
-        elif op == re_constants.BRANCH:
-            children = [item for branch in arg[1] for item in branch]
-        elif op in (re_constants.ASSERT, re_constants.ASSERT_NOT, re_constants.ATOMIC_GROUP):
-            children = list(arg[1]) if op != re_constants.ATOMIC_GROUP else list(arg)
-        stack.extend((child, inner) for child in children)
-    return False
 
 
 def check_condition(condition: Any, field: str) -> None:
@@ -176,7 +144,7 @@ class _Checker:
         if op not in VALUE_OPERATORS:
             self.fail(path, f"unknown operator {op!r}")
         elif op in ("$regex", "$regexi"):
-            self.pattern(arg, path)
+            self.pattern(arg, path, ignore_case=op == "$regexi")
         elif op in _LIST_OPERATORS:
             if not isinstance(arg, list):
                 self.fail(path, f"{op} takes a list")
@@ -198,20 +166,10 @@ class _Checker:
         elif op == "$type" and arg not in TYPE_NAMES:
             self.fail(path, f"$type takes one of {', '.join(sorted(TYPE_NAMES))}")
 
-    def pattern(self, arg: Any, path: str) -> None:
+    def pattern(self, arg: Any, path: str, ignore_case: bool) -> None:
         if not isinstance(arg, str):
             self.fail(path, "takes a regular expression (a string)")
         elif len(arg) > MAX_PATTERN_LENGTH:
             self.fail(path, f"patterns are limited to {MAX_PATTERN_LENGTH} characters")
-        else:
-            try:
-                re.compile(arg)
-            except (re.error, RecursionError, OverflowError) as exc:
-                self.fail(path, f"not a valid regular expression: {exc}")
-                return
-            if has_nested_repeat(arg):
-                self.fail(
-                    path,
-                    f"the pattern {arg!r} repeats a repetition, which can take exponential time; "
-                    "rewrite it without a quantifier inside a quantified group",
-                )
+        elif (problem := pattern_problem(arg, ignore_case=ignore_case)) is not None:
+            self.fail(path, problem)

@@ -112,3 +112,12 @@ def test_a_condition_with_a_backtracking_pattern_answers_a_near_miss(source: str
     assert matches({"nick": "a" * 30})
     assert matches({"nick": ["a" * 30]})  # an array is matched as its JavaScript string, "aaa..."
     assert compile_condition({"n": {"$regex": "^1\\.5$"}})({"n": 1.5})  # other values as JavaScript's String()
+
+
+def test_a_pattern_whose_program_is_too_large_is_refused() -> None:
+    # Linear in the text times the program: a 61,000-instruction program is refused, so the
+    # worst a stored pattern costs on the player query stays bounded.
+    problem = pattern_problem(r"(\p{L}|b)*a\p{L}{50}$")
+    assert problem is not None
+    assert "61,001 instructions" in problem
+    assert pattern_problem(r"^[a-z0-9._-]+@example\.com$") is None

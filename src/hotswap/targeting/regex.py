@@ -89,7 +89,18 @@ def _compile(source: str, ignore_case: bool) -> Pattern | str:
     regexp = _RE2(encoded, options)
     if not regexp.ok():
         return _explain(regexp.error(), source)
+    if regexp.ProgramSize() > MAX_PROGRAM_SIZE:
+        return (
+            f"the pattern compiles to {regexp.ProgramSize():,} instructions, more than {MAX_PROGRAM_SIZE:,}: "
+            "split it, or replace large counted repeats such as \\p{L}{50} with a shorter form"
+        )
     return Pattern(source, ignore_case, regexp)
+
+
+# RE2 matches in time proportional to the text times the compiled program: linear, but a
+# program of 60,000 instructions (`(\p{L}|b)*a\p{L}{50}$`) still takes half a second over a
+# megabyte. Real targeting and schema patterns compile to a few hundred.
+MAX_PROGRAM_SIZE = 10_000
 
 
 _LOOK_AROUNDS = ("(?=", "(?!", "(?<=", "(?<!")

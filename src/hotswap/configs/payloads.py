@@ -18,7 +18,7 @@ from referencing.jsonschema import DRAFT202012
 
 from hotswap.configs.schema_regex import validator_class
 from hotswap.core.errors import FieldError, InvalidInput
-from hotswap.core.jsonutil import JSONObject, UnfitJSON, check_fit, strict_loads
+from hotswap.core.jsonutil import JSONObject, UnfitJSON, check_fit_fast, strict_loads
 from hotswap.targeting.regex import pattern_problem
 
 # Nesting limits: deeper documents are refused (422) before anything recursive touches them.
@@ -67,7 +67,7 @@ def _check_json_value(value: Any, limit: int, field: str) -> None:
     The edge refuses most of it already; data also arrives by other paths (a string holding
     JSON, an import)."""
     try:
-        check_fit(value, max_depth=limit)
+        check_fit_fast(value, max_depth=limit)
     except UnfitJSON as exc:
         raise _unfit(exc, field) from None
 

@@ -3,6 +3,7 @@ and never commits. Releases (what is live, and approvals) are in `releases.py`."
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,16 @@ async def _resolve_parent(repo: ConfigRepository, name: str, child_id: str | Non
         )
     m.check_parent_chain(child_id, [parent.id, *await lookups.ancestor_ids(repo, parent)])
     return parent
+
+
+def _effective_and_checked(
+    base: m.Version | None, payload: JSONObject, schema: Any, field: str
+) -> tuple[JSONObject, str]:
+    """A new version's effective data (its parent's with its own over it), checked against the
+    config's schema, and its own data's checksum: the CPU-heavy part of a version write."""
+    effective = m.effective_data([base.effective if base else {}, payload])
+    payloads.validate_against_schema(schema, effective, field)
+    return effective, checksum(payload)
 
 
 class ConfigService:
@@ -257,7 +268,9 @@ class ConfigService:
     ) -> VersionView:
         payloads.parse_semver(version, f"{field_prefix}.version")
         data_field = f"{field_prefix}.configData" if field_prefix == "body" else field_prefix
-        payload = payloads.parse_config_data(data, data_field)
+        # Config data may be a megabyte: checked on a worker thread, as its schema check below,
+        # so that other requests do not wait for it.
+        payload = await asyncio.to_thread(payloads.parse_config_data, data, data_field)
         repo = ConfigRepository(uow.conn)
         profile = await lookups.require_profile(repo, name, for_update=True)
         profile.ensure_active()
@@ -267,9 +280,8 @@ class ConfigService:
         # reaches this config only through a new version of it (and, in Production, an approval).
         chain = await lookups.ancestors(repo, profile)
         base = await lookups.contributing_version(repo, chain[-1]) if chain else None
-        effective = m.effective_data([base.effective if base else {}, payload])
         schema = m.effective_schema([*[p.json_schema for p in chain], profile.json_schema])
-        payloads.validate_against_schema(schema, effective, data_field)
+        effective, digest = await asyncio.to_thread(_effective_and_checked, base, payload, schema, data_field)
         version_id = new_id("ver")
         try:
             await repo.add_version(
@@ -281,7 +293,7 @@ class ConfigService:
                     "data": payload,
                     "effective_data": effective,
                     "parent_version_id": base.id if base else None,
-                    "checksum": checksum(payload),
+                    "checksum": digest,
                     "description": description,
                     "author": actor.subject,
                     "created_at": uow.clock.now(),
@@ -297,7 +309,7 @@ class ConfigService:
             target_id=name,
             summary=f"added version {version} to {name!r}",
             after_ref=version_id,
-            details={"checksum": checksum(payload)},
+            details={"checksum": digest},
         )
         env = profile.environment.value
         uow.after_commit(lambda: self.metrics.config_versions_created.labels(env).inc())

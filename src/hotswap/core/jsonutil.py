@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any, TypeAlias
 
 import orjson
@@ -133,7 +132,8 @@ def _lookup(value: Any, pointer: str) -> Any:
 # neither needs no walk through its values for them, the common case, so a large body costs
 # a C parse and two scans instead of a Python walk over every value.
 _NUL_ESCAPE = b"\\u0000"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")  # a run of digits becomes one of zeros
+_ZEROED_DIGITS = b"0" * 19
 
 
 def strict_loads(text: bytes) -> Any:
@@ -156,16 +156,17 @@ def strict_loads(text: bytes) -> Any:
             return _raise_unparsed("it is not UTF-8 text", line, column)
         _name_the_value(text)
         return _raise_unparsed(_unparsed_reason(exc.msg), line, column)
-    if _NUL_ESCAPE in text or _LONG_DIGITS.search(text):
+    if _NUL_ESCAPE in text or _ZEROED_DIGITS in text.translate(_DIGITS_AS_ZERO):
         check_fit(value)
         _refuse_wide_integers(value, text)
     elif text.count(b"[") + text.count(b"{") > MAX_JSON_DEPTH:
-        _check_depth(value, MAX_JSON_DEPTH)
+        check_depth(value, MAX_JSON_DEPTH)
     return value
 
 
-def _check_depth(value: Any, max_depth: int) -> None:
-    """Refuse nesting beyond `max_depth`, visiting containers only, a level at a time."""
+def check_depth(value: Any, max_depth: int) -> None:
+    """Refuse nesting beyond `max_depth` (`UnfitJSON`), visiting containers only, a level at a
+    time: a fraction of `check_fit`'s walk, for values whose other rules were checked already."""
     level = [value] if isinstance(value, dict | list) else []
     depth = 0
     while level:
@@ -242,28 +243,58 @@ def _wide_floats(value: Any) -> list[str]:
     return found
 
 
+def lenient_loads(text: str | bytes) -> Any:
+    """A stored JSON text read back: orjson, several times faster than the standard parser on
+    large documents; a row written before the store refused non-standard JSON (NaN) is still
+    read, by the standard parser, rather than failing every read of it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def storable_dumps(value: Any) -> str:
     """The JSON text a column stores, or `UnfitJSON` for a value that breaks the rules above:
     the last line under the edge's checks, whichever path wrote the value. A store must never
     take what it cannot give back: SQLite would keep NaN and lone surrogates as written and
-    fail every later read of the row. Two encodes in C and two scans (about a tenth of a walk
-    through the values in Python): the standard encoder refuses NaN and Infinity, orjson lone
-    surrogates, integers beyond 64 bits and nesting beyond its limit. The walk that names the
-    value at fault runs only when something is found."""
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        orjson.dumps(value)
-        suspect = "\\u0000" in text or _LONG_DIGITS_TEXT.search(text) is not None
-    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
-        suspect, text = True, ""
-    if suspect:
+    fail every later read of the row."""
+    text = _screened(value, MAX_STORED_DEPTH)
+    if text is None:
         check_fit(value, max_depth=MAX_STORED_DEPTH)
-        if not text:
-            raise UnfitJSON("the value cannot be written as JSON")
+        raise UnfitJSON("the value cannot be written as JSON")
     return text
 
 
-# Deeper than the edge allows, since a stored document may wrap a value the edge took; within
-# what orjson writes (it stops at 255 levels) and what recursive readers here survive.
-MAX_STORED_DEPTH = 250
-_LONG_DIGITS_TEXT = re.compile(r"\d{19}")
+def check_fit_fast(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """`check_fit`, at C speed for the common case of a value that passes (large config data
+    is checked in a few milliseconds instead of a walk through every value in Python)."""
+    if _screened(value, max_depth) is None:
+        check_fit(value, max_depth=max_depth)
+
+
+def _screened(value: Any, max_depth: int) -> str | None:
+    """The value's JSON text if it surely passes `check_fit`, else None (then `check_fit`
+    names what is wrong). Two encodes in C and two scans: the standard encoder refuses NaN and
+    Infinity, orjson lone surrogates, integers beyond 53 bits and nesting past 255; a NUL
+    shows as its escape; nesting is then counted over containers alone."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        # Integers beyond 53 bits are rare enough to leave to the exact walk (which takes 63).
+        orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        return None
+    if "\\u0000" in text:
+        return None
+    if max_depth < _ORJSON_DEPTH and text.count("[") + text.count("{") > max_depth:
+        try:
+            check_depth(value, max_depth)
+        except UnfitJSON:
+            return None
+    return text
+
+
+# Deeper than the edge allows, since a stored document may wrap a value the edge took: what
+# orjson writes (it refuses nesting past 254 levels, which the screen above relies on) and what
+# recursive readers here survive.
+_ORJSON_DEPTH = 254
+MAX_STORED_DEPTH = _ORJSON_DEPTH

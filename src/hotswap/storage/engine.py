@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hotswap.core.jsonutil import storable_dumps
+from hotswap.core.jsonutil import lenient_loads, storable_dumps
 
 ACCEPTED_URLS = "sqlite+aiosqlite:///path/to/hotswap.db or postgresql+asyncpg://user:password@host:5432/dbname"
 # Each store HotSwap runs on, by the names its URLs use, with the async driver it runs on. A URL
@@ -68,19 +68,32 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# How JSON columns are written and read on both stores: refusing what a store could not give
+# back (see `storable_dumps`), and reading large documents at C speed.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": storable_dumps, "json_deserializer": lenient_loads}
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
     return create_async_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=storable_dumps
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=storable_dumps,
+        json_deserializer=lenient_loads,
     )
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     # No directory is made here: only `hotswap migrate` creates a database (see storage.migrate),
     # so a command run in the wrong directory does not leave an empty one behind.
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=storable_dumps)
+    engine = create_async_engine(
+        url, echo=echo, connect_args={"timeout": 30}, json_serializer=storable_dumps, json_deserializer=lenient_loads
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

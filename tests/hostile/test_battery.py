@@ -49,6 +49,7 @@ from hotswap.auth.model import Principal, Role
 from hotswap.container import Container, build_container
 from hotswap.core.clock import ManualClock
 from hotswap.events.tables import event_timers
+from hotswap.segments.tables import segments
 from hotswap.settings import Settings
 from hotswap.tables import metadata
 from tests.conftest import SECRET, START, _empty_tables
@@ -116,8 +117,7 @@ def cases_of(route: Route) -> list[Case]:
             found.append(Case(route, "key", f"{label(place)}{{{h.name}}}", h.refuse, place=place, hostile=h))
     for raw_body in corpus.raw_bodies(DISCOVERED.max_body_bytes):
         if _takes_body(route):
-            required = route.body_required and raw_body.name in ("empty", "whitespace")
-            refuse = raw_body.refuse or required
+            refuse = raw_body.refuse or (raw_body.refuse_where_required and route.body_required)
         else:
             refuse = raw_body.refuse_without_body
         found.append(Case(route, "raw", f"raw={raw_body.name}", refuse, raw=raw_body))
@@ -195,21 +195,26 @@ class Battery:
         """Each table's row count and a hash of its rows (in any order), read as stored."""
         async with self.container.engine.connect() as conn:
             rows: list[Any] = list((await conn.exec_driver_sql(fingerprint_query(conn.dialect.name))).all())
-        return {str(row[0]): (int(row[1]), hashlib.sha256(str(row[2] or "").encode()).hexdigest()[:16]) for row in rows}
+        texts: dict[str, list[str]] = {table.name: [] for table in metadata.sorted_tables}
+        for table, text in rows:
+            texts[table].append(text)
+        return {
+            table: (len(found), hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest()[:16])
+            for table, found in texts.items()
+        }
 
 
 @functools.cache
 def fingerprint_query(dialect: str) -> str:
-    """One query for every table: its name, row count and its rows' text, sorted (one round trip
-    rather than one a table: the battery takes this twice a case)."""
+    """Every row of every table as text, with its table's name, in one query: one round trip
+    rather than one a table (the battery takes a fingerprint once or twice a case)."""
     parts = []
     for table in metadata.sorted_tables:
         if dialect == "postgresql":
-            rows = f"md5(string_agg(r::text, '|' ORDER BY r::text)) FROM {table.name} r"
+            parts.append(f"SELECT '{table.name}', r::text FROM {table.name} r")
         else:
             row = " || ',' || ".join(f'quote("{column.name}")' for column in table.columns)
-            rows = f"group_concat(x, '|') FROM (SELECT {row} AS x FROM {table.name} ORDER BY x)"
-        parts.append(f"SELECT '{table.name}', count(*), {rows}")
+            parts.append(f"SELECT '{table.name}', {row} FROM {table.name}")
     return " UNION ALL ".join(parts)
 
 
@@ -644,3 +649,24 @@ def test_a_body_derived_from_the_schema_satisfies_it(route: Route) -> None:
     body = fill(derive(DOCUMENT, route.schema), {**TIMES, "uid": "u1"})
     validator = jsonschema.Draft202012Validator({**route.schema, "components": DOCUMENT["components"]})
     assert [e.message for e in validator.iter_errors(body)] == []
+
+
+async def test_the_fingerprint_sees_an_insert_an_update_and_a_delete(battery: Battery) -> None:
+    """The harness itself: a write the battery must catch changes the fingerprint."""
+    b = battery
+    await b.reset()
+    segment = {"id": "fp-check", "name": "Check", "condition": {"tier": "gold"}}
+    first = await b.store()
+    await b.post("/api/v1/segments", segment)
+    inserted = await b.store()
+    async with b.container.engine.begin() as conn:
+        await conn.execute(segments.update().where(segments.c.id == "fp-check").values(description="changed"))
+    updated = await b.store()
+    async with b.container.engine.begin() as conn:
+        await conn.execute(segments.delete().where(segments.c.id == "fp-check"))
+    deleted = await b.store()
+    assert inserted["segments"][0] == first["segments"][0] + 1
+    assert updated["segments"] != inserted["segments"]
+    assert updated["segments"][0] == inserted["segments"][0]
+    assert deleted["segments"] == first["segments"]
+    assert deleted["audit_records"] != first["audit_records"]  # the insert went through the API

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -91,3 +92,68 @@ async def token_as_spelled(
         )
         await uow.commit()
     return {"Authorization": f"Bearer {issued.token}"}
+
+
+async def send_raw(
+    app: Any,
+    method: str,
+    raw_path: bytes,
+    *,
+    body: bytes = b"",
+    content_type: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: bytes = b"",
+) -> tuple[int, dict[str, str], bytes, BaseException | None]:
+    """One request straight to an ASGI app, its path byte for byte as an HTTP server passes it
+    (`path` is the percent-decoded `raw_path`, bad UTF-8 replaced, as uvicorn and granian do;
+    httpx would resolve `.` and `..` itself). Returns the status, headers, body and whatever
+    escaped the app (answered 500, as a server would)."""
+    wire = [(b"host", b"hotswap.test"), *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]
+    if content_type is not None:
+        wire.append((b"content-type", content_type.encode()))
+    if method != "GET":
+        wire.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(raw_path.decode("ascii")),
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": wire,
+        "client": ("10.1.2.3", 5555),
+        "server": ("hotswap.test", 80),
+    }
+    sent_body = False
+    done = asyncio.Event()
+    status, answer_headers, answer_body = 0, {}, b""
+    escaped: BaseException | None = None
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent_body
+        if not sent_body:
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def respond(message: dict[str, Any]) -> None:
+        nonlocal status, answer_headers, answer_body
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            answer_body += message.get("body", b"")
+            if not message.get("more_body", False):
+                done.set()
+
+    try:
+        await app(scope, receive, respond)
+    except Exception as exc:  # what escapes the app is a server error, as the server would log it
+        escaped = exc
+        status = status or 500
+    done.set()
+    return status, answer_headers, answer_body, escaped

@@ -28,7 +28,6 @@ client would normalize `..` and percent-encoding away.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -37,7 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 import jsonschema
@@ -53,6 +52,7 @@ from hotswap.segments.tables import segments
 from hotswap.settings import Settings
 from hotswap.tables import metadata
 from tests.conftest import SECRET, START, _empty_tables
+from tests.helpers import send_raw
 from tests.hostile import corpus
 from tests.hostile.corpus import Hostile, RawBody
 from tests.hostile.routes import (
@@ -423,55 +423,11 @@ async def send(
     headers: dict[str, str],
     query: bytes = b"",
 ) -> Answer:
-    """One request straight to the ASGI app, its path as an HTTP server passes it: `path` is the
-    percent-decoded `raw_path` (invalid UTF-8 decoded with replacement)."""
-    wire = [(b"host", b"hotswap.test"), *((k.lower().encode(), v.encode()) for k, v in headers.items())]
-    if content_type is not None:
-        wire.append((b"content-type", content_type.encode()))
-    if method != "GET":
-        wire.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": unquote(raw_path.decode("ascii")),
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": "",
-        "headers": wire,
-        "client": ("10.1.2.3", 5555),
-        "server": ("hotswap.test", 80),
-    }
-    sent_body = False
-    done = asyncio.Event()
-    answer = Answer(0, {}, b"")
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def respond(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer.status = message["status"]
-            answer.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
-        elif message["type"] == "http.response.body":
-            answer.body += message.get("body", b"")
-            if not message.get("more_body", False):
-                done.set()
-
-    try:
-        await b.app(scope, receive, respond)
-    except Exception as exc:  # what escapes the app is a server error, as the server would log it
-        answer.exception = exc
-        answer.status = answer.status or 500
-    done.set()
-    return answer
+    """One request straight to the ASGI app, its path as an HTTP server passes it."""
+    status, answer_headers, answer_body, exception = await send_raw(
+        b.app, method, raw_path, body=body, content_type=content_type, headers=headers, query=query
+    )
+    return Answer(status, answer_headers, answer_body, exception)
 
 
 def _path(route: Route, values: dict[str, bytes]) -> bytes:

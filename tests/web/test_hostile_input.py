@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from hotswap.core.errors import Conflict, FieldError, InvalidInput, Unavailable
 from hotswap.core.jsonutil import UnfitJSON, check_fit, storable_dumps, strict_loads
 from hotswap.web.problems import database_problem, dumps, problem_response
 from tests.delivery.test_api import release, set_rules, snapshot
-from tests.helpers import CountRows, Headers, fields, problem
+from tests.helpers import CountRows, Headers, fields, problem, send_raw
 from tests.rollouts.support import config_with_two_versions
 
 JSON = {"Content-Type": "application/json"}
@@ -170,33 +169,8 @@ async def test_a_huge_number_in_a_deployment_analysis_is_422(client: httpx.Async
 
 
 async def _raw(app: Any, method: str, raw_path: bytes, headers: Headers) -> tuple[int, dict[str, Any]]:
-    """Send a path byte for byte, as a server hands it to the app (httpx would resolve `..` and
-    `.` itself), and return the status and the JSON body."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "server": ("hotswap.test", 80),
-        "client": ("10.1.2.3", 5555),
-        "root_path": "",
-        "raw_path": raw_path,
-        "path": unquote(raw_path.decode("ascii")),  # as uvicorn and granian decode it
-        "query_string": b"",
-        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], json.loads(body)
+    status, _, body, _ = await send_raw(app, method, raw_path, headers=headers)
+    return status, json.loads(body)
 
 
 @pytest.mark.parametrize("segment", [b"%ff%fe", b"..", b".", b"%2e%2e", b"%2E", b"%ed%a0%80", b"a%c3"], ids=repr)

@@ -301,3 +301,16 @@ def test_a_problem_renders_whatever_it_echoes(text: str) -> None:
     assert body["status"] == 422
     assert len(body["errors"]) == 1
     assert json.loads(dumps({"k": text})) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"max": 2**63 - 1, "min": -(2**63)},  # past what the fast screen takes (53 bits): the walk keeps them
+        {"text": "\\u0000 written out, not a NUL"},
+        {"deep": json.loads("[" * 200 + "]" * 200)},
+    ],
+    ids=["64-bit integers", "an escaped backslash", "200 levels"],
+)
+def test_the_store_keeps_every_fit_value_the_screen_leaves_to_the_walk(value: Any) -> None:
+    assert json.loads(storable_dumps(value)) == value

@@ -259,10 +259,19 @@ def storable_dumps(value: Any) -> str:
     take what it cannot give back: SQLite would keep NaN and lone surrogates as written and
     fail every later read of the row."""
     text = _screened(value, MAX_STORED_DEPTH)
-    if text is None:
+    if text is None:  # a suspect (or a value the screen leaves to the walk): the walk decides
         check_fit(value, max_depth=MAX_STORED_DEPTH)
-        raise UnfitJSON("the value cannot be written as JSON")
+        text = _encoded(value)
+        if text is None:
+            raise UnfitJSON("the value cannot be written as JSON")
     return text
+
+
+def _encoded(value: Any) -> str | None:
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def check_fit_fast(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
@@ -275,13 +284,15 @@ def check_fit_fast(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
 def _screened(value: Any, max_depth: int) -> str | None:
     """The value's JSON text if it surely passes `check_fit`, else None (then `check_fit`
     names what is wrong). Two encodes in C and two scans: the standard encoder refuses NaN and
-    Infinity, orjson lone surrogates, integers beyond 53 bits and nesting past 255; a NUL
+    Infinity, orjson lone surrogates, integers beyond 53 bits and nesting past 254; a NUL
     shows as its escape; nesting is then counted over containers alone."""
+    text = _encoded(value)
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         # Integers beyond 53 bits are rare enough to leave to the exact walk (which takes 63).
         orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
-    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+    if text is None:
         return None
     if "\\u0000" in text:
         return None

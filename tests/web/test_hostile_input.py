@@ -314,3 +314,11 @@ def test_a_problem_renders_whatever_it_echoes(text: str) -> None:
 )
 def test_the_store_keeps_every_fit_value_the_screen_leaves_to_the_walk(value: Any) -> None:
     assert json.loads(storable_dumps(value)) == value
+
+
+async def test_integers_past_53_bits_are_stored_exactly(client: httpx.AsyncClient, op: Headers) -> None:
+    data = {"max": 2**63 - 1, "min": -(2**63), "id": 2**53 + 1}
+    await release(client, op, "ids", data)
+    r = await client.get("/api/v1/configs/ids/versions/1.0.0", headers=op)
+    assert r.status_code == 200, r.text
+    assert r.json()["configData"] == data

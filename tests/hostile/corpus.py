@@ -7,7 +7,7 @@ To add a case, add an entry here: every write route gets it on the next run. `re
 a server must refuse it (4xx) wherever it is planted: true for what strict JSON decoding refuses
 (not UTF-8, lone surrogates, NUL, non-finite numbers, integers past any float or 64-bit integer,
 nesting past the depth limit); false for what may be legitimate somewhere (a long string in a
-free-form document, 2**64 in a config's data).
+free-form document, a large negative number in a free-form document).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ VALUES: tuple[Hostile, ...] = (
     Hostile("-Infinity", b"-Infinity", refuse=True),
     Hostile("1e400", b"1e400", refuse=True),
     Hostile("int-400-digits", b"9" * 400, refuse=True),
-    Hostile("2**64", str(2**64).encode(), refuse=False),
+    Hostile("2**64", str(2**64).encode(), refuse=True),
+    Hostile("-1e300", b"-1e300", refuse=False),
     Hostile("invalid-utf8", b'"\xff\xfe"', refuse=True),
     Hostile("long-string", b'"' + b"x" * 100_000 + b'"', refuse=False),
     Hostile("deep-objects", b'{"a":' * DEPTH + b"1" + b"}" * DEPTH, refuse=True),

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from hotswap.container import Container
 from hotswap.core.errors import Conflict, FieldError, InvalidInput, Unavailable
-from hotswap.core.jsonutil import UnfitJSON, check_fit, storable_dumps, strict_loads
+from hotswap.core.jsonutil import MAX_JSON_DEPTH, UnfitJSON, as_stored, check_fit, storable_dumps, strict_loads
 from hotswap.web.problems import database_problem, dumps, problem_response
 from tests.delivery.test_api import release, set_rules, snapshot
 from tests.helpers import CountRows, Headers, fields, problem, send_raw
@@ -155,6 +155,7 @@ async def test_a_huge_number_in_a_deployment_analysis_is_422(client: httpx.Async
     fields_named = (
         ("9" * 400, "body.analysis.metrics.0.staleAfterSeconds"),  # refused at the edge
         ("1e300", "body.analysis.metrics[0].staleAfterSeconds"),  # refused by the policy's own rules
+        ("-1e15", "body.analysis.metrics[0].staleAfterSeconds"),  # past what a duration holds
     )
     for number, field in fields_named:
         content = (
@@ -209,6 +210,8 @@ class _DriverError(Exception):
         ("23505", Conflict),
         ("40001", Conflict),
         ("08006", Unavailable),
+        ("25006", Unavailable),  # a read-only standby after a failover
+        ("55P03", Unavailable),  # a lock not granted in time
         ("57P01", Unavailable),
         ("53300", Unavailable),
         ("42P01", type(None)),  # undefined table: our own fault, a 500
@@ -269,8 +272,8 @@ def test_the_pointer_names_the_value_at_fault() -> None:
         strict_loads(b'{"a/b": {"c~": [0, 9223372036854775808]}}')
     assert raised.value.pointer == "/a~1b/c~0/1"
     with pytest.raises(UnfitJSON) as raised:
-        strict_loads(b"[" * 65 + b"]" * 65)
-    assert raised.value.pointer == "/0" * 64
+        strict_loads(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
+    assert raised.value.pointer == "/0" * MAX_JSON_DEPTH
     with pytest.raises(UnfitJSON) as raised:
         strict_loads(b'{\n"a":\n "\xff"}')
     assert (raised.value.line, raised.value.column) == (3, 3)
@@ -322,3 +325,17 @@ async def test_integers_past_53_bits_are_stored_exactly(client: httpx.AsyncClien
     r = await client.get("/api/v1/configs/ids/versions/1.0.0", headers=op)
     assert r.status_code == 200, r.text
     assert r.json()["configData"] == data
+
+
+def test_a_number_the_store_turned_into_an_integer_is_written_again_as_a_float() -> None:
+    # PostgreSQL's jsonb hands 1.5e19 back as 15000000000000000000: read back, it must be a
+    # value the store takes again, or every later write that copies it would be refused.
+    read_back = as_stored({"x": 15_000_000_000_000_000_000, "y": [2**63 - 1]})
+    assert read_back == {"x": 1.5e19, "y": [2**63 - 1]}
+    assert json.loads(storable_dumps(read_back)) == read_back
+
+
+async def test_a_body_starting_with_a_byte_order_mark_is_read(client: httpx.AsyncClient, op: Headers) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"name": "bom.dev", "environment": "Development"}).encode()
+    r = await client.post("/api/v1/configs", headers=op | JSON, content=body)
+    assert r.status_code == 201, r.text

@@ -251,7 +251,7 @@ def _metric(item: Mapping[str, Any], base: MetricPolicy | None, path: str) -> Me
             values[attr] = value
         else:
             number = _number(item, key, None, where)
-            if attr == "stale_after" and number > _MAX_STALE_SECONDS:
+            if attr == "stale_after" and abs(number) > _MAX_STALE_SECONDS:  # timedelta overflows
                 raise ValueError(f"{where}: at most {_MAX_STALE_SECONDS:,} seconds (30 days)")
             values[attr] = timedelta(seconds=number) if attr == "stale_after" else number
     try:

@@ -79,6 +79,8 @@ def check_path(scope: Scope, field: str = "path") -> None:
     system between the caller and us)."""
     raw: bytes = scope.get("raw_path") or scope.get("path", "").encode()
     raw = raw.split(b"?", 1)[0]
+    if b"%" not in raw and b"/." not in raw and b"\x00" not in raw:
+        return  # nothing encoded, no dot segment: the common case, a single scan on the hot path
     for segment in raw.split(b"/"):
         if b"%" not in segment and segment not in (b".", b".."):
             if b"\x00" in segment:

@@ -108,7 +108,9 @@ def problem_response(error: HotSwapError, instance: str | None) -> Response:
 # SQLSTATE classes (PostgreSQL appendix A): what a failed statement says about whose fault it was.
 _CLIENT_DATA = ("22", "54")  # data exception; program limit exceeded (a value too large to index)
 _CONFLICT = ("23", "40")  # integrity constraint violation; transaction rollback (serialization, deadlock)
-_UNAVAILABLE = ("08", "53", "57", "58", "HV")  # connection; resources; operator intervention; system
+# connection; resources; operator intervention; system; a read-only standby after a failover;
+# a lock not granted in time
+_UNAVAILABLE = ("08", "53", "57", "58", "HV", "25006", "55P03")
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o", "database or disk is full", "readonly")
 
 

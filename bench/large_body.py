@@ -2,7 +2,7 @@
 again while a client writes config versions of about 800 KB back to back (in process, one
 event loop, as one replica serves them; SQLite in a temp dir unless --database-url).
 
-    .venv/bin/python bench/large_body.py [--writes 10] [--database-url postgresql+asyncpg://...]
+    .venv/bin/python -m bench.large_body [--writes 10] [--database-url postgresql+asyncpg://...]
 
 Prints the probe's p50 / p99 / max in both phases and the ratio of the maxima: what one large
 write costs everyone else on the replica.
@@ -13,19 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import orjson
-
-from hotswap.api import create_app
-from hotswap.auth.model import SYSTEM, Role
-from hotswap.container import build_container
-from hotswap.settings import Settings
-from hotswap.storage import migrate
-from hotswap.tables import metadata
+from bench._store import in_process, percentile
 
 
 def big_data(approx_bytes: int) -> dict[str, object]:
@@ -50,51 +42,35 @@ async def probe(client: httpx.AsyncClient, stop: asyncio.Event) -> list[float]:
 
 
 def summary(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
-    median = statistics.median(ordered)
-    return f"p50 {median:7.2f} ms   p99 {p99:7.2f} ms   max {ordered[-1]:7.2f} ms   n={len(ordered)}"
+    p50, p99 = percentile(samples, 50), percentile(samples, 99)
+    return f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {max(samples):7.2f} ms   n={len(samples)}"
 
 
 async def main(writes: int, size: int, database_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        await asyncio.to_thread(migrate.upgrade, url)
-        settings = Settings(database_url=url, rate_limit_enabled=False, bootstrap_admin=False)
-        container = build_container(settings)
-        async with container.engine.begin() as conn:  # a scratch database: start empty
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
-        app = create_app(settings, container=container)
-        async with container.uow() as uow:
-            issued = await container.auth.issue_token(uow, SYSTEM, subject="bench", role=Role.ADMIN)
-            await uow.commit()
-        headers = {"Authorization": f"Bearer {issued.token}", "Content-Type": "application/json"}
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as c:
-            await c.post("/api/v1/configs", json={"name": "bench.dev", "environment": "Development"})
-            data = big_data(size)
-            bodies = [orjson.dumps({"configData": {**data, "n": i}, "version": f"1.0.{i}"}) for i in range(writes)]
-            print(f"store: {url.split(':', 1)[0]}; {writes} writes of {len(bodies[0]) / 1000:.0f} KB, in process")
+    async with in_process(database_url) as (url, _container, c, admin):
+        c.headers.update(admin | {"Content-Type": "application/json"})
+        await c.post("/api/v1/configs", json={"name": "bench.dev", "environment": "Development"})
+        data = big_data(size)
+        bodies = [orjson.dumps({"configData": {**data, "n": i}, "version": f"1.0.{i}"}) for i in range(writes)]
+        print(f"store: {url.split(':', 1)[0]}; {writes} writes of {len(bodies[0]) / 1000:.0f} KB, in process")
 
-            stop = asyncio.Event()
-            alone = asyncio.create_task(probe(c, stop))
-            await asyncio.sleep(1.0)
-            stop.set()
-            baseline = await alone
+        stop = asyncio.Event()
+        alone = asyncio.create_task(probe(c, stop))
+        await asyncio.sleep(1.0)
+        stop.set()
+        baseline = await alone
 
-            stop = asyncio.Event()
-            loaded = asyncio.create_task(probe(c, stop))
-            write_ms: list[float] = []
-            for body in bodies:
-                started = time.perf_counter()
-                r = await c.post("/api/v1/configs/bench.dev/versions", content=body)
-                write_ms.append((time.perf_counter() - started) * 1000)
-                if r.status_code != 201:
-                    raise SystemExit(f"write answered {r.status_code}: {r.text[:300]}")
-            stop.set()
-            during = await loaded
-        await container.aclose()
+        stop = asyncio.Event()
+        loaded = asyncio.create_task(probe(c, stop))
+        write_ms: list[float] = []
+        for body in bodies:
+            started = time.perf_counter()
+            r = await c.post("/api/v1/configs/bench.dev/versions", content=body)
+            write_ms.append((time.perf_counter() - started) * 1000)
+            if r.status_code != 201:
+                raise SystemExit(f"write answered {r.status_code}: {r.text[:300]}")
+        stop.set()
+        during = await loaded
     print(f"GET /health alone:              {summary(baseline)}")
     print(f"GET /health during the writes:  {summary(during)}")
     print(f"each write:                      p50 {statistics.median(write_ms):7.1f} ms   max {max(write_ms):7.1f} ms")
